@@ -1,0 +1,66 @@
+# Diffusion from Scratch: every target creates .venv with pip on first use.
+PYTHON ?= python3
+VENV   ?= .venv
+PY     := $(VENV)/bin/python
+STAMP  := $(VENV)/.installed
+PRESET ?=
+PRESET_FLAG := $(if $(PRESET),--preset $(PRESET),)
+SMOKE_ENV := DDPM_COURSE_MODE=smoke TQDM_DISABLE=1 MPLBACKEND=Agg
+
+.PHONY: help install quest test test-fast lab notebooks slides bench judge pretrained results clean
+
+help:
+	@echo "make quest       train a DDPM and write chaos_sculptures/new_creation.png (PRESET=smoke|cpu|gpu)"
+	@echo "make test        unit tests + every notebook (smoke mode) with nbval"
+	@echo "make lab         JupyterLab on the course notebooks"
+	@echo "make notebooks   re-execute every notebook in place with the cpu preset"
+	@echo "make slides      export every notebook to reveal.js slides under build/slides"
+	@echo "make bench       training and sampling throughput on this machine"
+	@echo "make judge       retrain the judge classifier (data/judge.safetensors)"
+	@echo "make pretrained  retrain the shipped pretrained DDPM (data/pretrained_ddpm.safetensors)"
+	@echo "make results     regenerate the README results table"
+
+$(STAMP): pyproject.toml
+	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -e ".[course,test]"
+	@touch $(STAMP)
+
+install: $(STAMP)
+
+quest: $(STAMP)
+	$(PY) -m ddpm_lib quest $(PRESET_FLAG)
+
+test: $(STAMP)
+	$(SMOKE_ENV) $(PY) -m pytest tests notebooks --nbval-lax --nbval-current-env -p no:cacheprovider
+
+test-fast: $(STAMP)
+	$(SMOKE_ENV) $(PY) -m pytest tests -p no:cacheprovider
+
+lab: $(STAMP)
+	$(VENV)/bin/jupyter lab notebooks
+
+notebooks: $(STAMP)
+	cd notebooks && for nb in 0*.ipynb; do \
+	  echo "== $$nb"; \
+	  MPLBACKEND=module://matplotlib_inline.backend_inline ../$(VENV)/bin/jupyter nbconvert --to notebook --execute --inplace \
+	    --ExecutePreprocessor.timeout=1800 "$$nb" || exit 1; \
+	done
+
+slides: $(STAMP)
+	$(VENV)/bin/jupyter nbconvert --to slides --output-dir build/slides notebooks/*.ipynb
+
+bench: $(STAMP)
+	$(PY) -m ddpm_lib bench $(PRESET_FLAG)
+
+judge: $(STAMP)
+	$(PY) -m ddpm_lib train-judge --out data/judge.safetensors
+
+pretrained: $(STAMP)
+	$(PY) -m ddpm_lib train --preset cpu --out data/pretrained_ddpm.safetensors
+
+results: $(STAMP)
+	$(PY) -m ddpm_lib results --checkpoint data/pretrained_ddpm.safetensors
+
+clean:
+	rm -rf $(VENV) build runs .pytest_cache

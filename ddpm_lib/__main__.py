@@ -1,0 +1,222 @@
+"""Command line: ``python -m ddpm_lib quest|train|sample|evaluate|bench|train-judge`` (also ``ddpm-course``).
+
+Every command prints what it did and, with ``--json``, a machine-readable summary as its last line.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from pathlib import Path
+from typing import Any, Sequence
+
+import torch
+
+from .config import PRECISIONS, PRESET_NAMES, choose_device, get_preset
+
+DIGITS = tuple(range(10))
+
+
+def _parse_digits(text: str) -> list[int]:
+    try:
+        digits = [int(d) for d in text.split(",") if d.strip() != ""]
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"--digits takes digits separated by commas, e.g. 3,7; got {text!r}") from None
+    if not digits or any(not 0 <= d <= 9 for d in digits):
+        raise argparse.ArgumentTypeError(f"--digits must list digits 0-9, e.g. 3,7; got {text!r}")
+    return digits
+
+
+def _add_common(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--json", action="store_true", help="print a JSON summary as the last line")
+    p.add_argument("--device", default=None, help="torch device (default: cuda if available, else cpu)")
+    p.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
+
+
+def _add_sampling(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--sampler", choices=("ddpm", "ddim"), default="ddim", help="reverse process (default ddim)")
+    p.add_argument("--steps", type=int, default=50, help="DDIM steps (ignored by ddpm, which uses all T)")
+    p.add_argument("--eta", type=float, default=0.0, help="DDIM stochasticity: 0 deterministic, 1 DDPM-like")
+    p.add_argument("--guidance", type=float, default=3.0,
+                   help="classifier-free guidance scale w: 0 unconditional, 1 conditional, >1 guided (default 3)")
+    p.add_argument("--precision", choices=PRECISIONS, default="auto", help="autocast precision (default auto)")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="python -m ddpm_lib", description=__doc__.split("\n")[0])
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    p = sub.add_parser("quest", help="train a DDPM and write chaos_sculptures/new_creation.png")
+    p.add_argument("--preset", choices=PRESET_NAMES, default=None,
+                   help="model and budget (default: smoke if DDPM_COURSE_MODE=smoke, gpu with CUDA, else cpu)")
+    p.add_argument("--out", type=Path, default=Path("chaos_sculptures"), help="output folder (created if missing)")
+    p.add_argument("--steps", type=int, default=None, help="override the preset's training steps")
+    p.add_argument("--guidance", type=float, default=None, help="guidance scale for the picture (default: preset's)")
+    p.add_argument("--resume", action="store_true", help="continue an interrupted quest from its checkpoint")
+    p.add_argument("--no-eval", action="store_true", help="skip the judge's scores at the end")
+    _add_common(p)
+
+    p = sub.add_parser("train", help="train a SimpleUNet and save its EMA weights (.safetensors)")
+    p.add_argument("--preset", choices=PRESET_NAMES, default=None, help="model and budget")
+    p.add_argument("--out", type=Path, default=Path("runs/model.safetensors"), help="where the EMA weights go")
+    p.add_argument("--checkpoint-dir", type=Path, default=None,
+                   help="folder for periodic checkpoints (default: beside --out, named after it)")
+    p.add_argument("--resume", action="store_true", help="continue from --checkpoint-dir")
+    p.add_argument("--steps", type=int, default=None)
+    p.add_argument("--batch-size", type=int, default=None)
+    p.add_argument("--lr", type=float, default=None)
+    p.add_argument("--base-channels", type=int, default=None)
+    p.add_argument("--precision", choices=PRECISIONS, default=None)
+    p.add_argument("--compile", action="store_true", help="use torch.compile (opt-in)")
+    p.add_argument("--unconditional", action="store_true", help="train without labels")
+    p.add_argument("--dataset", default="mnist-5k", help="dataset name (default mnist-5k)")
+    _add_common(p)
+
+    p = sub.add_parser("sample", help="draw digits from a checkpoint into a PNG")
+    p.add_argument("--checkpoint", type=Path, required=True)
+    p.add_argument("--digits", type=_parse_digits, default=list(DIGITS), help="e.g. 3,7 (default all)")
+    p.add_argument("--per-digit", type=int, default=10, help="samples per digit (default 10)")
+    p.add_argument("--out", type=Path, default=Path("chaos_sculptures/samples.png"))
+    _add_sampling(p)
+    _add_common(p)
+
+    p = sub.add_parser("evaluate", help="judge scores of a checkpoint's samples")
+    p.add_argument("--checkpoint", type=Path, required=True)
+    p.add_argument("--num-samples", type=int, default=1000, help="samples to generate, balanced over digits")
+    p.add_argument("--cas", action="store_true", help="also train a classifier on samples (CAS; slower)")
+    p.add_argument("--judge", type=Path, default=None, help="judge weights (default data/judge.safetensors)")
+    _add_sampling(p)
+    _add_common(p)
+
+    p = sub.add_parser("bench", help="training and sampling throughput, and the machine's matmul peak")
+    p.add_argument("--preset", choices=PRESET_NAMES, default=None, help="(only sizes the sampling benchmark)")
+    p.add_argument("--seconds", type=float, default=8.0, help="time per measurement (default 8)")
+    p.add_argument("--peer", action="store_true", help="also time diffusers' UNet2DModel (bench extra)")
+    _add_common(p)
+
+    p = sub.add_parser("train-judge", help="train the judge classifier on the default data")
+    p.add_argument("--out", type=Path, default=Path("data/judge.safetensors"))
+    p.add_argument("--epochs", type=int, default=30)
+    _add_common(p)
+    return parser
+
+
+def _emit(summary: dict[str, Any], as_json: bool) -> None:
+    if as_json:
+        print(json.dumps(summary, default=str))
+
+
+def cmd_quest(args: argparse.Namespace) -> dict[str, Any]:
+    from .quest import run_quest
+
+    return run_quest(preset_name=args.preset, out=args.out, seed=args.seed, device=args.device,
+                     steps=args.steps, guidance=args.guidance, resume=args.resume, evaluate=not args.no_eval)
+
+
+def cmd_train(args: argparse.Namespace) -> dict[str, Any]:
+    from .checkpoint import save_model
+    from .data import load_dataset
+    from .schedule import NoiseSchedule
+    from .train import train
+    from .unet import SimpleUNet, count_parameters
+
+    overrides = {f"train_{k}": v for k, v in (("steps", args.steps), ("batch_size", args.batch_size), ("lr", args.lr),
+                                               ("precision", args.precision)) if v is not None}
+    if args.compile:
+        overrides["train_compile"] = True
+    overrides["train_seed"] = args.seed
+    if args.base_channels is not None:
+        overrides["model_base_channels"] = args.base_channels
+    if args.unconditional:
+        overrides["model_num_classes"] = None
+    preset = get_preset(args.preset, **overrides)
+    device = choose_device(args.device)
+    data = load_dataset(args.dataset, "train")
+    torch.manual_seed(args.seed)
+    model = SimpleUNet.from_config(preset.model)
+    schedule = NoiseSchedule(preset.num_timesteps, preset.schedule)
+    ckpt_dir = args.checkpoint_dir or args.out.with_name(args.out.stem + "_checkpoint")
+    print(f"training {count_parameters(model):,}-parameter SimpleUNet ({preset.name} preset) for "
+          f"{preset.train.steps} steps on {len(data)} images, device {device}")
+    result = train(model, schedule, data, preset.train, device=device, checkpoint_dir=ckpt_dir, resume=args.resume)
+    save_model(result.model, args.out, schedule, state_dict=result.ema.model.state_dict(), weights="ema",
+               preset=preset.name, dataset=args.dataset, **result.summary())
+    print(f"wrote {args.out} (EMA weights) in {result.seconds:.0f} s at {result.images_per_second:.0f} img/s")
+    return {"command": "train", "out": str(args.out), **result.summary()}
+
+
+def cmd_sample(args: argparse.Namespace) -> dict[str, Any]:
+    from .checkpoint import load_model
+    from .sample import generate
+    from .schedule import NoiseSchedule
+    from .viz import save_grid
+
+    model, schedule, _ = load_model(args.checkpoint, choose_device(args.device))
+    schedule = schedule or NoiseSchedule()
+    labels = torch.tensor([d for d in args.digits for _ in range(args.per_digit)])
+    if model.num_classes is None:
+        labels = None
+    g = torch.Generator(device=choose_device(args.device)).manual_seed(args.seed)
+    t0 = time.perf_counter()
+    n = len(args.digits) * args.per_digit
+    x = generate(model, schedule, labels, num_samples=n, sampler=args.sampler, steps=args.steps, eta=args.eta,
+                 guidance_scale=args.guidance, generator=g, precision=args.precision, progress=True)
+    seconds = time.perf_counter() - t0
+    rows = [str(d) for d in args.digits] if labels is not None else None
+    save_grid(x, args.out, nrow=args.per_digit, row_labels=rows)
+    print(f"wrote {args.out}: {n} samples ({args.sampler}, guidance {args.guidance}) in {seconds:.1f} s")
+    return {"command": "sample", "out": str(args.out), "num_samples": n, "seconds": round(seconds, 2)}
+
+
+def cmd_evaluate(args: argparse.Namespace) -> dict[str, Any]:
+    from .quest import evaluate_checkpoint
+
+    return evaluate_checkpoint(args.checkpoint, num_samples=args.num_samples, sampler=args.sampler, steps=args.steps,
+                               eta=args.eta, guidance=args.guidance, precision=args.precision, seed=args.seed,
+                               device=args.device, cas=args.cas, judge_path=args.judge)
+
+
+def cmd_bench(args: argparse.Namespace) -> dict[str, Any]:
+    from .bench import run_bench
+
+    return run_bench(preset_name=args.preset, seconds=args.seconds, peer=args.peer, device=args.device)
+
+
+def cmd_train_judge(args: argparse.Namespace) -> dict[str, Any]:
+    from .data import load_dataset
+    from .evaluate import JudgeTraining, accuracy, save_judge, train_classifier
+
+    recipe = JudgeTraining(epochs=args.epochs, seed=args.seed)
+    train_ds, test_ds = load_dataset("mnist-5k", "train"), load_dataset("mnist-5k", "test")
+    t0 = time.perf_counter()
+    judge = train_classifier(train_ds.images, train_ds.labels, recipe, device=choose_device(args.device), progress=True)
+    seconds = time.perf_counter() - t0
+    acc = accuracy(judge, test_ds.images, test_ds.labels)
+    info = {"recipe": recipe.__dict__, "dataset": "mnist-5k", "test_accuracy": round(acc, 4),
+            "num_test_images": len(test_ds), "train_seconds": round(seconds, 1),
+            "parameters": sum(p.numel() for p in judge.parameters()), "torch": torch.__version__}
+    save_judge(judge.cpu(), args.out, **info)
+    args.out.with_suffix(".json").write_text(json.dumps(info, indent=2) + "\n")
+    print(f"judge: {acc:.2%} on the {len(test_ds)} held-out images after {seconds:.0f} s; wrote {args.out}")
+    return {"command": "train-judge", **info}
+
+
+COMMANDS = {"quest": cmd_quest, "train": cmd_train, "sample": cmd_sample, "evaluate": cmd_evaluate,
+            "bench": cmd_bench, "train-judge": cmd_train_judge}
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        summary = COMMANDS[args.command](args)
+    except (ValueError, FileNotFoundError, FloatingPointError, RuntimeError) as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+    _emit(summary, args.json)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

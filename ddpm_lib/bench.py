@@ -1,0 +1,162 @@
+"""Benchmarks: training and sampling throughput, and how much of the machine's matmul peak they use.
+
+``python -m ddpm_lib bench [--json]``. Numbers only, never assertions; the README quotes them.
+Taught in ``notebooks/04_training.ipynb`` (what the fast CPU path changes).
+"""
+
+from __future__ import annotations
+
+import platform
+import time
+from typing import Any, Callable
+
+import torch
+from torch.utils.flop_counter import FlopCounterMode
+
+from .config import ModelConfig, autocast, choose_device, cpu_supports_bf16, get_preset, resolve_precision
+from .sample import sample_ddim, sample_ddpm
+from .schedule import NoiseSchedule
+from .train import diffusion_loss
+from .unet import SimpleUNet, count_parameters
+
+TABLE1 = ModelConfig(base_channels=64, channel_mults=(1, 2, 4, 8), num_classes=10)
+
+
+def timed_rate(fn: Callable[[], Any], items_per_call: int, seconds: float, warmup: int = 2) -> float:
+    """Items per second of ``fn`` after ``warmup`` calls, timed for at least ``seconds`` (>= 3 calls)."""
+    for _ in range(warmup):
+        fn()
+    calls, t0 = 0, time.perf_counter()
+    while calls < 3 or time.perf_counter() - t0 < seconds:
+        fn()
+        calls += 1
+    return calls * items_per_call / (time.perf_counter() - t0)
+
+
+def matmul_peak(dtype: torch.dtype, device: torch.device, n: int = 2048, seconds: float = 2.0) -> float:
+    """Measured GFLOP/s of an n x n x n matmul in ``dtype`` (2 n^3 flops per product)."""
+    a = torch.randn(n, n, device=device).to(dtype)
+    b = torch.randn(n, n, device=device).to(dtype)
+    sync = torch.cuda.synchronize if device.type == "cuda" else (lambda: None)
+
+    def run() -> None:
+        torch.mm(a, b)
+        sync()
+
+    return timed_rate(run, 1, seconds) * 2 * n ** 3 / 1e9
+
+
+def forward_flops(model: torch.nn.Module, batch: int = 2) -> float:
+    """FLOPs of one forward pass per image (counted by torch's FlopCounterMode)."""
+    x = torch.randn(batch, model.in_channels, 32, 32)
+    t = torch.zeros(batch, dtype=torch.long)
+    labels = torch.zeros(batch, dtype=torch.long) if model.num_classes else None
+    counter = FlopCounterMode(display=False)
+    with counter, torch.no_grad():
+        model(x, t, labels)
+    return counter.get_total_flops() / batch
+
+
+def training_rate(config: ModelConfig, batch: int, precision: str, channels_last: bool, device: torch.device,
+                  seconds: float) -> float:
+    """Training images/s (forward + backward + AdamW step) of a fresh model."""
+    torch.manual_seed(0)
+    model = SimpleUNet.from_config(config).to(device)
+    schedule = NoiseSchedule().to(device)
+    fmt = torch.channels_last if channels_last else torch.contiguous_format
+    model.to(memory_format=fmt)
+    opt = torch.optim.AdamW(model.parameters(), lr=1e-4)
+    x = torch.randn(batch, config.in_channels, 32, 32, device=device).contiguous(memory_format=fmt)
+    y = torch.randint(0, 10, (batch,), device=device) if config.num_classes else None
+    prec = resolve_precision(precision, device)
+
+    def step() -> None:
+        with autocast(device, prec):
+            loss = diffusion_loss(model, schedule, x, labels=y, p_uncond=0.1)
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+
+    return timed_rate(step, batch, seconds)
+
+
+def sampling_rate(config: ModelConfig, sampler: str, batch: int, device: torch.device, guidance: float = 3.0) -> tuple[float, float]:
+    """(images/s, seconds) of one full sampling run with the fast path and classifier-free guidance."""
+    torch.manual_seed(0)
+    model = SimpleUNet.from_config(config).to(device).to(memory_format=torch.channels_last)
+    schedule = NoiseSchedule().to(device)
+    labels = torch.arange(batch, device=device) % 10 if config.num_classes else None
+    g = torch.Generator(device=device).manual_seed(0)
+    t0 = time.perf_counter()
+    if sampler == "ddpm":
+        sample_ddpm(model, schedule, (batch, config.in_channels, 32, 32), labels=labels, guidance_scale=guidance, generator=g)
+    else:
+        sample_ddim(model, schedule, (batch, config.in_channels, 32, 32), steps=50, labels=labels,
+                    guidance_scale=guidance, generator=g)
+    seconds = time.perf_counter() - t0
+    return batch / seconds, seconds
+
+
+def _peer_rate(config: ModelConfig, batch: int, device: torch.device, seconds: float) -> dict[str, Any]:
+    try:
+        from diffusers import UNet2DModel
+    except ImportError:
+        return {"skipped": "diffusers not installed (pip install -e '.[bench]')"}
+    widths = tuple(config.base_channels * m for m in config.channel_mults)
+    torch.manual_seed(0)
+    peer = UNet2DModel(sample_size=32, in_channels=1, out_channels=1, block_out_channels=widths, layers_per_block=1,
+                       down_block_types=("DownBlock2D",) * (len(widths) - 1) + ("AttnDownBlock2D",),
+                       up_block_types=("AttnUpBlock2D",) + ("UpBlock2D",) * (len(widths) - 1),
+                       num_class_embeds=11).to(device).to(memory_format=torch.channels_last)
+    opt = torch.optim.AdamW(peer.parameters(), lr=1e-4)
+    x = torch.randn(batch, 1, 32, 32, device=device).contiguous(memory_format=torch.channels_last)
+    t = torch.randint(0, 1000, (batch,), device=device)
+    y = torch.randint(0, 10, (batch,), device=device)
+    prec = resolve_precision("auto", device)
+
+    def step() -> None:
+        with autocast(device, prec):
+            loss = (peer(x, t, class_labels=y).sample.float() - x).square().mean()
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+
+    return {"parameters": sum(p.numel() for p in peer.parameters()), "train_img_s_fast": round(timed_rate(step, batch, seconds), 1)}
+
+
+def run_bench(preset_name: str | None = None, seconds: float = 8.0, peer: bool = False,
+              device: str | None = None) -> dict[str, Any]:
+    """Measure and print everything; returns the numbers as a dict."""
+    dev = choose_device(device)
+    preset = get_preset(preset_name)
+    fast = resolve_precision("auto", dev)
+    machine = {"cpu": platform.processor() or platform.machine(), "threads": torch.get_num_threads(),
+               "torch": torch.__version__, "device": str(dev), "cpu_bf16": cpu_supports_bf16(), "fast_precision": fast}
+    print(f"machine: {machine}")
+    peak = {"fp32": matmul_peak(torch.float32, dev), "bf16": matmul_peak(torch.bfloat16, dev)}
+    print(f"matmul peak: fp32 {peak['fp32']:.0f} GFLOP/s, bf16 {peak['bf16']:.0f} GFLOP/s")
+    models = {"table1": (TABLE1, 64), preset.name: (preset.model, preset.train.batch_size)}
+    training: dict[str, Any] = {}
+    for name, (cfg, batch) in models.items():
+        flops = 3 * forward_flops(SimpleUNet.from_config(cfg))  # forward + backward ~ 3x forward
+        row: dict[str, Any] = {"parameters": count_parameters(SimpleUNet.from_config(cfg)), "batch": batch,
+                               "train_gflop_per_image": round(flops / 1e9, 3)}
+        for label, prec, cl in (("fp32_eager", "fp32", False), ("fast", fast, fast != "fp32")):
+            rate = training_rate(cfg, batch, prec, cl, dev, seconds)
+            row[f"{label}_img_s"] = round(rate, 1)
+            ref = peak["bf16"] if prec == "bf16" else peak["fp32"]
+            row[f"{label}_peak_fraction"] = round(rate * flops / 1e9 / ref, 3)
+        row["speedup"] = round(row["fast_img_s"] / row["fp32_eager_img_s"], 2)
+        training[name] = row
+        print(f"training {name}: {row}")
+    sampling: dict[str, Any] = {}
+    for sampler, batch in (("ddim50", 100), ("ddpm1000", 20)):
+        rate, secs = sampling_rate(preset.model, sampler[:4], batch, dev)
+        sampling[sampler] = {"img_s": round(rate, 2), "batch": batch, "seconds": round(secs, 1)}
+        print(f"sampling {preset.name} model, {sampler} with guidance: {sampling[sampler]}")
+    result = {"command": "bench", "machine": machine, "matmul_gflops": {k: round(v) for k, v in peak.items()},
+              "training": training, "sampling": sampling}
+    if peer:
+        result["peer_diffusers_unet2d"] = _peer_rate(TABLE1, 64, dev, seconds)
+        print(f"peer (diffusers UNet2DModel, Table 1 widths): {result['peer_diffusers_unet2d']}")
+    return result

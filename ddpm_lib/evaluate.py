@@ -1,0 +1,328 @@
+"""The judge: a small CNN classifier and the numbers every notebook, the Quest and ``bench`` report.
+
+Taught in ``notebooks/05_sampling.ipynb`` (scores of what was drawn) and used from notebook 01 on.
+
+FID's Inception network cannot be downloaded offline and knows little about 32x32 digits, so
+the course trains its own judge and measures, on the judge's terms:
+
+* conditional accuracy: the share of samples generated for digit d that the judge calls d;
+* Frechet distance between Gaussians fitted to judge features of samples and of real images;
+* Classification Accuracy Score (CAS): a fresh classifier trained on samples only, tested on real;
+* memorisation: how close each sample lies to its nearest training image, against the same for
+  held-out real images.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+from safetensors.torch import save_file
+from torch import nn
+from tqdm.auto import tqdm
+
+from safetensors.torch import safe_open
+
+from .checkpoint import atomic_write, load_weights
+from .config import progress_disabled
+
+JUDGE_FORMAT = "ddpm_lib.judge.v1"
+DEFAULT_JUDGE_PATH = Path(__file__).resolve().parent.parent / "data" / "judge.safetensors"
+
+
+class JudgeNet(nn.Module):
+    """CNN for 1x32x32 digits in [-1, 1]: three conv stages with BatchNorm, then a linear head.
+
+    ``features(x)``: (B, 128) penultimate activations (for Frechet distance);
+    ``forward(x)``: (B, num_classes) logits.
+    """
+
+    feature_dim = 128
+
+    def __init__(self, in_channels: int = 1, num_classes: int = 10) -> None:
+        super().__init__()
+
+        def conv(c_in: int, c_out: int) -> list[nn.Module]:
+            return [nn.Conv2d(c_in, c_out, 3, padding=1, bias=False), nn.BatchNorm2d(c_out), nn.ReLU(inplace=True)]
+
+        self.body = nn.Sequential(
+            *conv(in_channels, 32), *conv(32, 32), nn.MaxPool2d(2),  # 16x16
+            *conv(32, 64), *conv(64, 64), nn.MaxPool2d(2),  # 8x8
+            *conv(64, 128), *conv(128, 128), nn.MaxPool2d(2),  # 4x4
+            nn.AdaptiveAvgPool2d(1), nn.Flatten())
+        self.head = nn.Sequential(nn.Dropout(0.2), nn.Linear(self.feature_dim, num_classes))
+        self.in_channels = in_channels
+        self.num_classes = num_classes
+
+    def features(self, x: torch.Tensor) -> torch.Tensor:
+        return self.body(x)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.head(self.features(x))
+
+
+def check_images(images: torch.Tensor, channels: int = 1, what: str = "images") -> torch.Tensor:
+    """Validate a batch for the judge: (N, C, 32, 32), N > 0, finite, values in [-1, 1]."""
+    if not isinstance(images, torch.Tensor):
+        raise TypeError(f"{what} must be a torch.Tensor, got {type(images).__name__}")
+    if images.ndim != 4 or images.shape[1:] != (channels, 32, 32):
+        raise ValueError(f"{what} must have shape (N, {channels}, 32, 32), got {tuple(images.shape)}")
+    if images.shape[0] == 0:
+        raise ValueError(f"{what} is empty: need at least one image")
+    if not torch.isfinite(images).all():
+        raise ValueError(f"{what} contain NaN or inf values")
+    lo, hi = float(images.min()), float(images.max())
+    if lo < -1.01 or hi > 1.01:
+        raise ValueError(f"{what} must lie in [-1, 1] (the model range), got [{lo:.3g}, {hi:.3g}]; "
+                         f"map [0, 1] pixels with 2 x - 1")
+    return images
+
+
+def random_affine(x: torch.Tensor, generator: torch.Generator, max_degrees: float = 10.0,
+                  max_shift: float = 0.1, scale: tuple[float, float] = (0.9, 1.1)) -> torch.Tensor:
+    """Light augmentation: a random rotation, scale and shift per image (background stays -1)."""
+    b = x.shape[0]
+    angle = (torch.rand(b, generator=generator) * 2 - 1) * math.radians(max_degrees)
+    s = torch.empty(b).uniform_(*scale, generator=generator)
+    shift = (torch.rand(b, 2, generator=generator) * 2 - 1) * max_shift * 2
+    cos, sin = angle.cos() / s, angle.sin() / s
+    theta = torch.stack([torch.stack([cos, -sin, shift[:, 0]], 1), torch.stack([sin, cos, shift[:, 1]], 1)], 1)
+    grid = F.affine_grid(theta.to(x), list(x.shape), align_corners=False)
+    return F.grid_sample(x + 1, grid, align_corners=False, padding_mode="zeros") - 1
+
+
+@dataclass
+class JudgeTraining:
+    """Recipe of :func:`train_classifier` (recorded beside the shipped weights)."""
+
+    epochs: int = 30
+    batch_size: int = 128
+    max_lr: float = 3e-3
+    weight_decay: float = 5e-4
+    label_smoothing: float = 0.1
+    augment: bool = True
+    seed: int = 0
+
+
+def train_classifier(images: torch.Tensor, labels: torch.Tensor, recipe: JudgeTraining = JudgeTraining(), *,
+                     num_classes: int = 10, device: str | torch.device = "cpu", progress: bool = False) -> JudgeNet:
+    """Train a fresh :class:`JudgeNet` on (images, labels): AdamW, one-cycle LR, label smoothing, affine augmentation."""
+    check_images(images, what="training images")
+    if labels.shape != (images.shape[0],):
+        raise ValueError(f"labels must have shape ({images.shape[0]},), got {tuple(labels.shape)}")
+    device = torch.device(device)
+    g = torch.Generator().manual_seed(recipe.seed)
+    torch.manual_seed(recipe.seed)  # weight initialisation of the fresh network
+    net = JudgeNet(images.shape[1], num_classes).to(device)
+    steps_per_epoch = max(1, images.shape[0] // recipe.batch_size)
+    opt = torch.optim.AdamW(net.parameters(), lr=recipe.max_lr, weight_decay=recipe.weight_decay)
+    sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=recipe.max_lr, total_steps=recipe.epochs * steps_per_epoch)
+    net.train()
+    for _ in tqdm(range(recipe.epochs), desc="judge epochs", disable=progress_disabled(progress), leave=False):
+        perm = torch.randperm(images.shape[0], generator=g)
+        for i in range(steps_per_epoch):
+            idx = perm[i * recipe.batch_size:(i + 1) * recipe.batch_size]
+            x = images[idx]
+            if recipe.augment:
+                x = random_affine(x, g)
+            loss = F.cross_entropy(net(x.to(device)), labels[idx].to(device), label_smoothing=recipe.label_smoothing)
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            opt.step()
+            sched.step()
+    return net.eval()
+
+
+@torch.no_grad()
+def _batched(fn, images: torch.Tensor, batch_size: int = 500) -> torch.Tensor:
+    return torch.cat([fn(images[i:i + batch_size]) for i in range(0, images.shape[0], batch_size)])
+
+
+def judge_logits(judge: JudgeNet, images: torch.Tensor) -> torch.Tensor:
+    """(N, num_classes) logits of ``judge`` (in eval mode) for images in [-1, 1]."""
+    check_images(images, judge.in_channels)
+    device = next(judge.parameters()).device
+    judge.eval()
+    return _batched(lambda b: judge(b.to(device)).float().cpu(), images)
+
+
+def judge_features(judge: JudgeNet, images: torch.Tensor) -> torch.Tensor:
+    """(N, 128) penultimate features of ``judge`` for images in [-1, 1]."""
+    check_images(images, judge.in_channels)
+    device = next(judge.parameters()).device
+    judge.eval()
+    return _batched(lambda b: judge.features(b.to(device)).double().cpu(), images)
+
+
+def accuracy(judge: JudgeNet, images: torch.Tensor, labels: torch.Tensor) -> float:
+    """Share of ``images`` the judge assigns to ``labels``."""
+    return float((judge_logits(judge, images).argmax(1) == labels.cpu()).double().mean())
+
+
+def conditional_accuracy(judge: JudgeNet, images: torch.Tensor, labels: torch.Tensor) -> dict[str, Any]:
+    """Share of images made for class d that the judge calls d: overall, per class, and the count used."""
+    if labels.shape != (images.shape[0],):
+        raise ValueError(f"labels must have shape ({images.shape[0]},), got {tuple(labels.shape)}")
+    pred = judge_logits(judge, images).argmax(1)
+    labels = labels.cpu()
+    per_class = {int(c): float((pred[labels == c] == c).double().mean()) for c in labels.unique()}
+    return {"accuracy": float((pred == labels).double().mean()), "per_class": per_class, "num_samples": int(len(labels))}
+
+
+def _sqrtm_psd(m: torch.Tensor) -> torch.Tensor:
+    vals, vecs = torch.linalg.eigh(m)
+    return (vecs * vals.clamp(min=0).sqrt()) @ vecs.T
+
+
+def frechet_distance(feats_a: torch.Tensor, feats_b: torch.Tensor) -> float:
+    """||mu_a - mu_b||^2 + Tr(S_a + S_b - 2 (S_a^1/2 S_b S_a^1/2)^1/2) between Gaussians fitted to two (N, D) sets."""
+    for name, f in (("feats_a", feats_a), ("feats_b", feats_b)):
+        if f.ndim != 2 or f.shape[0] < 2:
+            raise ValueError(f"{name} must be (N, D) with N >= 2, got {tuple(f.shape)}")
+    if feats_a.shape[1] != feats_b.shape[1]:
+        raise ValueError(f"feature sizes differ: {feats_a.shape[1]} vs {feats_b.shape[1]}")
+    a, b = feats_a.double(), feats_b.double()
+    mu_a, mu_b = a.mean(0), b.mean(0)
+    cov_a, cov_b = torch.cov(a.T), torch.cov(b.T)
+    s = _sqrtm_psd(cov_a)
+    covmean_trace = torch.linalg.eigvalsh(s @ cov_b @ s).clamp(min=0).sqrt().sum()
+    fd = (mu_a - mu_b).square().sum() + cov_a.trace() + cov_b.trace() - 2 * covmean_trace
+    return float(fd.clamp(min=0))
+
+
+def judge_frechet_distance(judge: JudgeNet, images: torch.Tensor, reference: torch.Tensor) -> float:
+    """Frechet distance between the judge features of ``images`` and of ``reference`` images."""
+    return frechet_distance(judge_features(judge, images), judge_features(judge, reference))
+
+
+def nearest_distances(queries: torch.Tensor, pool: torch.Tensor, batch_size: int = 500) -> torch.Tensor:
+    """(N,) Euclidean pixel distance from each query image to its nearest image in ``pool``."""
+    q = queries.flatten(1).float()
+    p = pool.flatten(1).float()
+    p_sq = p.square().sum(1)
+    out = []
+    for i in range(0, q.shape[0], batch_size):
+        qb = q[i:i + batch_size]
+        d2 = qb.square().sum(1, keepdim=True) + p_sq[None] - 2 * qb @ p.T
+        out.append(d2.min(1).values.clamp(min=0).sqrt())
+    return torch.cat(out)
+
+
+def memorisation(samples: torch.Tensor, train_images: torch.Tensor, heldout_images: torch.Tensor,
+                 quantile: float = 0.01) -> dict[str, float]:
+    """Do samples sit closer to training images than fresh real images do?
+
+    Returns the median nearest-training-image distance of samples and of held-out real images,
+    their ratio, and ``copied_fraction``: the share of samples nearer to a training image than
+    all but ``quantile`` of held-out images are (about ``quantile`` for a model that does not copy,
+    near 1 for one that returns its training set).
+    """
+    for name, x in (("samples", samples), ("train_images", train_images), ("heldout_images", heldout_images)):
+        check_images(x, samples.shape[1] if samples.ndim == 4 else 1, name)
+    d_samples = nearest_distances(samples, train_images)
+    d_heldout = nearest_distances(heldout_images, train_images)
+    threshold = torch.quantile(d_heldout, quantile)
+    return {"sample_nn_median": float(d_samples.median()), "heldout_nn_median": float(d_heldout.median()),
+            "nn_ratio": float(d_samples.median() / d_heldout.median().clamp(min=1e-12)),
+            "copied_fraction": float((d_samples < threshold).double().mean()), "num_samples": int(len(samples))}
+
+
+def classification_accuracy_score(images: torch.Tensor, labels: torch.Tensor, test_images: torch.Tensor,
+                                  test_labels: torch.Tensor, recipe: JudgeTraining | None = None,
+                                  device: str | torch.device = "cpu") -> float:
+    """CAS: train a fresh classifier on (generated) ``images`` only, return its accuracy on real test images."""
+    recipe = recipe or JudgeTraining(epochs=10)
+    net = train_classifier(images, labels, recipe, device=device)
+    return accuracy(net, test_images, test_labels)
+
+
+@dataclass
+class Report:
+    """All metrics for one set of samples, with the counts and time they took."""
+
+    name: str
+    num_samples: int
+    accuracy: float | None
+    per_class: dict[int, float] = field(default_factory=dict)
+    frechet: float | None = None
+    cas: float | None = None
+    memorisation: dict[str, float] = field(default_factory=dict)
+    seconds: float = 0.0
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    def row(self) -> dict[str, Any]:
+        return {"name": self.name, "n": self.num_samples,
+                "accuracy": None if self.accuracy is None else round(self.accuracy, 4),
+                "frechet": None if self.frechet is None else round(self.frechet, 3),
+                "cas": None if self.cas is None else round(self.cas, 4),
+                "copied_fraction": self.memorisation.get("copied_fraction"),
+                "nn_ratio": None if "nn_ratio" not in self.memorisation else round(self.memorisation["nn_ratio"], 3),
+                "seconds": round(self.seconds, 1), **self.extra}
+
+
+def evaluate_samples(judge: JudgeNet, samples: torch.Tensor, labels: torch.Tensor | None, reference: torch.Tensor,
+                     *, name: str = "samples", train_images: torch.Tensor | None = None,
+                     test_labels: torch.Tensor | None = None, cas: bool = False) -> Report:
+    """Every metric for ``samples`` against real ``reference`` (held-out) images.
+
+    Conditional accuracy needs ``labels``; memorisation needs ``train_images``; CAS (slow: trains
+    a classifier) needs ``cas=True``, ``labels`` and ``test_labels`` for the reference images.
+    """
+    t0 = time.perf_counter()
+    check_images(samples, what=name)
+    acc = conditional_accuracy(judge, samples, labels) if labels is not None else None
+    report = Report(name=name, num_samples=int(samples.shape[0]), accuracy=acc["accuracy"] if acc else None,
+                    per_class=acc["per_class"] if acc else {},
+                    frechet=judge_frechet_distance(judge, samples, reference))
+    if train_images is not None:
+        report.memorisation = memorisation(samples, train_images, reference)
+    if cas:
+        if labels is None or test_labels is None:
+            raise ValueError("CAS needs the samples' labels and test_labels for the reference images")
+        report.cas = classification_accuracy_score(samples, labels, reference, test_labels)
+    report.seconds = time.perf_counter() - t0
+    return report
+
+
+def format_table(rows: list[dict[str, Any]]) -> str:
+    """A Markdown table of report rows (keys of the first row are the columns)."""
+    if not rows:
+        return "(no rows)"
+    cols = list(dict.fromkeys(k for r in rows for k in r))
+    fmt = lambda v: "-" if v is None else (f"{v:.4g}" if isinstance(v, float) else str(v))  # noqa: E731
+    lines = ["| " + " | ".join(cols) + " |", "|" + "|".join("---" for _ in cols) + "|"]
+    lines += ["| " + " | ".join(fmt(r.get(c)) for c in cols) + " |" for r in rows]
+    return "\n".join(lines)
+
+
+def save_judge(judge: JudgeNet, path: str | Path, **info: Any) -> Path:
+    """Write the judge's weights and recipe/accuracy (JSON metadata) atomically as safetensors."""
+    import json
+
+    tensors = {k: v.detach().cpu().contiguous() for k, v in judge.state_dict().items()}
+    meta = {"format": JUDGE_FORMAT, "in_channels": str(judge.in_channels), "num_classes": str(judge.num_classes),
+            "info": json.dumps(info, default=str)}
+    return atomic_write(path, lambda tmp: save_file(tensors, str(tmp), metadata=meta))
+
+
+def load_judge(path: str | Path | None = None, device: str | torch.device = "cpu") -> tuple[JudgeNet, dict[str, Any]]:
+    """Load the shipped judge (``data/judge.safetensors`` by default): (judge in eval mode, info)."""
+    import json
+
+    from .checkpoint import CheckpointError
+
+    path = Path(path) if path is not None else DEFAULT_JUDGE_PATH
+    if not path.is_file():
+        raise FileNotFoundError(f"no judge weights at {path}; train them with `python -m ddpm_lib train-judge`")
+    with safe_open(str(path), framework="pt") as f:
+        meta = f.metadata() or {}
+    if meta.get("format") != JUDGE_FORMAT:
+        raise CheckpointError(f"{path} is not judge weights (format {meta.get('format')!r}, expected {JUDGE_FORMAT!r})")
+    judge = JudgeNet(int(meta["in_channels"]), int(meta["num_classes"]))
+    load_weights(judge, path)
+    return judge.to(device).eval(), json.loads(meta.get("info", "{}"))

@@ -1,0 +1,171 @@
+"""The forward (noising) process of DDPM and every coefficient derived from it.
+
+Taught in ``notebooks/02_forward_process.ipynb``. The schedule is pure maths: it knows nothing of
+the network. Coefficients are computed once in float64 and stored as float32 tensors named after
+their formula; every per-sample lookup goes through :func:`extract`.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Literal
+
+import torch
+
+ScheduleKind = Literal["linear", "cosine"]
+SCHEDULE_KINDS: tuple[str, ...] = ("linear", "cosine")
+
+
+def linear_beta_schedule(num_timesteps: int, beta_start: float = 1e-4, beta_end: float = 0.02) -> torch.Tensor:
+    """beta_t evenly spaced from ``beta_start`` to ``beta_end`` (Ho et al. 2020), float64, shape (T,)."""
+    return torch.linspace(beta_start, beta_end, num_timesteps, dtype=torch.float64)
+
+
+def cosine_beta_schedule(num_timesteps: int, s: float = 0.008, max_beta: float = 0.999) -> torch.Tensor:
+    """Nichol & Dhariwal 2021: alpha_bar(t) = cos^2(((t/T + s) / (1 + s)) * pi/2) / f(0).
+
+    beta_t = 1 - alpha_bar(t) / alpha_bar(t - 1), clipped at ``max_beta``; float64, shape (T,).
+    """
+    steps = torch.arange(num_timesteps + 1, dtype=torch.float64) / num_timesteps
+    f = torch.cos((steps + s) / (1 + s) * math.pi / 2) ** 2
+    alphas_cumprod = f / f[0]
+    betas = 1 - alphas_cumprod[1:] / alphas_cumprod[:-1]
+    return betas.clamp(max=max_beta)
+
+
+def extract(a: torch.Tensor, t: torch.Tensor, shape: torch.Size | tuple[int, ...]) -> torch.Tensor:
+    """Gather ``a[t]`` per sample and reshape to broadcast against ``shape``.
+
+    a: (T,) coefficients. t: (B,) integer time indices in 0..T-1, with B == shape[0].
+    Returns (B, 1, 1, ...) with len(shape) dims, on ``t``'s device.
+    """
+    if not isinstance(t, torch.Tensor):
+        raise TypeError(f"t must be a torch.Tensor of integer time indices, got {type(t).__name__}")
+    if t.dtype.is_floating_point or t.dtype == torch.bool:
+        raise TypeError(f"t must hold integer time indices (torch.long), got dtype {t.dtype}")
+    if t.ndim != 1 or t.shape[0] != shape[0]:
+        raise ValueError(f"t must have shape ({shape[0]},) to match a batch of shape {tuple(shape)}, "
+                         f"got {tuple(t.shape)}")
+    if t.numel() and (int(t.min()) < 0 or int(t.max()) >= a.shape[0]):
+        raise ValueError(f"time indices must lie in 0..{a.shape[0] - 1} (t is 0-based: t=0 is the "
+                         f"paper's step 1), got min {int(t.min())}, max {int(t.max())}")
+    out = a.to(t.device).gather(0, t)
+    return out.reshape(shape[0], *([1] * (len(shape) - 1)))
+
+
+class NoiseSchedule:
+    """Precomputed coefficients of the forward process q(x_t | x_0) and its posterior.
+
+    Time convention: ``t`` runs 0..T-1 in code, and ``betas[t]`` is the paper's beta_{t+1}. So
+    ``q_sample(x0, t=0)`` is the paper's x_1 (one step of noise), and ``t = T-1`` is x_T.
+    ``alphas_cumprod_prev[0] = 1`` stands for alpha_bar_0 (no noise).
+
+    Attributes (float32, shape (T,)):
+        betas:                          beta_t
+        alphas:                         alpha_t = 1 - beta_t
+        alphas_cumprod:                 alpha_bar_t = prod_{s<=t} alpha_s
+        alphas_cumprod_prev:            alpha_bar_{t-1} (1 at t = 0)
+        sqrt_alphas_cumprod:            sqrt(alpha_bar_t)
+        sqrt_one_minus_alphas_cumprod:  sqrt(1 - alpha_bar_t)
+        sqrt_recip_alphas:              1 / sqrt(alpha_t)
+        posterior_variance:             beta~_t = beta_t (1 - alpha_bar_{t-1}) / (1 - alpha_bar_t)
+        posterior_mean_coef1:           beta_t sqrt(alpha_bar_{t-1}) / (1 - alpha_bar_t)
+        posterior_mean_coef2:           (1 - alpha_bar_{t-1}) sqrt(alpha_t) / (1 - alpha_bar_t)
+        snr:                            alpha_bar_t / (1 - alpha_bar_t)
+    """
+
+    def __init__(self, num_timesteps: int = 1000, kind: ScheduleKind = "linear") -> None:
+        if kind not in SCHEDULE_KINDS:
+            raise ValueError(f"unknown schedule kind {kind!r}; valid kinds are {', '.join(SCHEDULE_KINDS)}")
+        if not isinstance(num_timesteps, int) or num_timesteps < 2:
+            raise ValueError(f"num_timesteps must be an integer >= 2, got {num_timesteps!r}")
+        self.num_timesteps = num_timesteps
+        self.kind: ScheduleKind = kind
+        betas = linear_beta_schedule(num_timesteps) if kind == "linear" else cosine_beta_schedule(num_timesteps)
+        alphas = 1.0 - betas
+        alphas_cumprod = torch.cumprod(alphas, dim=0)
+        alphas_cumprod_prev = torch.cat([torch.ones(1, dtype=torch.float64), alphas_cumprod[:-1]])
+        coefs64 = {
+            "betas": betas,
+            "alphas": alphas,
+            "alphas_cumprod": alphas_cumprod,
+            "alphas_cumprod_prev": alphas_cumprod_prev,
+            "sqrt_alphas_cumprod": alphas_cumprod.sqrt(),
+            "sqrt_one_minus_alphas_cumprod": (1 - alphas_cumprod).sqrt(),
+            "sqrt_recip_alphas": alphas.rsqrt(),
+            "posterior_variance": betas * (1 - alphas_cumprod_prev) / (1 - alphas_cumprod),
+            "posterior_mean_coef1": betas * alphas_cumprod_prev.sqrt() / (1 - alphas_cumprod),
+            "posterior_mean_coef2": (1 - alphas_cumprod_prev) * alphas.sqrt() / (1 - alphas_cumprod),
+            "snr": alphas_cumprod / (1 - alphas_cumprod),
+        }
+        self._names = tuple(coefs64)
+        for name, value in coefs64.items():
+            setattr(self, name, value.float())
+
+    # -- bookkeeping -------------------------------------------------------------------------
+    betas: torch.Tensor
+    alphas: torch.Tensor
+    alphas_cumprod: torch.Tensor
+    alphas_cumprod_prev: torch.Tensor
+    sqrt_alphas_cumprod: torch.Tensor
+    sqrt_one_minus_alphas_cumprod: torch.Tensor
+    sqrt_recip_alphas: torch.Tensor
+    posterior_variance: torch.Tensor
+    posterior_mean_coef1: torch.Tensor
+    posterior_mean_coef2: torch.Tensor
+    snr: torch.Tensor
+
+    def __len__(self) -> int:
+        return self.num_timesteps
+
+    def __repr__(self) -> str:
+        return f"NoiseSchedule(num_timesteps={self.num_timesteps}, kind={self.kind!r})"
+
+    def to(self, device: torch.device | str) -> "NoiseSchedule":
+        """Move every coefficient to ``device`` (in place) and return self."""
+        for name in self._names:
+            setattr(self, name, getattr(self, name).to(device))
+        return self
+
+    @property
+    def device(self) -> torch.device:
+        return self.betas.device
+
+    def config(self) -> dict[str, object]:
+        """What is needed to rebuild this schedule: ``NoiseSchedule(**s.config())``."""
+        return {"num_timesteps": self.num_timesteps, "kind": self.kind}
+
+    # -- the forward process ----------------------------------------------------------------
+    def q_sample(self, x0: torch.Tensor, t: torch.Tensor, noise: torch.Tensor) -> torch.Tensor:
+        """Sample x_t ~ q(x_t | x_0) by reparameterisation (DDPM eq. 4).
+
+        x_t = sqrt(alpha_bar_t) x_0 + sqrt(1 - alpha_bar_t) eps;  x0, noise: (B, ...); t: (B,).
+        """
+        if noise.shape != x0.shape:
+            raise ValueError(f"noise must have the shape of x0 {tuple(x0.shape)}, got {tuple(noise.shape)}")
+        return (extract(self.sqrt_alphas_cumprod, t, x0.shape) * x0
+                + extract(self.sqrt_one_minus_alphas_cumprod, t, x0.shape) * noise)
+
+    def q_step(self, x_prev: torch.Tensor, t: torch.Tensor, noise: torch.Tensor) -> torch.Tensor:
+        """One Markov step q(x_t | x_{t-1}) = N(sqrt(1 - beta_t) x_{t-1}, beta_t I) (DDPM eq. 2)."""
+        beta = extract(self.betas, t, x_prev.shape)
+        return (1 - beta).sqrt() * x_prev + beta.sqrt() * noise
+
+    def q_posterior(self, x0: torch.Tensor, xt: torch.Tensor, t: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Mean and variance of q(x_{t-1} | x_t, x_0) (DDPM eqs. 6-7).
+
+        mean = coef1_t x_0 + coef2_t x_t, variance = beta~_t (shape (B, 1, 1, 1)).
+        """
+        mean = (extract(self.posterior_mean_coef1, t, xt.shape) * x0
+                + extract(self.posterior_mean_coef2, t, xt.shape) * xt)
+        return mean, extract(self.posterior_variance, t, xt.shape)
+
+    def predict_x0(self, xt: torch.Tensor, t: torch.Tensor, eps: torch.Tensor) -> torch.Tensor:
+        """Invert q_sample for x_0 given a noise estimate: x_0 = (x_t - sqrt(1 - alpha_bar_t) eps) / sqrt(alpha_bar_t)."""
+        return ((xt - extract(self.sqrt_one_minus_alphas_cumprod, t, xt.shape) * eps)
+                / extract(self.sqrt_alphas_cumprod, t, xt.shape))
+
+    def predict_eps(self, xt: torch.Tensor, t: torch.Tensor, x0: torch.Tensor) -> torch.Tensor:
+        """The noise that takes x_0 to x_t: eps = (x_t - sqrt(alpha_bar_t) x_0) / sqrt(1 - alpha_bar_t)."""
+        return ((xt - extract(self.sqrt_alphas_cumprod, t, xt.shape) * x0)
+                / extract(self.sqrt_one_minus_alphas_cumprod, t, xt.shape))

@@ -1,0 +1,150 @@
+"""Pictures: image grids, noising strips, denoising animations, loss curves; atomic PNG writes.
+
+Used by every notebook and by the Quest. Images come in the model range [-1, 1] and are shown
+through :func:`ddpm_lib.data.to_unit`.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Sequence
+
+import matplotlib.pyplot as plt
+import torch
+from matplotlib import animation
+from matplotlib.figure import Figure
+
+from .checkpoint import atomic_path
+from .data import to_unit
+from .sample import Trajectory
+from .schedule import NoiseSchedule
+
+CMAP = "gray"
+
+
+def image_grid(images: torch.Tensor, nrow: int = 10, padding: int = 2, pad_value: float = 1.0) -> torch.Tensor:
+    """Tile (N, C, H, W) images in [-1, 1] into one (H', W', C) array in [0, 1] with ``nrow`` per row."""
+    if images.ndim != 4:
+        raise ValueError(f"expected images of shape (N, C, H, W), got {tuple(images.shape)}")
+    n, c, h, w = images.shape
+    ncol = min(nrow, n)
+    rows = -(-n // ncol)
+    grid = torch.full((c, rows * (h + padding) + padding, ncol * (w + padding) + padding), pad_value)
+    x = to_unit(images.detach().float().cpu())
+    for i in range(n):
+        r, col = divmod(i, ncol)
+        top, left = padding + r * (h + padding), padding + col * (w + padding)
+        grid[:, top:top + h, left:left + w] = x[i]
+    return grid.permute(1, 2, 0)
+
+
+def show_images(images: torch.Tensor, nrow: int = 10, title: str | None = None, ax: plt.Axes | None = None,
+                row_labels: Sequence[str] | None = None, col_labels: Sequence[str] | None = None) -> plt.Axes:
+    """Draw a grid of images on ``ax`` (a new figure if None), optionally labelling rows/columns."""
+    grid = image_grid(images, nrow)
+    if ax is None:
+        rows = -(-images.shape[0] // min(nrow, images.shape[0]))
+        _, ax = plt.subplots(figsize=(min(nrow, images.shape[0]) * 0.6 + 0.6, rows * 0.6 + 0.4))
+    ax.imshow(grid.squeeze(-1) if grid.shape[-1] == 1 else grid, cmap=CMAP, vmin=0, vmax=1, interpolation="nearest")
+    h, w = images.shape[-2:]
+    ax.set_xticks([] if col_labels is None else [2 + (w + 2) * i + w / 2 for i in range(len(col_labels))])
+    ax.set_yticks([] if row_labels is None else [2 + (h + 2) * i + h / 2 for i in range(len(row_labels))])
+    if col_labels is not None:
+        ax.set_xticklabels(col_labels, fontsize=8)
+    if row_labels is not None:
+        ax.set_yticklabels(row_labels, fontsize=9)
+    ax.tick_params(length=0)
+    for spine in ax.spines.values():
+        spine.set_visible(False)
+    if title:
+        ax.set_title(title, fontsize=11)
+    return ax
+
+
+def save_figure(fig: Figure, path: str | Path, dpi: int = 110) -> Path:
+    """Write ``fig`` as PNG atomically (temporary file + os.replace); creates the folder if missing."""
+    with atomic_path(path) as tmp:
+        fig.savefig(tmp, format="png", dpi=dpi, bbox_inches="tight", facecolor="white")
+    return Path(path)
+
+
+def save_grid(images: torch.Tensor, path: str | Path, nrow: int = 10, title: str | None = None,
+              row_labels: Sequence[str] | None = None, col_labels: Sequence[str] | None = None) -> Path:
+    """Save a labelled image grid as PNG, atomically."""
+    ax = show_images(images, nrow, title, row_labels=row_labels, col_labels=col_labels)
+    fig = ax.figure
+    try:
+        return save_figure(fig, path)
+    finally:
+        plt.close(fig)
+
+
+def noising_strip(schedule: NoiseSchedule, x0: torch.Tensor, timesteps: Sequence[int],
+                  generator: torch.Generator | None = None) -> torch.Tensor:
+    """x_t = q_sample(x0, t, eps) for each t, one shared eps: (len(timesteps), C, H, W) for one image x0 (C, H, W)."""
+    if x0.ndim != 3:
+        raise ValueError(f"x0 must be one image (C, H, W), got {tuple(x0.shape)}")
+    n = len(timesteps)
+    eps = torch.randn(x0.shape, generator=generator).expand(n, *x0.shape)
+    t = torch.as_tensor(list(timesteps), dtype=torch.long)
+    return schedule.q_sample(x0.expand(n, *x0.shape), t, eps)
+
+
+def frame_indices(num_steps: int, num_frames: int) -> list[int]:
+    """``num_frames`` step indices spread over 0..num_steps-1, always including the last."""
+    num_frames = max(1, min(num_frames, num_steps))
+    return sorted({round(i * (num_steps - 1) / max(1, num_frames - 1)) for i in range(num_frames)})
+
+
+def trajectory_strip(traj: Trajectory, sample: int = 0, num_frames: int = 10, which: str = "xt") -> tuple[torch.Tensor, list[str]]:
+    """Frames of one sample's trajectory ("xt" or "x0"): (F, C, H, W) and their "t=..." labels."""
+    frames = frame_indices(len(traj.timesteps), num_frames)
+    data = traj.xt if which == "xt" else traj.x0
+    labels = [f"t={int(traj.timesteps[i])}" for i in frames]
+    return data[frames, sample].clamp(-1, 1), labels
+
+
+def animate_trajectory(traj: Trajectory, num_frames: int = 20, nrow: int = 10, interval: int = 150) -> animation.FuncAnimation:
+    """An animation of the reverse process: x_t (left) and the predicted x_0 (right) at each shown step.
+
+    In a notebook: ``HTML(animate_trajectory(traj).to_jshtml())``.
+    """
+    frames = frame_indices(len(traj.timesteps), num_frames)
+    fig, (ax_l, ax_r) = plt.subplots(1, 2, figsize=(8, 4.2))
+    ims = []
+    for ax, data, name in ((ax_l, traj.xt, "x_t"), (ax_r, traj.x0, "predicted x_0")):
+        grid = image_grid(data[frames[0]].clamp(-1, 1), nrow)
+        ims.append(ax.imshow(grid.squeeze(-1), cmap=CMAP, vmin=0, vmax=1, interpolation="nearest"))
+        ax.set_axis_off()
+        ax.set_title(name)
+    title = fig.suptitle("")
+
+    def draw(k: int):
+        i = frames[k]
+        for im, data in zip(ims, (traj.xt, traj.x0)):
+            im.set_data(image_grid(data[i].clamp(-1, 1), nrow).squeeze(-1))
+        title.set_text(f"reverse step {i + 1}/{len(traj.timesteps)}, t = {int(traj.timesteps[i])}")
+        return [*ims, title]
+
+    anim = animation.FuncAnimation(fig, draw, frames=len(frames), interval=interval, blit=False)
+    plt.close(fig)
+    return anim
+
+
+def plot_losses(history: Sequence[tuple[int, float]], ax: plt.Axes | None = None, smooth: int = 20) -> plt.Axes:
+    """Loss per step (faint) and its running mean over ``smooth`` steps."""
+    if ax is None:
+        _, ax = plt.subplots(figsize=(6, 3))
+    if history:
+        steps, losses = zip(*history)
+        t = torch.tensor(losses)
+        ax.plot(steps, losses, alpha=0.3, lw=0.8, label="loss")
+        if len(t) >= smooth:
+            mean = t.unfold(0, smooth, 1).mean(1)
+            ax.plot(steps[smooth - 1:], mean.tolist(), lw=1.8, label=f"mean of {smooth}")
+        ax.set_yscale("log")
+        ax.legend()
+    ax.set_xlabel("step")
+    ax.set_ylabel("MSE(eps, eps_theta)")
+    return ax
+

@@ -1,0 +1,177 @@
+import pytest
+import torch
+
+from ddpm_lib.sample import (ddim_invert, ddim_sigma, ddim_timesteps, generate, guided_eps, sample_ddim,
+                             sample_ddpm)
+from ddpm_lib.schedule import NoiseSchedule, extract
+
+
+class ExactDenoiser:
+    """The optimal eps-predictor when the data is one fixed image x*: eps = (x_t - sqrt(a_t) x*) / sqrt(1 - a_t)."""
+
+    null_label = 10
+
+    def __init__(self, schedule, target):
+        self.schedule, self.target = schedule, target
+
+    def __call__(self, x, t, labels=None):
+        s = self.schedule
+        return (x - extract(s.sqrt_alphas_cumprod, t, x.shape) * self.target) / extract(
+            s.sqrt_one_minus_alphas_cumprod, t, x.shape)
+
+
+class Toy:
+    """eps_theta(x, t, y) = 0.5 x + 0.1 y: simple enough to pin sampler outputs exactly."""
+
+    null_label = 10
+
+    def __init__(self):
+        self.calls = 0
+
+    def __call__(self, x, t, labels=None):
+        self.calls += 1
+        y = torch.zeros(x.shape[0]) if labels is None else labels.float()
+        return 0.5 * x + 0.1 * y.reshape(-1, *([1] * (x.ndim - 1)))
+
+
+@pytest.fixture(scope="module")
+def schedule():
+    return NoiseSchedule(1000)
+
+
+@pytest.fixture(scope="module")
+def target():
+    g = torch.Generator().manual_seed(3)
+    return (torch.rand(1, 1, 8, 8, generator=g) * 1.6 - 0.8)
+
+
+@pytest.mark.parametrize("sampler", ["ddpm", "ddpm-posterior", "ddim", "ddim-eta1"])
+def test_exact_denoiser_lands_on_the_data(schedule, target, sampler):
+    model = ExactDenoiser(schedule, target)
+    g = torch.Generator().manual_seed(0)
+    shape = (3, 1, 8, 8)
+    if sampler.startswith("ddpm"):
+        x = sample_ddpm(model, schedule, shape, generator=g, precision="fp32",
+                        variance="posterior" if sampler.endswith("posterior") else "beta")
+    else:
+        x = sample_ddim(model, schedule, shape, steps=20, eta=1.0 if sampler.endswith("1") else 0.0, generator=g,
+                        precision="fp32")
+    torch.testing.assert_close(x, target.expand(shape), atol=1e-4, rtol=0)
+
+
+def test_ddpm_without_clipping_is_algorithm_2_to_the_letter(schedule):
+    model = Toy()
+    g1, g2 = torch.Generator().manual_seed(5), torch.Generator().manual_seed(5)
+    shape = (2, 1, 4, 4)
+    s = NoiseSchedule(50)
+    out = sample_ddpm(model, s, shape, generator=g1, clip_denoised=False, precision="fp32")
+    # Algorithm 2, written out: x_{t-1} = (x_t - beta_t / sqrt(1 - a_t) eps) / sqrt(alpha_t) + sqrt(beta_t) z
+    x = torch.randn(shape, generator=g2)
+    for t in range(49, -1, -1):
+        eps = 0.5 * x
+        x_new = (x - s.betas[t] / (1 - s.alphas_cumprod[t]).sqrt() * eps) / s.alphas[t].sqrt()
+        if t > 0:
+            x_new = x_new + s.betas[t].sqrt() * torch.randn(shape, generator=g2)
+        x = x_new
+    torch.testing.assert_close(out, x.clamp(-1, 1), atol=1e-4, rtol=1e-4)
+
+
+def test_ddim_eta1_all_steps_has_ddpm_posterior_variance(schedule):
+    t = torch.arange(1, 1000)
+    sigma = ddim_sigma(schedule, t, t - 1, eta=1.0)
+    # 1 - a_t / a_{t-1} is computed from float32 alpha_bar: 3e-4 relative error where beta_t ~ 1e-4
+    torch.testing.assert_close(sigma ** 2, schedule.posterior_variance[1:], rtol=1e-3, atol=1e-9)
+    assert ddim_sigma(schedule, t, t - 1, eta=0.0).abs().max().item() == 0.0
+    assert ddim_timesteps(1000, 1000) == list(range(999, -1, -1))
+
+
+def test_ddim_eta1_all_steps_matches_ddpm_posterior_in_distribution():
+    s = NoiseSchedule(100)
+    model = Toy()
+    shape = (4000, 1, 1, 1)
+    a = sample_ddpm(model, s, shape, variance="posterior", generator=torch.Generator().manual_seed(0),
+                    clip_denoised=False, precision="fp32")
+    b = sample_ddim(model, s, shape, steps=100, eta=1.0, generator=torch.Generator().manual_seed(1),
+                    clip_denoised=False, precision="fp32")
+    assert abs(a.mean() - b.mean()) < 0.05
+    assert abs(a.std() - b.std()) < 0.05
+
+
+def test_ddim_timesteps_strided():
+    assert ddim_timesteps(1000, 5) == [999, 749, 500, 250, 0]
+    assert ddim_timesteps(1000, 1) == [999]
+    with pytest.raises(ValueError, match="between 1 and 1000"):
+        ddim_timesteps(1000, 0)
+    with pytest.raises(ValueError, match="between 1 and 1000"):
+        ddim_timesteps(1000, 1001)
+
+
+def test_guidance_combines_in_one_batched_forward():
+    model = Toy()
+    x, t = torch.ones(2, 1, 2, 2), torch.tensor([5, 5])
+    labels = torch.tensor([2, 4])
+    cond, uncond = model(x, t, labels), model(x, t, torch.full((2,), 10))
+    model.calls = 0
+    eps = guided_eps(model, x, t, labels, guidance_scale=3.0)
+    assert model.calls == 1
+    torch.testing.assert_close(eps, uncond + 3.0 * (cond - uncond))
+    torch.testing.assert_close(guided_eps(model, x, t, labels, 0.0), uncond)
+    torch.testing.assert_close(guided_eps(model, x, t, labels, 1.0), cond)
+    torch.testing.assert_close(guided_eps(model, x, t, None), model(x, t))
+
+
+def test_seeded_runs_are_reproducible_and_pinned():
+    s = NoiseSchedule(1000)
+    run = lambda seed: sample_ddim(Toy(), s, (2, 1, 2, 2), steps=10, eta=0.5, labels=torch.tensor([1, 7]),  # noqa: E731
+                                   guidance_scale=2.0, generator=torch.Generator().manual_seed(seed), precision="fp32")
+    a, b, c = run(0), run(0), run(1)
+    torch.testing.assert_close(a, b, rtol=0, atol=0)
+    assert not torch.allclose(a, c)
+    pinned = torch.tensor([[0.999573, 1.0, -1.0, 0.970922], [-1.0, -0.407070, 0.005315, -0.705019]])
+    torch.testing.assert_close(a.flatten(1), pinned, atol=1e-4, rtol=0)
+
+
+def test_trajectory_shapes_and_ends(schedule, target):
+    model = ExactDenoiser(schedule, target)
+    x, traj = sample_ddim(model, schedule, (2, 1, 8, 8), steps=10, generator=torch.Generator().manual_seed(0),
+                          return_trajectory=True, precision="fp32")
+    assert traj.timesteps.tolist() == ddim_timesteps(1000, 10)
+    assert traj.xt.shape == (10, 2, 1, 8, 8) and traj.x0.shape == (10, 2, 1, 8, 8)
+    torch.testing.assert_close(traj.xt[-1], x)
+    torch.testing.assert_close(traj.x0[0], target.expand(2, 1, 8, 8), atol=1e-3, rtol=0)
+
+
+def test_ddim_inversion_round_trip(schedule, target):
+    model = ExactDenoiser(schedule, target)
+    x0 = target.expand(2, 1, 8, 8).clone()
+    noise = ddim_invert(model, schedule, x0, steps=20)
+    assert noise.shape == x0.shape
+    back = sample_ddim(model, schedule, x0.shape, steps=20, x_T=noise, precision="fp32")
+    torch.testing.assert_close(back, x0, atol=1e-4, rtol=0)
+
+
+def test_generate_batches_and_validates(schedule, target):
+    model = ExactDenoiser(schedule, target)
+    labels = torch.arange(5)
+    x = generate(model, schedule, labels, image_shape=(1, 8, 8), steps=5, batch_size=2,
+                 generator=torch.Generator().manual_seed(0), precision="fp32")
+    assert x.shape == (5, 1, 8, 8)
+    with pytest.raises(ValueError, match="ddpm, ddim"):
+        generate(model, schedule, labels, sampler="euler")
+    with pytest.raises(ValueError, match="nothing to generate"):
+        generate(model, schedule, None, num_samples=0)
+
+
+def test_bad_arguments(schedule):
+    with pytest.raises(ValueError, match="beta, posterior"):
+        sample_ddpm(Toy(), schedule, (1, 1, 2, 2), variance="learned")
+    with pytest.raises(ValueError, match="eta"):
+        sample_ddim(Toy(), schedule, (1, 1, 2, 2), eta=-1)
+    with pytest.raises(ValueError, match="labels must have shape"):
+        sample_ddim(Toy(), schedule, (2, 1, 2, 2), labels=torch.tensor([1, 2, 3]))
+
+
+def test_non_finite_model_output_is_diagnosed(schedule):
+    broken = lambda x, t, labels=None: x * float("nan")  # noqa: E731
+    with pytest.raises(FloatingPointError, match="non-finite"):
+        sample_ddim(broken, schedule, (1, 1, 2, 2), steps=3)
