@@ -96,6 +96,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--peer", action="store_true", help="also time diffusers' UNet2DModel (bench extra)")
     _add_common(p)
 
+    p = sub.add_parser("results", help="regenerate the README results table for a checkpoint")
+    p.add_argument("--checkpoint", type=Path, default=Path("data/pretrained_ddpm.safetensors"))
+    p.add_argument("--num-samples", type=int, default=300, help="samples per row (default 300)")
+    p.add_argument("--no-ddpm", action="store_true", help="skip the slow DDPM-1000 row")
+    p.add_argument("--out", type=Path, default=Path("data/results.md"), help="where the Markdown table goes")
+    _add_common(p)
+
     p = sub.add_parser("train-judge", help="train the judge classifier on the default data")
     p.add_argument("--out", type=Path, default=Path("data/judge.safetensors"))
     p.add_argument("--epochs", type=int, default=30)
@@ -184,6 +191,27 @@ def cmd_bench(args: argparse.Namespace) -> dict[str, Any]:
     return run_bench(preset_name=args.preset, seconds=args.seconds, peer=args.peer, device=args.device)
 
 
+def cmd_results(args: argparse.Namespace) -> dict[str, Any]:
+    import platform
+
+    from .checkpoint import atomic_write
+    from .evaluate import format_table
+    from .quest import results_table
+
+    t0 = time.perf_counter()
+    rows = results_table(args.checkpoint, num_samples=args.num_samples, seed=args.seed, device=args.device,
+                         include_ddpm=not args.no_ddpm)
+    machine = f"{platform.machine()}, {torch.get_num_threads()} threads, torch {torch.__version__}"
+    text = (f"Measured with `python -m ddpm_lib results --checkpoint {args.checkpoint} --num-samples "
+            f"{args.num_samples}` on {machine}; {time.perf_counter() - t0:.0f} s in all. FD: Frechet distance "
+            f"in the judge's feature space against the 1,000 held-out digits (lower is better).\n\n"
+            f"{format_table(rows)}\n")
+    atomic_write(args.out, lambda tmp: tmp.write_text(text))
+    print(text)
+    print(f"wrote {args.out}")
+    return {"command": "results", "out": str(args.out), "rows": rows}
+
+
 def cmd_train_judge(args: argparse.Namespace) -> dict[str, Any]:
     from .data import load_dataset
     from .evaluate import JudgeTraining, accuracy, save_judge, train_classifier
@@ -204,7 +232,7 @@ def cmd_train_judge(args: argparse.Namespace) -> dict[str, Any]:
 
 
 COMMANDS = {"quest": cmd_quest, "train": cmd_train, "sample": cmd_sample, "evaluate": cmd_evaluate,
-            "bench": cmd_bench, "train-judge": cmd_train_judge}
+            "bench": cmd_bench, "results": cmd_results, "train-judge": cmd_train_judge}
 
 
 def main(argv: Sequence[str] | None = None) -> int:

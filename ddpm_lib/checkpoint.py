@@ -110,6 +110,16 @@ def load_model(path: str | Path, device: str | torch.device = "cpu") -> tuple[Si
     return model.to(device).eval(), schedule, meta.get("info", {})
 
 
+def find_checkpoint(*candidates: str | Path) -> Path:
+    """The first of ``candidates`` that exists; a clear error listing them all if none does."""
+    for c in candidates:
+        if Path(c).is_file():
+            return Path(c)
+    listed = "\n  ".join(str(c) for c in candidates)
+    raise FileNotFoundError(f"none of these checkpoints exists:\n  {listed}\n"
+                            f"run notebook 04 (it saves one) or `python -m ddpm_lib train`")
+
+
 def load_weights(model: torch.nn.Module, path: str | Path) -> None:
     """Load safetensors weights into ``model``; a mismatch names the differing keys and shapes."""
     tensors = load_file(str(path))

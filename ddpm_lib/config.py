@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+from pathlib import Path
 from dataclasses import asdict, dataclass, field, replace
 from typing import Any, Iterator, Literal
 
@@ -20,6 +21,13 @@ Precision = Literal["auto", "fp32", "bf16", "fp16"]
 PRESET_NAMES: tuple[str, ...] = ("smoke", "cpu", "gpu")
 PRECISIONS: tuple[str, ...] = ("auto", "fp32", "bf16", "fp16")
 MODE_ENV = "DDPM_COURSE_MODE"
+
+# Where the course keeps its files (the repository, for the editable install the README sets up).
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+DATA_DIR = PROJECT_ROOT / "data"              # dataset cache and shipped weights
+RUNS_DIR = PROJECT_ROOT / "runs"              # checkpoints the notebooks write (git-ignored)
+SCULPTURES_DIR = PROJECT_ROOT / "chaos_sculptures"  # generated pictures
+PRETRAINED_PATH = DATA_DIR / "pretrained_ddpm.safetensors"
 
 
 @dataclass(frozen=True)
@@ -101,7 +109,8 @@ def _presets() -> dict[str, Preset]:
         "cpu": Preset(
             name="cpu",
             model=ModelConfig(base_channels=32, num_classes=10),
-            train=TrainConfig(steps=2000, batch_size=128, lr=1e-3, warmup_steps=100, checkpoint_every=250),
+            train=TrainConfig(steps=1100, batch_size=128, lr=1e-3, warmup_steps=100, checkpoint_every=100),
+            num_eval_samples=500,
         ),
         "gpu": Preset(
             name="gpu",

@@ -29,10 +29,10 @@ from tqdm.auto import tqdm
 from safetensors.torch import safe_open
 
 from .checkpoint import atomic_write, load_weights
-from .config import progress_disabled
+from .config import DATA_DIR, progress_disabled
 
 JUDGE_FORMAT = "ddpm_lib.judge.v1"
-DEFAULT_JUDGE_PATH = Path(__file__).resolve().parent.parent / "data" / "judge.safetensors"
+DEFAULT_JUDGE_PATH = DATA_DIR / "judge.safetensors"
 
 
 class JudgeNet(nn.Module):
@@ -287,6 +287,34 @@ def evaluate_samples(judge: JudgeNet, samples: torch.Tensor, labels: torch.Tenso
         report.cas = classification_accuracy_score(samples, labels, reference, test_labels)
     report.seconds = time.perf_counter() - t0
     return report
+
+
+def balanced_subset(labels: torch.Tensor, n: int, generator: torch.Generator | None = None) -> torch.Tensor:
+    """Indices of ``n`` images drawn evenly from every class (a random order inside each class).
+
+    Datasets sorted by label (like ``mnist-5k``) make ``images[:n]`` a biased reference; this is not.
+    """
+    classes = labels.unique()
+    per_class = -(-n // len(classes))
+    picks = []
+    for c in classes.tolist():
+        idx = torch.nonzero(labels == c).flatten()
+        if len(idx) < per_class:
+            raise ValueError(f"class {c} has {len(idx)} images, fewer than the {per_class} needed for {n} images")
+        picks.append(idx[torch.randperm(len(idx), generator=generator)[:per_class]])
+    order = torch.stack(picks, 1).flatten()  # interleave classes: 0, 1, ..., 9, 0, 1, ...
+    return order[:n]
+
+
+def reference_rows(judge: JudgeNet, train_images: torch.Tensor, train_labels: torch.Tensor,
+                   test_images: torch.Tensor, n: int, generator: torch.Generator | None = None) -> list[Report]:
+    """The two rows every results table needs, with ``n`` images each against ``test_images``:
+    real training digits (the floor a perfect generator would reach) and Gaussian noise (the ceiling)."""
+    idx = balanced_subset(train_labels, min(n, len(train_labels)), generator)
+    floor = evaluate_samples(judge, train_images[idx], train_labels[idx], test_images, name="real digits (floor)")
+    noise = torch.randn((len(idx), *test_images.shape[1:]), generator=generator).clamp(-1, 1)
+    ceiling = evaluate_samples(judge, noise, None, test_images, name="Gaussian noise (ceiling)")
+    return [floor, ceiling]
 
 
 def format_table(rows: list[dict[str, Any]]) -> str:

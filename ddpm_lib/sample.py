@@ -64,7 +64,7 @@ def guided_eps(model: NoisePredictor, x: torch.Tensor, t: torch.Tensor, labels: 
         return model(x, t).float()
     if guidance_scale == 1.0:
         return model(x, t, labels).float()
-    null = torch.full_like(labels, getattr(model, "null_label"))
+    null = torch.full_like(labels, model.null_label)  # type: ignore[attr-defined]
     eps = model(torch.cat([x, x]), torch.cat([t, t]), torch.cat([labels, null])).float()
     eps_cond, eps_uncond = eps.chunk(2)
     if guidance_scale == 0.0:
@@ -98,6 +98,33 @@ def _alpha_bar_prev(schedule: NoiseSchedule, t_prev: torch.Tensor) -> torch.Tens
     return torch.where(t_prev >= 0, ac[t_prev.clamp(min=0)], torch.ones_like(ac[0]))
 
 
+def predict_start(model: NoisePredictor, schedule: NoiseSchedule, x: torch.Tensor, t: torch.Tensor,
+                  labels: torch.Tensor | None, guidance_scale: float, clip_denoised: bool,
+                  precision: str) -> tuple[torch.Tensor, torch.Tensor]:
+    """The model's view of x_t: (x0_hat, eps), with x0_hat = predict_x0(x_t, t, eps) clamped to [-1, 1] if asked.
+
+    ``precision`` is a resolved one ("fp32", "bf16", "fp16"); a non-finite prediction raises.
+    """
+    with autocast(x.device, precision):  # type: ignore[arg-type]
+        eps = guided_eps(model, x, t, labels, guidance_scale)
+    if not torch.isfinite(eps).all():
+        raise FloatingPointError(f"the model predicted non-finite noise at t={int(t[0])}; "
+                                 f"the checkpoint is probably broken (diverged training)")
+    x0 = schedule.predict_x0(x, t, eps)
+    return (x0.clamp(-1, 1) if clip_denoised else x0), eps
+
+
+def ddim_step(schedule: NoiseSchedule, x0: torch.Tensor, eps: torch.Tensor, t: torch.Tensor, t_prev: torch.Tensor,
+              eta: float, z: torch.Tensor | None) -> torch.Tensor:
+    """DDIM eq. 12: x_{t'} = sqrt(a_t') x0 + sqrt(1 - a_t' - sigma^2) eps + sigma z (x0 itself when z is None)."""
+    if z is None:
+        return x0
+    view = (-1, *([1] * (x0.ndim - 1)))
+    a_prev = _alpha_bar_prev(schedule, t_prev).reshape(view)
+    sigma = ddim_sigma(schedule, t, t_prev, eta).reshape(view)
+    return a_prev.sqrt() * x0 + (1 - a_prev - sigma ** 2).clamp(min=0).sqrt() * eps + sigma * z
+
+
 Update = Callable[[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor | None], torch.Tensor]
 
 
@@ -111,14 +138,16 @@ def reverse_process(model: NoisePredictor, schedule: NoiseSchedule, shape: Seque
 
     At each step: eps = guided_eps(...); x0_hat = predict_x0(x_t, t, eps) (clamped to [-1, 1] when
     ``clip_denoised``); x_{t_prev} = update(x_t, x0_hat, eps, t, t_prev, z) with fresh noise z
-    (None at the last step). Returns x_0 clamped to [-1, 1] (and the :class:`Trajectory`).
+    (None at the last step). Returns x_0, clamped to [-1, 1] when ``clip_denoised`` (pass False for
+    data that does not live in [-1, 1], such as PCA latents), and the :class:`Trajectory` if asked.
     """
     device = model_device(model, device)
     shape = tuple(shape)
     if labels is not None:
         labels = labels.to(device)
-        if labels.shape != (shape[0],):
-            raise ValueError(f"labels must have shape ({shape[0]},), one per sample, got {tuple(labels.shape)}")
+        if labels.ndim not in (1, 2) or labels.shape[0] != shape[0]:
+            raise ValueError(f"labels must have shape ({shape[0]},) (one class per sample) or ({shape[0]}, L) "
+                             f"(prompt tokens), got {tuple(labels.shape)}")
     prec = resolve_precision(precision, device)
     x = torch.randn(shape, generator=generator, device=device) if x_T is None else x_T.to(device).float()
     if x.shape != shape:
@@ -133,14 +162,7 @@ def reverse_process(model: NoisePredictor, schedule: NoiseSchedule, shape: Seque
                 t_prev_int = timesteps[i + 1] if i + 1 < len(timesteps) else -1
                 t = torch.full((shape[0],), t_int, device=device, dtype=torch.long)
                 t_prev = torch.full((shape[0],), t_prev_int, device=device, dtype=torch.long)
-                with autocast(device, prec):
-                    eps = guided_eps(model, x, t, labels, guidance_scale)
-                if not torch.isfinite(eps).all():
-                    raise FloatingPointError(f"the model predicted non-finite noise at t={t_int}; "
-                                             f"the checkpoint is probably broken (diverged training)")
-                x0 = schedule.predict_x0(x, t, eps)
-                if clip_denoised:
-                    x0 = x0.clamp(-1, 1)
+                x0, eps = predict_start(model, schedule, x, t, labels, guidance_scale, clip_denoised, prec)
                 z = torch.randn(shape, generator=generator, device=device) if t_prev_int >= 0 else None
                 x = update(x, x0, eps, t, t_prev, z)
                 if return_trajectory:
@@ -150,7 +172,8 @@ def reverse_process(model: NoisePredictor, schedule: NoiseSchedule, shape: Seque
     finally:
         if was_training and hasattr(model, "train"):
             model.train()
-    x = x.clamp(-1, 1)
+    if clip_denoised:
+        x = x.clamp(-1, 1)
     if return_trajectory:
         return x, Trajectory(torch.tensor(ts), torch.stack(xts), torch.stack(x0s))
     return x
@@ -201,13 +224,9 @@ def sample_ddim(model: NoisePredictor, schedule: NoiseSchedule, shape: Sequence[
         raise ValueError(f"eta must be >= 0 (0: deterministic DDIM, 1: DDPM-like), got {eta}")
 
     def update(xt, x0, eps, t, t_prev, z):
-        a_prev = _alpha_bar_prev(schedule, t_prev).reshape(-1, *([1] * (xt.ndim - 1)))
         if clip_denoised:
             eps = schedule.predict_eps(xt, t, x0)
-        if z is None:
-            return x0
-        sigma = ddim_sigma(schedule, t, t_prev, eta).reshape(-1, *([1] * (xt.ndim - 1)))
-        return a_prev.sqrt() * x0 + (1 - a_prev - sigma ** 2).clamp(min=0).sqrt() * eps + sigma * z
+        return ddim_step(schedule, x0, eps, t, t_prev, eta, z)
 
     return reverse_process(model, schedule, shape, ddim_timesteps(schedule.num_timesteps, steps), update,
                            labels=labels, guidance_scale=guidance_scale, clip_denoised=clip_denoised,
@@ -241,6 +260,65 @@ def ddim_invert(model: NoisePredictor, schedule: NoiseSchedule, x0: torch.Tensor
             x = a_t.sqrt() * x0_hat + (1 - a_t).sqrt() * eps
             prev = t_int
     return x
+
+
+def slerp(a: torch.Tensor, b: torch.Tensor, w: float) -> torch.Tensor:
+    """Spherical interpolation between two noise tensors (per sample): stays on the shell where
+    Gaussian noise lives, unlike the straight line whose midpoint is too short.
+
+    theta = arccos(<a, b> / (|a| |b|)); slerp = (sin((1 - w) theta) a + sin(w theta) b) / sin(theta).
+    """
+    af, bf = a.flatten(1), b.flatten(1)
+    cos = (af * bf).sum(1) / (af.norm(dim=1) * bf.norm(dim=1))
+    theta = cos.clamp(-1, 1).acos().reshape(-1, *([1] * (a.ndim - 1)))
+    return (torch.sin((1 - w) * theta) * a + torch.sin(w * theta) * b) / torch.sin(theta)
+
+
+def sample_inpaint(model: NoisePredictor, schedule: NoiseSchedule, known: torch.Tensor, mask: torch.Tensor, *,
+                   steps: int = 100, resample: int = 5, labels: torch.Tensor | None = None, guidance_scale: float = 1.0,
+                   generator: torch.Generator | None = None, device: str | torch.device | None = None,
+                   precision: str = "auto", progress: bool = False) -> torch.Tensor:
+    """Fill in the pixels where ``mask == 0`` so they fit the known ones (RePaint, Lugmayr et al. 2022).
+
+    At every step t -> t': the known region is noised to level t' from ``known`` (q_sample), the
+    unknown region takes a stochastic DDIM step (eta = 1) from x_t, and the two are merged:
+    x_{t'} = mask * known_{t'} + (1 - mask) * generated_{t'}. Each step is repeated ``resample``
+    times, re-noising x_{t'} back to level t in between, which lets the generated part agree with
+    the known part. known, mask: (B, C, H, W), mask 1 = keep. Returns (B, C, H, W) in [-1, 1].
+    """
+    if known.shape != mask.shape:
+        raise ValueError(f"known {tuple(known.shape)} and mask {tuple(mask.shape)} must have the same shape")
+    if resample < 1:
+        raise ValueError(f"resample must be >= 1, got {resample}")
+    device = model_device(model, device)
+    prec = resolve_precision(precision, device)
+    known, mask = known.to(device).float(), mask.to(device).float()
+    b = known.shape[0]
+    timesteps = ddim_timesteps(schedule.num_timesteps, steps)
+    ac = schedule.alphas_cumprod.to(device)
+    x = torch.randn(known.shape, generator=generator, device=device)
+    with torch.no_grad():
+        for i, t_int in enumerate(tqdm(timesteps, desc="inpainting", disable=progress_disabled(progress), leave=False)):
+            t_prev_int = timesteps[i + 1] if i + 1 < len(timesteps) else -1
+            t = torch.full((b,), t_int, device=device, dtype=torch.long)
+            t_prev = torch.full((b,), t_prev_int, device=device, dtype=torch.long)
+            for r in range(resample):
+                x0, eps = predict_start(model, schedule, x, t, labels, guidance_scale, True, prec)
+                eps = schedule.predict_eps(x, t, x0)
+                last = t_prev_int < 0
+                z = None if last else torch.randn(known.shape, generator=generator, device=device)
+                generated = ddim_step(schedule, x0, eps, t, t_prev, 1.0, z)
+                known_prev = known if last else schedule.q_sample(
+                    known, t_prev, torch.randn(known.shape, generator=generator, device=device))
+                x_prev = mask * known_prev + (1 - mask) * generated
+                if r + 1 < resample and not last:  # jump back up: q(x_t | x_t') with alpha = a_t / a_t'
+                    ratio = ac[t_int] / ac[t_prev_int]
+                    x = ratio.sqrt() * x_prev + (1 - ratio).sqrt() * torch.randn(known.shape, generator=generator,
+                                                                                 device=device)
+                else:
+                    x = x_prev
+                    break
+    return x.clamp(-1, 1)
 
 
 def generate(model: NoisePredictor, schedule: NoiseSchedule, labels: torch.Tensor | None, *, num_samples: int | None = None,

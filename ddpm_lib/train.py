@@ -42,7 +42,8 @@ def diffusion_loss(model: nn.Module, schedule: NoiseSchedule, x0: torch.Tensor, 
 
     x0: (B, C, H, W) in [-1, 1]; t ~ Uniform{0..T-1} and eps ~ N(0, I) unless given. With labels,
     each label is replaced by the model's null label with probability ``p_uncond`` (so the same
-    model learns the unconditional eps for classifier-free guidance). Returns a scalar.
+    model learns the unconditional eps for classifier-free guidance); labels may also be
+    (B, L) prompt token ids, dropped row by row. Returns a scalar.
     """
     b, device = x0.shape[0], x0.device
     if t is None:
@@ -51,6 +52,7 @@ def diffusion_loss(model: nn.Module, schedule: NoiseSchedule, x0: torch.Tensor, 
         noise = torch.randn(x0.shape, generator=generator, device=device)
     if labels is not None and p_uncond > 0:
         drop = torch.rand(b, generator=generator, device=device) < p_uncond
+        drop = drop.reshape(b, *([1] * (labels.ndim - 1)))  # labels may be (B,) classes or (B, L) prompt tokens
         labels = torch.where(drop, torch.full_like(labels, model.null_label), labels)
     xt = schedule.q_sample(x0, t, noise)
     eps = model(xt, t, labels) if labels is not None else model(xt, t)

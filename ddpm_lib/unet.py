@@ -311,3 +311,28 @@ class SimpleUNet(nn.Module):
 def count_parameters(module: nn.Module) -> int:
     """Number of trainable parameters."""
     return sum(p.numel() for p in module.parameters() if p.requires_grad)
+
+
+TABLE1_BLOCKS = ("input_conv", "downs.0", "downs.1", "downs.2", "bottleneck", "ups.0", "ups.1", "ups.2", "output_conv")
+
+
+def describe_blocks(model: SimpleUNet, x: torch.Tensor, t: torch.Tensor,
+                    blocks: tuple[str, ...] = TABLE1_BLOCKS) -> list[dict[str, object]]:
+    """Run ``model(x, t)`` once and report, per block of Table 1, its input and output shape (C, H, W)
+    and parameter count. Up blocks report the channels after concatenating their skip input."""
+    modules = dict(model.named_modules())
+    rows: dict[str, dict[str, object]] = {}
+    hooks = []
+    for name in blocks:
+        def hook(mod: nn.Module, args: tuple, out: torch.Tensor, name: str = name) -> None:
+            c_in = args[0].shape[1] + (args[1].shape[1] if name.startswith("ups") else 0)
+            rows[name] = {"block": name, "in": (c_in, *args[0].shape[2:]), "out": tuple(out.shape[1:]),
+                          "parameters": count_parameters(mod)}
+        hooks.append(modules[name].register_forward_hook(hook))
+    try:
+        with torch.no_grad():
+            model(x, t)
+    finally:
+        for h in hooks:
+            h.remove()
+    return [rows[name] for name in blocks]

@@ -3,7 +3,8 @@ import math
 import pytest
 import torch
 
-from ddpm_lib.unet import CrossAttention, ResidualBlock, SelfAttention, SimpleUNet, SinusoidalPositionEmbeddings, count_parameters
+from ddpm_lib.unet import (CrossAttention, ResidualBlock, SelfAttention, SimpleUNet, SinusoidalPositionEmbeddings,
+                           count_parameters, describe_blocks)
 
 TABLE1 = {  # block name -> (C, H, W) of its output, base 64 on 1x32x32 (Table 1 of the source report)
     "input_conv": (64, 32, 32),
@@ -48,6 +49,13 @@ def test_table1_up_blocks_take_concatenated_channels(table1_model):
     x, t = torch.randn(1, 1, 32, 32), torch.tensor([5])
     shapes = _capture_shapes(table1_model, x, t, UP_INPUT_CHANNELS, inputs=True)
     assert {k: v[0] for k, v in shapes.items()} == UP_INPUT_CHANNELS
+
+
+def test_describe_blocks_reports_table1(table1_model):
+    rows = describe_blocks(table1_model, torch.randn(1, 1, 32, 32), torch.tensor([5]))
+    assert {r["block"]: r["out"] for r in rows} == TABLE1
+    assert [r["in"][0] for r in rows if r["block"].startswith("ups")] == [1024, 512, 256]
+    assert sum(r["parameters"] for r in rows) < count_parameters(table1_model)  # the time MLP is not a block
 
 
 def test_parameter_counts_pinned():

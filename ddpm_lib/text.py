@@ -1,0 +1,154 @@
+"""Text prompts through cross-attention: a tiny tokenizer, a prompt encoder, and a text-conditioned UNet.
+
+Taught in ``notebooks/06_conditioning_and_guidance.ipynb``.
+
+Prompts such as "7", "seven" or "a handwritten seven" are split into words, mapped to token ids
+(padded to a fixed length), embedded by a one-layer Transformer encoder into a sequence of
+context vectors (B, L, context_dim), and the UNet's cross-attention layers attend to them:
+queries from image features, keys and values from the prompt tokens.
+
+:class:`TextConditionedUNet` takes the token ids where the class-conditional UNet takes labels,
+so training (:func:`ddpm_lib.train.train`), sampling and classifier-free guidance work unchanged:
+the "null label" is the all-padding (empty) prompt.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import replace
+from typing import Sequence
+
+import torch
+from torch import nn
+
+from .data import ImageDataset
+from .unet import SimpleUNet
+
+DIGIT_WORDS = ("zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine")
+TEMPLATES = ("{d}", "{w}", "a {w}", "the digit {w}", "a handwritten {w}", "number {d}", "the number {w}",
+             "digit {d}")
+PAD, UNK = "<pad>", "<unk>"
+
+
+class PromptTokenizer:
+    """Word-level tokenizer over a fixed vocabulary; id 0 is padding, id 1 unknown words.
+
+    ``encode(["a seven", "3"])`` -> (2, max_len) int64 ids, lower-cased, padded with 0.
+    """
+
+    def __init__(self, words: Sequence[str] | None = None, max_len: int = 6) -> None:
+        if words is None:
+            words = sorted({*DIGIT_WORDS, *(str(d) for d in range(10)),
+                            *(w for t in TEMPLATES for w in t.split() if not w.startswith("{"))})
+        self.vocab = [PAD, UNK, *words]
+        self.index = {w: i for i, w in enumerate(self.vocab)}
+        self.max_len = max_len
+
+    @property
+    def vocab_size(self) -> int:
+        return len(self.vocab)
+
+    def words(self, prompt: str) -> list[str]:
+        return re.findall(r"[a-z]+|\d", prompt.lower())
+
+    def encode(self, prompts: str | Sequence[str]) -> torch.Tensor:
+        if isinstance(prompts, str):
+            prompts = [prompts]
+        ids = torch.zeros(len(prompts), self.max_len, dtype=torch.long)
+        for i, p in enumerate(prompts):
+            words = self.words(p)
+            if len(words) > self.max_len:
+                raise ValueError(f"prompt {p!r} has {len(words)} words; at most {self.max_len} fit")
+            ids[i, :len(words)] = torch.tensor([self.index.get(w, 1) for w in words], dtype=torch.long)
+        return ids
+
+    def decode(self, ids: torch.Tensor) -> list[str]:
+        return [" ".join(self.vocab[i] for i in row.tolist() if i != 0) for row in ids]
+
+
+def random_prompts(labels: torch.Tensor, generator: torch.Generator | None = None) -> list[str]:
+    """One prompt per digit label, each from a random template ("7", "seven", "a handwritten seven", ...)."""
+    picks = torch.randint(0, len(TEMPLATES), (len(labels),), generator=generator).tolist()
+    return [TEMPLATES[k].format(d=int(y), w=DIGIT_WORDS[int(y)]) for k, y in zip(picks, labels.tolist())]
+
+
+class PromptEncoder(nn.Module):
+    """Token ids (B, L) -> context (B, L, dim): embeddings + learned positions + one Transformer layer.
+
+    Padding positions are masked out of the self-attention (an all-padding prompt stays finite).
+    """
+
+    def __init__(self, vocab_size: int, dim: int = 64, max_len: int = 6, heads: int = 4) -> None:
+        super().__init__()
+        self.token = nn.Embedding(vocab_size, dim)
+        self.position = nn.Parameter(torch.zeros(max_len, dim))
+        self.layer = nn.TransformerEncoderLayer(dim, heads, dim_feedforward=2 * dim, dropout=0.0, batch_first=True,
+                                                norm_first=True)
+        self.norm = nn.LayerNorm(dim)
+
+    def forward(self, ids: torch.Tensor) -> torch.Tensor:
+        h = self.token(ids) + self.position[: ids.shape[1]]
+        pad = ids == 0
+        pad = pad & ~pad.all(dim=1, keepdim=True)  # keep the empty prompt attendable
+        return self.norm(self.layer(h, src_key_padding_mask=pad))
+
+
+class TextConditionedUNet(nn.Module):
+    """eps_theta(x_t, t, prompt_ids): a SimpleUNet whose cross-attention reads an encoded prompt.
+
+    ``forward(x, t, labels)`` takes token ids (B, L) as ``labels``; ``null_label = 0`` turns a row
+    into the empty prompt, so label dropout and classifier-free guidance work as for digit labels.
+    """
+
+    null_label = 0
+
+    def __init__(self, unet: SimpleUNet, tokenizer: PromptTokenizer, encoder: PromptEncoder) -> None:
+        super().__init__()
+        if unet.context_dim is None:
+            raise ValueError("the UNet needs cross-attention: build it with context_dim=...")
+        self.unet, self.tokenizer, self.encoder = unet, tokenizer, encoder
+        self.in_channels = unet.in_channels
+        self.num_classes = tokenizer.vocab_size  # marks the model as conditional for train()
+
+    def forward(self, x: torch.Tensor, t: torch.Tensor, labels: torch.Tensor | None = None) -> torch.Tensor:
+        if labels is None:
+            labels = torch.zeros(x.shape[0], self.tokenizer.max_len, dtype=torch.long, device=x.device)
+        return self.unet(x, t, context=self.encoder(labels))
+
+    def prompt_ids(self, prompts: str | Sequence[str], device: torch.device | str = "cpu") -> torch.Tensor:
+        return self.tokenizer.encode(prompts).to(device)
+
+
+def build_text_model(unet_kwargs: dict, context_dim: int = 64) -> TextConditionedUNet:
+    """A fresh text-conditioned model: a SimpleUNet with cross-attention plus tokenizer and encoder."""
+    tok = PromptTokenizer()
+    unet = SimpleUNet(**{**unet_kwargs, "num_classes": None, "context_dim": context_dim})
+    return TextConditionedUNet(unet, tok, PromptEncoder(tok.vocab_size, context_dim, tok.max_len))
+
+
+def text_model_from(unet: SimpleUNet, context_dim: int = 64) -> TextConditionedUNet:
+    """Start text fine-tuning from a trained class-conditional UNet.
+
+    The new UNet copies every weight of ``unet`` and adds cross-attention layers whose output
+    projection starts at zero, so before any training it is exactly ``unet``'s unconditional
+    model (null label); fine-tuning then only has to teach it to read the prompt.
+    """
+    new = SimpleUNet.from_config(replace(unet.config, context_dim=context_dim))
+    missing, unexpected = new.load_state_dict(unet.state_dict(), strict=False)
+    if unexpected or not all(".cross_attn." in k for k in missing):
+        raise ValueError(f"cannot extend this UNet with cross-attention (missing {missing}, unexpected {unexpected})")
+    for name, module in new.named_modules():
+        if name.endswith("cross_attn"):
+            nn.init.zeros_(module.proj.weight)
+            nn.init.zeros_(module.proj.bias)
+    tok = PromptTokenizer()
+    return TextConditionedUNet(new, tok, PromptEncoder(tok.vocab_size, context_dim, tok.max_len))
+
+
+def prompt_dataset(data: ImageDataset, tokenizer: PromptTokenizer, copies: int = 2,
+                   generator: torch.Generator | None = None) -> ImageDataset:
+    """Each image ``copies`` times, each copy with a random prompt for its digit; labels are token ids (N, L)."""
+    images = data.images.repeat(copies, 1, 1, 1)
+    labels = data.labels.repeat(copies)
+    ids = tokenizer.encode(random_prompts(labels, generator))
+    return ImageDataset(images, ids, data.classes, f"{data.name}+prompts")

@@ -1,0 +1,82 @@
+import json
+
+import pytest
+from PIL import Image
+
+from ddpm_lib.__main__ import COMMANDS, build_parser, main
+from ddpm_lib.checkpoint import load_model
+
+
+def last_json(capsys):
+    out = capsys.readouterr().out.strip().splitlines()
+    return json.loads(out[-1])
+
+
+@pytest.fixture(scope="module")
+def quest_dir(tmp_path_factory):
+    out = tmp_path_factory.mktemp("quest")
+    assert main(["quest", "--preset", "smoke", "--out", str(out / "chaos_sculptures"), "--json"]) == 0
+    return out / "chaos_sculptures"
+
+
+def test_quest_writes_the_creation_the_strip_and_the_checkpoint(quest_dir):
+    img = Image.open(quest_dir / "new_creation.png")
+    assert img.format == "PNG" and img.size[0] > 100 and img.size[1] > 100
+    assert Image.open(quest_dir / "denoising_progress.png").format == "PNG"
+    model, schedule, info = load_model(quest_dir / "quest_checkpoint" / "model.safetensors")
+    assert model.num_classes == 10 and schedule.num_timesteps == 1000 and info["weights"] == "ema"
+    assert not list(quest_dir.glob("*.tmp")) and not list(quest_dir.glob(".*tmp"))
+
+
+def test_quest_json_summary(tmp_path, capsys):
+    assert main(["quest", "--preset", "smoke", "--out", str(tmp_path / "new" / "dir"), "--steps", "3", "--json"]) == 0
+    summary = last_json(capsys)
+    assert summary["steps"] == 3 and summary["preset"] == "smoke"
+    assert 0.0 <= summary["accuracy"] <= 1.0 and summary["frechet"] > 0 and summary["eval_samples"] == 100
+    assert (tmp_path / "new" / "dir" / "new_creation.png").is_file()  # folders created as needed
+
+
+def test_sample_digits_and_evaluate(quest_dir, tmp_path, capsys):
+    ckpt = str(quest_dir / "quest_checkpoint" / "model.safetensors")
+    out = tmp_path / "s.png"
+    assert main(["sample", "--checkpoint", ckpt, "--digits", "3,7", "--per-digit", "2", "--steps", "3",
+                 "--sampler", "ddim", "--guidance", "2", "--out", str(out), "--json"]) == 0
+    assert last_json(capsys)["num_samples"] == 4 and Image.open(out).format == "PNG"
+    assert main(["evaluate", "--checkpoint", ckpt, "--num-samples", "20", "--steps", "2", "--json"]) == 0
+    result = last_json(capsys)
+    assert result["num_samples"] == 20 and {r["name"] for r in result["rows"]} >= {"real digits (floor)"}
+
+
+def test_train_and_resume(tmp_path, capsys):
+    out = tmp_path / "m.safetensors"
+    assert main(["train", "--preset", "smoke", "--steps", "4", "--out", str(out), "--json"]) == 0
+    assert last_json(capsys)["steps"] == 4
+    assert main(["train", "--preset", "smoke", "--steps", "6", "--out", str(out), "--resume", "--json"]) == 0
+    assert last_json(capsys)["steps"] == 6
+    model, _, info = load_model(out)
+    assert info["steps"] == 6
+
+
+def test_errors_exit_2_with_a_message(tmp_path, capsys):
+    junk = tmp_path / "junk.safetensors"
+    junk.write_bytes(b"junk")
+    assert main(["sample", "--checkpoint", str(junk)]) == 2
+    assert "not a safetensors file" in capsys.readouterr().err
+    with pytest.raises(SystemExit) as exit_info:
+        main(["sample", "--checkpoint", str(junk), "--digits", "3,x"])
+    assert exit_info.value.code == 2
+    assert "digits" in capsys.readouterr().err
+
+
+def test_help_lists_every_command_and_option(capsys):
+    parser = build_parser()
+    with pytest.raises(SystemExit):
+        parser.parse_args(["--help"])
+    text = capsys.readouterr().out
+    for command in COMMANDS:
+        assert command in text
+    with pytest.raises(SystemExit):
+        parser.parse_args(["sample", "--help"])
+    text = capsys.readouterr().out
+    for option in ("--checkpoint", "--sampler", "--steps", "--guidance", "--digits", "--json"):
+        assert option in text

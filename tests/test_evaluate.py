@@ -1,0 +1,123 @@
+import json
+from pathlib import Path
+
+import pytest
+import torch
+
+from ddpm_lib.data import load_dataset
+from ddpm_lib.evaluate import (DEFAULT_JUDGE_PATH, JudgeNet, JudgeTraining, balanced_subset,
+                               classification_accuracy_score, conditional_accuracy, evaluate_samples, format_table,
+                               frechet_distance, judge_features, judge_frechet_distance, load_judge, memorisation,
+                               reference_rows, save_judge)
+
+
+@pytest.fixture(scope="module")
+def judge():
+    return load_judge()[0]
+
+
+@pytest.fixture(scope="module")
+def data():
+    return load_dataset("mnist-5k", "train"), load_dataset("mnist-5k", "test")
+
+
+def test_judge_shapes():
+    net = JudgeNet().eval()
+    x = torch.zeros(3, 1, 32, 32)
+    assert net(x).shape == (3, 10) and net.features(x).shape == (3, 128)
+    assert sum(p.numel() for p in net.parameters()) < 500_000  # under 2 MB as float32
+
+
+def test_shipped_judge_accuracy_matches_its_record(judge, data):
+    _, test = data
+    info = json.loads(Path(DEFAULT_JUDGE_PATH).with_suffix(".json").read_text())
+    acc = conditional_accuracy(judge, test.images, test.labels)
+    assert acc["num_samples"] == 1000
+    assert acc["accuracy"] >= 0.97
+    assert acc["accuracy"] == pytest.approx(info["test_accuracy"], abs=1e-9)
+    assert set(acc["per_class"]) == set(range(10))
+    assert DEFAULT_JUDGE_PATH.stat().st_size < 2 * 2**20
+
+
+def test_frechet_distance_of_a_set_with_itself_is_zero_and_grows_with_noise(judge, data):
+    _, test = data
+    x = test.images[balanced_subset(test.labels, 300, torch.Generator().manual_seed(0))]
+    assert judge_frechet_distance(judge, x, x) == pytest.approx(0.0, abs=1e-6)
+    g = torch.Generator().manual_seed(1)
+    fds = [judge_frechet_distance(judge, (x + s * torch.randn(x.shape, generator=g)).clamp(-1, 1), x)
+           for s in (0.1, 0.4, 1.0)]
+    assert 0 < fds[0] < fds[1] < fds[2]
+
+
+def test_frechet_distance_formula_for_gaussians():
+    g = torch.Generator().manual_seed(0)
+    a = torch.randn(20000, 2, generator=g, dtype=torch.float64)
+    b = torch.randn(20000, 2, generator=g, dtype=torch.float64) * 2 + torch.tensor([3.0, 0.0], dtype=torch.float64)
+    # |mu|^2 + tr(I + 4I - 2 * 2I) = 9 + 2
+    assert frechet_distance(a, b) == pytest.approx(11.0, rel=0.03)
+    with pytest.raises(ValueError, match="feature sizes"):
+        frechet_distance(a, b[:, :1])
+
+
+def test_memorisation_flags_a_model_that_returns_training_images(data):
+    train, test = data
+    copier = train.images[:500]
+    caught = memorisation(copier, train.images, test.images)
+    assert caught["copied_fraction"] == 1.0 and caught["sample_nn_median"] == 0.0
+    honest = memorisation(test.images[:500], train.images, test.images[500:])
+    assert honest["copied_fraction"] < 0.05 and 0.8 < honest["nn_ratio"] < 1.25
+
+
+def test_reference_rows_floor_and_ceiling(judge, data):
+    train, test = data
+    floor, noise = reference_rows(judge, train.images, train.labels, test.images, 500, torch.Generator().manual_seed(0))
+    assert floor.num_samples == 500 and floor.accuracy > 0.97
+    assert floor.frechet < 5 < 100 < noise.frechet
+    table = format_table([floor.row(), noise.row()])
+    assert table.count("\n") == 3 and "real digits (floor)" in table
+
+
+def test_balanced_subset_is_balanced(data):
+    train, _ = data
+    idx = balanced_subset(train.labels, 100, torch.Generator().manual_seed(0))
+    assert torch.bincount(train.labels[idx]).tolist() == [10] * 10
+    assert train.labels[idx[:10]].tolist() == list(range(10))
+    with pytest.raises(ValueError, match="fewer"):
+        balanced_subset(train.labels, 5000)
+
+
+def test_cas_on_real_images_learns_something(data):
+    train, test = data
+    idx = balanced_subset(train.labels, 1000, torch.Generator().manual_seed(0))
+    cas = classification_accuracy_score(train.images[idx], train.labels[idx], test.images, test.labels,
+                                        JudgeTraining(epochs=2, augment=False))
+    assert 0.5 < cas <= 1.0
+
+
+def test_evaluate_samples_report(judge, data):
+    train, test = data
+    report = evaluate_samples(judge, test.images[:200], test.labels[:200], test.images[200:], name="real",
+                              train_images=train.images)
+    row = report.row()
+    assert row["n"] == 200 and row["accuracy"] > 0.95 and row["copied_fraction"] < 0.05
+
+
+@pytest.mark.parametrize("images, match", [
+    (torch.zeros(2, 1, 28, 28), r"\(N, 1, 32, 32\)"),
+    (torch.zeros(0, 1, 32, 32), "empty"),
+    (torch.full((2, 1, 32, 32), 3.0), r"\[-1, 1\]"),
+    (torch.full((2, 1, 32, 32), float("nan")), "NaN"),
+])
+def test_bad_input_is_refused_clearly(judge, images, match):
+    with pytest.raises(ValueError, match=match):
+        judge_features(judge, images)
+
+
+def test_judge_save_load_round_trip(tmp_path, judge):
+    path = save_judge(judge, tmp_path / "j.safetensors", test_accuracy=0.5)
+    again, info = load_judge(path)
+    x = torch.zeros(2, 1, 32, 32)
+    torch.testing.assert_close(again(x), judge(x))
+    assert info == {"test_accuracy": 0.5}
+    with pytest.raises(FileNotFoundError, match="train-judge"):
+        load_judge(tmp_path / "missing.safetensors")

@@ -1,0 +1,40 @@
+import torch
+from PIL import Image
+
+from ddpm_lib.sample import Trajectory
+from ddpm_lib.schedule import NoiseSchedule
+from ddpm_lib.viz import (animate_trajectory, frame_indices, image_grid, noising_strip, save_grid, trajectory_strip)
+
+
+def test_image_grid_layout_and_range():
+    x = torch.full((5, 1, 4, 4), -1.0)
+    x[1] = 1.0
+    grid = image_grid(x, nrow=3, padding=1)
+    assert grid.shape == (2 * 5 + 1, 3 * 5 + 1, 1)
+    assert grid[1:5, 6:10].min() == 1.0 and grid[1:5, 1:5].max() == 0.0  # image 1 white, image 0 black
+
+
+def test_save_grid_writes_a_png_atomically(tmp_path):
+    path = save_grid(torch.zeros(4, 1, 8, 8), tmp_path / "a" / "g.png", nrow=2, row_labels=["x", "y"])
+    assert Image.open(path).format == "PNG"
+    assert sorted(p.name for p in path.parent.iterdir()) == ["g.png"]
+
+
+def test_noising_strip_uses_the_closed_form():
+    s = NoiseSchedule()
+    x0 = torch.zeros(1, 4, 4) + 0.5
+    strip = noising_strip(s, x0, [0, 999], generator=torch.Generator().manual_seed(0))
+    assert strip.shape == (2, 1, 4, 4)
+    assert (strip[0] - 0.5).abs().max() < 0.1  # t = 0: almost the image
+    assert abs(strip[1].mean().item() - 0.5) > 0.1 or strip[1].std() > 0.5  # t = T-1: almost pure noise
+
+
+def test_frames_and_animation():
+    assert frame_indices(50, 5) == [0, 12, 24, 37, 49]
+    assert frame_indices(3, 10) == [0, 1, 2]
+    traj = Trajectory(torch.arange(9, -1, -1), torch.rand(10, 4, 1, 8, 8) * 2 - 1, torch.rand(10, 4, 1, 8, 8) * 2 - 1)
+    frames, labels = trajectory_strip(traj, sample=2, num_frames=4)
+    assert frames.shape == (4, 1, 8, 8) and labels[0] == "t=9" and labels[-1] == "t=0"
+    anim = animate_trajectory(traj, num_frames=4, nrow=2)
+    html = anim.to_jshtml()
+    assert "<img" in html or "animation" in html.lower()
