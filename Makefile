@@ -57,7 +57,7 @@ judge: $(STAMP)
 	$(PY) -m ddpm_lib train-judge --out data/judge.safetensors
 
 pretrained: $(STAMP)
-	$(PY) -m ddpm_lib train --preset cpu --out data/pretrained_ddpm.safetensors
+	$(PY) -m ddpm_lib train --preset cpu --steps 2000 --out data/pretrained_ddpm.safetensors
 
 results: $(STAMP)
 	$(PY) -m ddpm_lib results --checkpoint data/pretrained_ddpm.safetensors

@@ -150,7 +150,20 @@ def cmd_train(args: argparse.Namespace) -> dict[str, Any]:
     result = train(model, schedule, data, preset.train, device=device, checkpoint_dir=ckpt_dir, resume=args.resume)
     save_model(result.model, args.out, schedule, state_dict=result.ema.model.state_dict(), weights="ema",
                preset=preset.name, dataset=args.dataset, **result.summary())
-    print(f"wrote {args.out} (EMA weights) in {result.seconds:.0f} s at {result.images_per_second:.0f} img/s")
+    import platform
+    from dataclasses import asdict
+
+    record = {"command": "python -m ddpm_lib " + " ".join(sys.argv[1:]) if sys.argv[0].endswith("__main__.py")
+              else "train", "preset": preset.name, "dataset": args.dataset, "model": preset.model.to_dict(),
+              "parameters": count_parameters(result.model), "train": asdict(preset.train),
+              "schedule": schedule.config(), **result.summary(),
+              "machine": {"cpu": platform.processor() or platform.machine(), "threads": torch.get_num_threads(),
+                          "torch": torch.__version__, "device": str(device)}}
+    if args.resume:
+        record["note"] = "resumed from a checkpoint: seconds and images_per_second cover the resumed part only"
+    args.out.with_suffix(".json").write_text(json.dumps(record, indent=2) + "\n")
+    print(f"wrote {args.out} (EMA weights) and its recipe {args.out.with_suffix('.json').name} in "
+          f"{result.seconds:.0f} s at {result.images_per_second:.0f} img/s")
     return {"command": "train", "out": str(args.out), **result.summary()}
 
 

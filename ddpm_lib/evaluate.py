@@ -201,15 +201,19 @@ def judge_frechet_distance(judge: JudgeNet, images: torch.Tensor, reference: tor
 
 
 def nearest_distances(queries: torch.Tensor, pool: torch.Tensor, batch_size: int = 500) -> torch.Tensor:
-    """(N,) Euclidean pixel distance from each query image to its nearest image in ``pool``."""
+    """(N,) Euclidean pixel distance from each query image to its nearest image in ``pool``.
+
+    The nearest image is found with |q|^2 + |p|^2 - 2 q.p (one matrix product), then its distance
+    is recomputed directly, since that expansion loses precision for near-identical images.
+    """
     q = queries.flatten(1).float()
     p = pool.flatten(1).float()
     p_sq = p.square().sum(1)
     out = []
     for i in range(0, q.shape[0], batch_size):
         qb = q[i:i + batch_size]
-        d2 = qb.square().sum(1, keepdim=True) + p_sq[None] - 2 * qb @ p.T
-        out.append(d2.min(1).values.clamp(min=0).sqrt())
+        nearest = (p_sq[None] - 2 * qb @ p.T).argmin(1)
+        out.append((qb - p[nearest]).norm(dim=1))
     return torch.cat(out)
 
 

@@ -86,10 +86,11 @@ def check_interaction_features(fn: Callable[[torch.Tensor, torch.Tensor], torch.
 
 
 def check_one_shot_denoise(fn: Callable[[torch.Tensor, torch.Tensor], torch.Tensor],
-                           predict_noise: Callable[[torch.Tensor, torch.Tensor], torch.Tensor]) -> CheckResult:
-    """fn(z_noisy, c) -> z_noisy - predict_noise(z_noisy, c)."""
+                           predict_noise: Callable[[torch.Tensor, torch.Tensor], torch.Tensor],
+                           latent_dim: int) -> CheckResult:
+    """fn(z_noisy (n, latent_dim), c (n, 10)) -> z_noisy - predict_noise(z_noisy, c)."""
     g = torch.Generator().manual_seed(1)
-    z = torch.randn(5, 6, generator=g, dtype=torch.float64)
+    z = torch.randn(5, latent_dim, generator=g, dtype=torch.float64)
     c = torch.nn.functional.one_hot(torch.arange(5), 10).double()
     eps = predict_noise(z, c)
     return run_check("one-shot denoising", lambda: fn(z, c), z - eps, {

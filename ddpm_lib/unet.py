@@ -12,14 +12,16 @@ down1       ResBlock + Downsample            64 x 32      128 x 16
 down2       ResBlock + Downsample            128 x 16     256 x 8
 down3       ResBlock + Downsample            256 x 8      512 x 4
 bottleneck  ResBlock + SelfAttention         512 x 4      512 x 4
-up1         Concat + ResBlock + Upsample     1024 x 4     256 x 8
-up2         Concat + ResBlock + Upsample     512 x 8      128 x 16
-up3         Concat + ResBlock + Upsample     256 x 16     64 x 32
-output      Conv2d 3x3                       64 x 32      1 x 32
+up1         Upsample + Concat + ResBlock     512 x 4      256 x 8
+up2         Upsample + Concat + ResBlock     256 x 8      128 x 16
+up3         Upsample + Concat + ResBlock     128 x 16     64 x 32
+output      GroupNorm, SiLU, Conv2d 3x3      64 x 32      1 x 32
 =========== ================================ ============ =============
 
-Each up block concatenates the output of the down block at the same resolution, so its input has
-twice the channels.
+Skip connections: each down block hands its ResBlock output (before downsampling, so at full
+resolution) to the up block that works at that resolution. An up block upsamples, concatenates
+that skip, and only then runs its ResBlock, whose input thus has twice the channels of Table 1's
+note (1024, 512, 256). The skip at 32x32 is what lets the network predict per-pixel noise.
 """
 
 from __future__ import annotations
@@ -148,46 +150,46 @@ class Downsample(nn.Module):
 
 
 class Upsample(nn.Module):
-    """Double H and W: nearest-neighbour upsampling, then a 3x3 convolution."""
-
-    def __init__(self, channels: int) -> None:
-        super().__init__()
-        self.conv = nn.Conv2d(channels, channels, 3, padding=1)
+    """Double H and W by nearest-neighbour upsampling (the up block's ResBlock convolves right after)."""
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.conv(F.interpolate(x, scale_factor=2.0, mode="nearest"))
+        return F.interpolate(x, scale_factor=2.0, mode="nearest")
 
 
 class DownBlock(nn.Module):
-    """ResBlock(c_in -> c_out) then Downsample: (B, c_in, H, W) -> (B, c_out, H/2, W/2)."""
+    """ResBlock(c_in -> c_out) then Downsample.
+
+    (B, c_in, H, W) -> (B, c_out, H/2, W/2), plus the skip (B, c_out, H, W) taken before downsampling.
+    """
 
     def __init__(self, c_in: int, c_out: int, emb_dim: int, groups: int, dropout: float) -> None:
         super().__init__()
         self.res = ResidualBlock(c_in, c_out, emb_dim, groups, dropout)
         self.down = Downsample(c_out)
 
-    def forward(self, x: torch.Tensor, emb: torch.Tensor) -> torch.Tensor:
-        return self.down(self.res(x, emb))
+    def forward(self, x: torch.Tensor, emb: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        h = self.res(x, emb)
+        return self.down(h), h
 
 
 class UpBlock(nn.Module):
-    """Concat skip, ResBlock(c_in -> c_out), optional cross-attention, Upsample.
+    """Upsample, concat the skip, ResBlock(c_x + c_skip -> c_out), optional cross-attention.
 
-    (B, c_in/2, H, W) + skip (B, c_in/2, H, W) -> (B, c_out, 2H, 2W).
+    (B, c_x, H, W) + skip (B, c_skip, 2H, 2W) -> (B, c_out, 2H, 2W).
     """
 
-    def __init__(self, c_in: int, c_out: int, emb_dim: int, groups: int, dropout: float,
+    def __init__(self, c_x: int, c_skip: int, c_out: int, emb_dim: int, groups: int, dropout: float,
                  context_dim: int | None = None, heads: int = 4) -> None:
         super().__init__()
-        self.res = ResidualBlock(c_in, c_out, emb_dim, groups, dropout)
+        self.up = Upsample()
+        self.res = ResidualBlock(c_x + c_skip, c_out, emb_dim, groups, dropout)
         self.cross_attn = CrossAttention(c_out, context_dim, heads, groups) if context_dim else None
-        self.up = Upsample(c_out)
 
     def forward(self, x: torch.Tensor, skip: torch.Tensor, emb: torch.Tensor, context: torch.Tensor | None) -> torch.Tensor:
-        h = self.res(torch.cat([x, skip], dim=1), emb)
+        h = self.res(torch.cat([self.up(x), skip], dim=1), emb)
         if self.cross_attn is not None and context is not None:
             h = self.cross_attn(h, context)
-        return self.up(h)
+        return h
 
 
 class Bottleneck(nn.Module):
@@ -247,12 +249,10 @@ class SimpleUNet(nn.Module):
         self.downs = nn.ModuleList(
             DownBlock(c_in, c_out, emb_dim, norm_groups, dropout) for c_in, c_out in zip(widths[:-1], widths[1:]))
         self.bottleneck = Bottleneck(widths[-1], emb_dim, norm_groups, dropout, attention_heads, context_dim)
-        ups = []
-        rev = widths[::-1]
-        for i, (c_skip, c_out) in enumerate(zip(rev[:-1], rev[1:])):
-            ups.append(UpBlock(2 * c_skip, c_out, emb_dim, norm_groups, dropout,
-                               context_dim if i == 0 else None, attention_heads))
-        self.ups = nn.ModuleList(ups)
+        rev = widths[::-1]  # up block i: from rev[i] channels, skip of rev[i] channels, out rev[i + 1]
+        self.ups = nn.ModuleList(
+            UpBlock(c, c, c_out, emb_dim, norm_groups, dropout, context_dim if i == 0 else None, attention_heads)
+            for i, (c, c_out) in enumerate(zip(rev[:-1], rev[1:])))
         self.output_conv = nn.Sequential(nn.GroupNorm(norm_groups, widths[0]), nn.SiLU(),
                                          nn.Conv2d(widths[0], in_channels, 3, padding=1))
 
@@ -300,8 +300,8 @@ class SimpleUNet(nn.Module):
         h = self.input_conv(x)
         skips = []
         for down in self.downs:
-            h = down(h, emb)
-            skips.append(h)
+            h, skip = down(h, emb)
+            skips.append(skip)
         h = self.bottleneck(h, emb, context)
         for up in self.ups:
             h = up(h, skips.pop(), emb, context)
@@ -325,7 +325,8 @@ def describe_blocks(model: SimpleUNet, x: torch.Tensor, t: torch.Tensor,
     hooks = []
     for name in blocks:
         def hook(mod: nn.Module, args: tuple, out: torch.Tensor, name: str = name) -> None:
-            c_in = args[0].shape[1] + (args[1].shape[1] if name.startswith("ups") else 0)
+            c_in = args[0].shape[1] + (args[1].shape[1] if name.startswith("ups") else 0)  # x + skip
+            out = out[0] if isinstance(out, tuple) else out  # down blocks also return their skip
             rows[name] = {"block": name, "in": (c_in, *args[0].shape[2:]), "out": tuple(out.shape[1:]),
                           "parameters": count_parameters(mod)}
         hooks.append(modules[name].register_forward_hook(hook))

@@ -62,6 +62,18 @@ def test_atomic_write_leaves_old_file_on_crash(tmp_path):
     assert [p.name for p in tmp_path.iterdir()] == ["f.bin"]  # no temporary file left behind
 
 
+def test_written_files_get_ordinary_permissions(tmp_path):
+    import os
+    import stat
+
+    umask = os.umask(0o022)
+    try:
+        path = save_model(small(), tmp_path / "m.safetensors")
+    finally:
+        os.umask(umask)
+    assert stat.S_IMODE(path.stat().st_mode) == 0o644
+
+
 def test_training_state_is_loaded_without_unpickling(tmp_path):
     state = {"step": 7, "w": torch.ones(3), "history": torch.zeros(2, 2)}
     path = save_training_state(tmp_path / "s.pt", state)

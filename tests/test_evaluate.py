@@ -64,7 +64,8 @@ def test_memorisation_flags_a_model_that_returns_training_images(data):
     copier = train.images[:500]
     caught = memorisation(copier, train.images, test.images)
     assert caught["copied_fraction"] == 1.0 and caught["sample_nn_median"] == 0.0
-    honest = memorisation(test.images[:500], train.images, test.images[500:])
+    order = balanced_subset(test.labels, 1000, torch.Generator().manual_seed(0))  # both halves balanced
+    honest = memorisation(test.images[order[:500]], train.images, test.images[order[500:]])
     assert honest["copied_fraction"] < 0.05 and 0.8 < honest["nn_ratio"] < 1.25
 
 
@@ -90,13 +91,15 @@ def test_cas_on_real_images_learns_something(data):
     train, test = data
     idx = balanced_subset(train.labels, 1000, torch.Generator().manual_seed(0))
     cas = classification_accuracy_score(train.images[idx], train.labels[idx], test.images, test.labels,
-                                        JudgeTraining(epochs=2, augment=False))
+                                        JudgeTraining(epochs=4, batch_size=50, augment=False))
     assert 0.5 < cas <= 1.0
 
 
 def test_evaluate_samples_report(judge, data):
     train, test = data
-    report = evaluate_samples(judge, test.images[:200], test.labels[:200], test.images[200:], name="real",
+    order = balanced_subset(test.labels, 1000, torch.Generator().manual_seed(0))
+    a, b = order[:200], order[200:]
+    report = evaluate_samples(judge, test.images[a], test.labels[a], test.images[b], name="real",
                               train_images=train.images)
     row = report.row()
     assert row["n"] == 200 and row["accuracy"] > 0.95 and row["copied_fraction"] < 0.05

@@ -23,7 +23,7 @@ SOLUTIONS = {
     "interaction": (ex.check_interaction_features, (interaction_features,),
                     lambda z, c: torch.cat([z, c, (z[:, :, None] * c[:, None, :]).flatten(1)], 1)),
     "one_shot": (ex.check_one_shot_denoise, (lambda z, c: z - 0.5 * z.sum(1, keepdim=True),
-                                             lambda z, c: 0.5 * z.sum(1, keepdim=True)), lambda z, c: z),
+                                             lambda z, c: 0.5 * z.sum(1, keepdim=True), 6), lambda z, c: z),
     "alpha_bar": (ex.check_alphas_cumprod, (lambda b: torch.cumprod(1 - b, 0),), lambda b: 1 - b),
     "q_sample": (ex.check_q_sample, (lambda s, x0, t, e: s.q_sample(x0, t, e),),
                  lambda s, x0, t, e: extract(s.alphas_cumprod, t, x0.shape) * x0),
