@@ -43,8 +43,7 @@ lab: $(STAMP)
 notebooks: $(STAMP)
 	cd notebooks && for nb in 0*.ipynb; do \
 	  echo "== $$nb"; \
-	  MPLBACKEND=module://matplotlib_inline.backend_inline ../$(VENV)/bin/jupyter nbconvert --to notebook --execute --inplace \
-	    --ExecutePreprocessor.timeout=1800 "$$nb" || exit 1; \
+	  TQDM_DISABLE=1 ../$(VENV)/bin/jupyter execute --inplace --timeout=1800 "$$nb" || exit 1; \
 	done
 
 slides: $(STAMP)
