@@ -65,10 +65,10 @@ def guided_eps(model: NoisePredictor, x: torch.Tensor, t: torch.Tensor, labels: 
     if guidance_scale == 1.0:
         return model(x, t, labels).float()
     null = torch.full_like(labels, model.null_label)  # type: ignore[attr-defined]
+    if guidance_scale == 0.0:
+        return model(x, t, null).float()
     eps = model(torch.cat([x, x]), torch.cat([t, t]), torch.cat([labels, null])).float()
     eps_cond, eps_uncond = eps.chunk(2)
-    if guidance_scale == 0.0:
-        return eps_uncond
     return eps_uncond + guidance_scale * (eps_cond - eps_uncond)
 
 
