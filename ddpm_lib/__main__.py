@@ -7,8 +7,10 @@ from __future__ import annotations
 
 import argparse
 import json
+import platform
 import sys
 import time
+from dataclasses import asdict
 from pathlib import Path
 from typing import Any, Sequence
 
@@ -150,9 +152,6 @@ def cmd_train(args: argparse.Namespace) -> dict[str, Any]:
     result = train(model, schedule, data, preset.train, device=device, checkpoint_dir=ckpt_dir, resume=args.resume)
     save_model(result.model, args.out, schedule, state_dict=result.ema.model.state_dict(), weights="ema",
                preset=preset.name, dataset=args.dataset, **result.summary())
-    import platform
-    from dataclasses import asdict
-
     record = {"command": "python -m ddpm_lib " + " ".join(sys.argv[1:]) if sys.argv[0].endswith("__main__.py")
               else "train", "preset": preset.name, "dataset": args.dataset, "model": preset.model.to_dict(),
               "parameters": count_parameters(result.model), "train": asdict(preset.train),
@@ -205,8 +204,6 @@ def cmd_bench(args: argparse.Namespace) -> dict[str, Any]:
 
 
 def cmd_results(args: argparse.Namespace) -> dict[str, Any]:
-    import platform
-
     from .checkpoint import atomic_write
     from .evaluate import format_table
     from .quest import results_table

