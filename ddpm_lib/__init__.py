@@ -7,15 +7,19 @@ One concept per module (each names the notebook that teaches it):
 - ``schedule``: ``NoiseSchedule`` and the forward process q(x_t | x_0)
 - ``unet``: timestep embeddings, AdaGN residual blocks, attention, ``SimpleUNet``
 - ``train``: Algorithm 1, EMA, the fast CPU path, resume
-- ``sample``: DDPM (Algorithm 2), DDIM, classifier-free guidance
+- ``sample``: step functions (DDPM Algorithm 2, DDIM), the one reverse loop, guidance, samplers
 - ``checkpoint``: safetensors weights with JSON config, atomic writes
-- ``evaluate``: the judge network and the metrics
+- ``evaluate``: the judge network, the metrics, and scoring checkpoints
 - ``viz``: grids, strips, animations
-- ``config``: presets, device and precision
+- ``config``: the model and training configs (validated) and the presets
+- ``runtime``: device, mixed precision, progress bars, scoped seeding
+- ``files``: atomic writes and output-path checks
+- ``paths``: shipped weights (package data) and the course folder
 """
 
-from .config import ModelConfig, Preset, TrainConfig, choose_device, default_preset_name, get_preset
+from .config import ModelConfig, Preset, TrainConfig, default_preset_name, get_preset
 from .data import ImageDataset, load_dataset, to_model_range, to_unit
+from .runtime import choose_device
 from .sample import ddim_timesteps, generate, guided_eps, sample_ddim, sample_ddpm
 from .schedule import NoiseSchedule, extract
 from .unet import SimpleUNet, count_parameters

@@ -7,18 +7,72 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import platform
 import sys
 import time
 from dataclasses import asdict
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any, Callable, Sequence
 
 import torch
 
-from .config import PRECISIONS, PRESET_NAMES, choose_device, get_preset
+from .bench import run_bench
+from .checkpoint import load_model, read_metadata, save_model
+from .config import PRESET_NAMES, get_preset
+from .data import DATASET_NAMES, load_dataset
+from .evaluate import (MIN_EVAL_SAMPLES, JudgeTraining, accuracy, evaluate_checkpoint, format_table, results_table,
+                       save_judge, train_classifier)
+from .files import atomic_write_json, atomic_write_text, check_output_path
+from .paths import JUDGE_PATH, PRETRAINED_PATH
+from .quest import run_quest
+from .runtime import MAX_SEED, PRECISIONS, choose_device, make_generator, seeded
+from .sample import generate
+from .schedule import NoiseSchedule
+from .train import train
+from .unet import SimpleUNet, count_parameters
+from .viz import save_grid
 
 DIGITS = tuple(range(10))
+
+
+def _whole(minimum: int, maximum: int | None = None, what: str = "a whole number") -> Callable[[str], int]:
+    """An argparse type: a whole number in [minimum, maximum], with a message that says so."""
+    span = f">= {minimum}" if maximum is None else f"from {minimum} to {maximum}"
+
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected {what} {span}, got {text!r}") from None
+        if value < minimum or (maximum is not None and value > maximum):
+            raise argparse.ArgumentTypeError(f"expected {what} {span}, got {text!r}")
+        return value
+
+    return parse
+
+
+def _number(low: float, high: float, *, low_open: bool = False, what: str = "a number") -> Callable[[str], float]:
+    """An argparse type: a finite number in the interval (nan and inf are refused)."""
+    interval = f"{'(' if low_open else '['}{low:g}, {high:g}]"
+
+    def parse(text: str) -> float:
+        try:
+            value = float(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected {what} in {interval}, got {text!r}") from None
+        if not math.isfinite(value) or value < low or value > high or (low_open and value == low):
+            raise argparse.ArgumentTypeError(f"expected {what} in {interval}, got {text!r}")
+        return value
+
+    return parse
+
+
+SEED = _whole(0, MAX_SEED, "a seed: a whole number")
+POSITIVE = _whole(1)
+GUIDANCE = _number(-100.0, 100.0, what="a finite guidance scale")
+ETA = _number(0.0, 1.0, what="eta (0: deterministic DDIM, 1: DDPM-like)")
+LR = _number(0.0, 10.0, low_open=True, what="a learning rate")
 
 
 def _parse_digits(text: str) -> list[int]:
@@ -34,14 +88,14 @@ def _parse_digits(text: str) -> list[int]:
 def _add_common(p: argparse.ArgumentParser) -> None:
     p.add_argument("--json", action="store_true", help="print a JSON summary as the last line")
     p.add_argument("--device", default=None, help="torch device (default: cuda if available, else cpu)")
-    p.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
+    p.add_argument("--seed", type=SEED, default=0, help="random seed, 0 to 2**63-1 (default 0)")
 
 
 def _add_sampling(p: argparse.ArgumentParser) -> None:
     p.add_argument("--sampler", choices=("ddpm", "ddim"), default="ddim", help="reverse process (default ddim)")
-    p.add_argument("--steps", type=int, default=50, help="DDIM steps (ignored by ddpm, which uses all T)")
-    p.add_argument("--eta", type=float, default=0.0, help="DDIM stochasticity: 0 deterministic, 1 DDPM-like")
-    p.add_argument("--guidance", type=float, default=3.0,
+    p.add_argument("--steps", type=POSITIVE, default=50, help="DDIM steps (ignored by ddpm, which uses all T)")
+    p.add_argument("--eta", type=ETA, default=0.0, help="DDIM stochasticity in [0, 1]: 0 deterministic, 1 DDPM-like")
+    p.add_argument("--guidance", type=GUIDANCE, default=3.0,
                    help="classifier-free guidance scale w: 0 unconditional, 1 conditional, >1 guided (default 3)")
     p.add_argument("--precision", choices=PRECISIONS, default="auto", help="autocast precision (default auto)")
 
@@ -54,8 +108,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--preset", choices=PRESET_NAMES, default=None,
                    help="model and budget (default: smoke if DDPM_COURSE_MODE=smoke, gpu with CUDA, else cpu)")
     p.add_argument("--out", type=Path, default=Path("chaos_sculptures"), help="output folder (created if missing)")
-    p.add_argument("--steps", type=int, default=None, help="override the preset's training steps")
-    p.add_argument("--guidance", type=float, default=None, help="guidance scale for the picture (default: preset's)")
+    p.add_argument("--steps", type=POSITIVE, default=None, help="override the preset's training steps")
+    p.add_argument("--guidance", type=GUIDANCE, default=None, help="guidance scale for the picture (default: preset's)")
     p.add_argument("--resume", action="store_true", help="continue an interrupted quest from its checkpoint")
     p.add_argument("--no-eval", action="store_true", help="skip the judge's scores at the end")
     _add_common(p)
@@ -66,27 +120,28 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--checkpoint-dir", type=Path, default=None,
                    help="folder for periodic checkpoints (default: beside --out, named after it)")
     p.add_argument("--resume", action="store_true", help="continue from --checkpoint-dir")
-    p.add_argument("--steps", type=int, default=None)
-    p.add_argument("--batch-size", type=int, default=None)
-    p.add_argument("--lr", type=float, default=None)
-    p.add_argument("--base-channels", type=int, default=None)
+    p.add_argument("--steps", type=POSITIVE, default=None, help="training steps (default: the preset's)")
+    p.add_argument("--batch-size", type=POSITIVE, default=None, help="images per step (default: the preset's)")
+    p.add_argument("--lr", type=LR, default=None, help="peak learning rate (default: the preset's)")
+    p.add_argument("--base-channels", type=POSITIVE, default=None, help="UNet width (default: the preset's)")
     p.add_argument("--precision", choices=PRECISIONS, default=None)
     p.add_argument("--compile", action="store_true", help="use torch.compile (opt-in)")
     p.add_argument("--unconditional", action="store_true", help="train without labels")
-    p.add_argument("--dataset", default="mnist-5k", help="dataset name (default mnist-5k)")
+    p.add_argument("--dataset", choices=DATASET_NAMES, default="mnist-5k", help="dataset (default mnist-5k, offline)")
     _add_common(p)
 
     p = sub.add_parser("sample", help="draw digits from a checkpoint into a PNG")
     p.add_argument("--checkpoint", type=Path, required=True)
     p.add_argument("--digits", type=_parse_digits, default=list(DIGITS), help="e.g. 3,7 (default all)")
-    p.add_argument("--per-digit", type=int, default=10, help="samples per digit (default 10)")
+    p.add_argument("--per-digit", type=POSITIVE, default=10, help="samples per digit (default 10)")
     p.add_argument("--out", type=Path, default=Path("chaos_sculptures/samples.png"))
     _add_sampling(p)
     _add_common(p)
 
     p = sub.add_parser("evaluate", help="judge scores of a checkpoint's samples")
     p.add_argument("--checkpoint", type=Path, required=True)
-    p.add_argument("--num-samples", type=int, default=1000, help="samples to generate, balanced over digits")
+    p.add_argument("--num-samples", type=_whole(MIN_EVAL_SAMPLES), default=1000,
+                   help="samples to generate, balanced over digits (at least 2)")
     p.add_argument("--cas", action="store_true", help="also train a classifier on samples (CAS; slower)")
     p.add_argument("--judge", type=Path, default=None, help="judge weights (default data/judge.safetensors)")
     _add_sampling(p)
@@ -94,20 +149,21 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("bench", help="training and sampling throughput, and the machine's matmul peak")
     p.add_argument("--preset", choices=PRESET_NAMES, default=None, help="(only sizes the sampling benchmark)")
-    p.add_argument("--seconds", type=float, default=8.0, help="time per measurement (default 8)")
+    p.add_argument("--seconds", type=_number(0.0, 3600.0, low_open=True, what="seconds"), default=8.0,
+                   help="time per measurement (default 8)")
     p.add_argument("--peer", action="store_true", help="also time diffusers' UNet2DModel (bench extra)")
     _add_common(p)
 
     p = sub.add_parser("results", help="regenerate the README results table for a checkpoint")
-    p.add_argument("--checkpoint", type=Path, default=Path("data/pretrained_ddpm.safetensors"))
-    p.add_argument("--num-samples", type=int, default=300, help="samples per row (default 300)")
+    p.add_argument("--checkpoint", type=Path, default=PRETRAINED_PATH, help="default: the shipped pretrained model")
+    p.add_argument("--num-samples", type=_whole(MIN_EVAL_SAMPLES), default=300, help="samples per row (default 300)")
     p.add_argument("--no-ddpm", action="store_true", help="skip the slow DDPM-1000 row")
     p.add_argument("--out", type=Path, default=Path("data/results.md"), help="where the Markdown table goes")
     _add_common(p)
 
     p = sub.add_parser("train-judge", help="train the judge classifier on the default data")
-    p.add_argument("--out", type=Path, default=Path("data/judge.safetensors"))
-    p.add_argument("--epochs", type=int, default=30)
+    p.add_argument("--out", type=Path, default=JUDGE_PATH, help="default: the judge the library loads")
+    p.add_argument("--epochs", type=POSITIVE, default=30, help="passes over the training digits (default 30)")
     _add_common(p)
     return parser
 
@@ -117,71 +173,71 @@ def _emit(summary: dict[str, Any], as_json: bool) -> None:
         print(json.dumps(summary, default=str))
 
 
-def cmd_quest(args: argparse.Namespace) -> dict[str, Any]:
-    from .quest import run_quest
+def _machine(device: torch.device) -> dict[str, Any]:
+    return {"cpu": platform.processor() or platform.machine(), "threads": torch.get_num_threads(),
+            "torch": torch.__version__, "device": str(device)}
 
+
+def cmd_quest(args: argparse.Namespace) -> dict[str, Any]:
     return run_quest(preset_name=args.preset, out=args.out, seed=args.seed, device=args.device,
                      steps=args.steps, guidance=args.guidance, resume=args.resume, evaluate=not args.no_eval)
 
 
 def cmd_train(args: argparse.Namespace) -> dict[str, Any]:
-    from .checkpoint import save_model
-    from .data import load_dataset
-    from .schedule import NoiseSchedule
-    from .train import train
-    from .unet import SimpleUNet, count_parameters
-
-    overrides = {f"train_{k}": v for k, v in (("steps", args.steps), ("batch_size", args.batch_size), ("lr", args.lr),
-                                               ("precision", args.precision)) if v is not None}
-    if args.compile:
-        overrides["train_compile"] = True
+    recipe_path = args.out.with_suffix(".json")
+    check_output_path(args.out, "weights file", option="--out")
+    check_output_path(recipe_path, "recipe file (beside --out)", option="--out")
+    ckpt_dir = args.checkpoint_dir or args.out.with_name(args.out.stem + "_checkpoint")
+    if ckpt_dir.exists() and not ckpt_dir.is_dir():
+        raise ValueError(f"--checkpoint-dir {ckpt_dir} is a file; give a folder")
+    check_output_path(ckpt_dir / "model.safetensors", "checkpoint folder", option="--checkpoint-dir")
+    data = load_dataset(args.dataset, "train")
+    overrides: dict[str, Any] = {f"train_{k}": v for k, v in (
+        ("steps", args.steps), ("batch_size", args.batch_size), ("lr", args.lr), ("precision", args.precision))
+        if v is not None}
+    overrides["train_compile"] = bool(args.compile)
     overrides["train_seed"] = args.seed
+    overrides["model_in_channels"] = int(data.images.shape[1])
     if args.base_channels is not None:
         overrides["model_base_channels"] = args.base_channels
     if args.unconditional:
         overrides["model_num_classes"] = None
     preset = get_preset(args.preset, **overrides)
     device = choose_device(args.device)
-    data = load_dataset(args.dataset, "train")
-    torch.manual_seed(args.seed)
-    model = SimpleUNet.from_config(preset.model)
+    with seeded(args.seed):
+        model = SimpleUNet.from_config(preset.model)
     schedule = NoiseSchedule(preset.num_timesteps, preset.schedule)
-    ckpt_dir = args.checkpoint_dir or args.out.with_name(args.out.stem + "_checkpoint")
     print(f"training {count_parameters(model):,}-parameter SimpleUNet ({preset.name} preset) for "
-          f"{preset.train.steps} steps on {len(data)} images, device {device}")
+          f"{preset.train.steps} steps on {len(data)} images of {args.dataset}, device {device}")
     result = train(model, schedule, data, preset.train, device=device, checkpoint_dir=ckpt_dir, resume=args.resume)
     save_model(result.model, args.out, schedule, state_dict=result.ema.model.state_dict(), weights="ema",
                preset=preset.name, dataset=args.dataset, **result.summary())
     record = {"command": "python -m ddpm_lib " + " ".join(sys.argv[1:]) if sys.argv[0].endswith("__main__.py")
               else "train", "preset": preset.name, "dataset": args.dataset, "model": preset.model.to_dict(),
               "parameters": count_parameters(result.model), "train": asdict(preset.train),
-              "schedule": schedule.config(), **result.summary(),
-              "machine": {"cpu": platform.processor() or platform.machine(), "threads": torch.get_num_threads(),
-                          "torch": torch.__version__, "device": str(device)}}
+              "schedule": schedule.config(), **result.summary(), "machine": _machine(device)}
     if args.resume:
         record["note"] = "resumed from a checkpoint: seconds and images_per_second cover the resumed part only"
-    args.out.with_suffix(".json").write_text(json.dumps(record, indent=2) + "\n")
-    print(f"wrote {args.out} (EMA weights) and its recipe {args.out.with_suffix('.json').name} in "
+    atomic_write_json(recipe_path, record)
+    print(f"wrote {args.out} (EMA weights) and its recipe {recipe_path.name} in "
           f"{result.seconds:.0f} s at {result.images_per_second:.0f} img/s")
     return {"command": "train", "out": str(args.out), **result.summary()}
 
 
 def cmd_sample(args: argparse.Namespace) -> dict[str, Any]:
-    from .checkpoint import load_model
-    from .sample import generate
-    from .schedule import NoiseSchedule
-    from .viz import save_grid
-
-    model, schedule, _ = load_model(args.checkpoint, choose_device(args.device))
-    schedule = schedule or NoiseSchedule()
-    labels = torch.tensor([d for d in args.digits for _ in range(args.per_digit)])
-    if model.num_classes is None:
-        labels = None
-    g = torch.Generator(device=choose_device(args.device)).manual_seed(args.seed)
-    t0 = time.perf_counter()
+    read_metadata(args.checkpoint)  # a missing or foreign file is reported before anything else
+    check_output_path(args.out, "picture", option="--out", not_same_as=(args.checkpoint,))
+    device = choose_device(args.device)
+    g = make_generator(args.seed, device)
+    model, schedule, _ = load_model(args.checkpoint, device)
+    schedule = schedule or NoiseSchedule().to(device)
+    conditional = model.num_classes is not None
+    labels = torch.tensor([d for d in args.digits for _ in range(args.per_digit)]) if conditional else None
     n = len(args.digits) * args.per_digit
-    x = generate(model, schedule, labels, num_samples=n, sampler=args.sampler, steps=args.steps, eta=args.eta,
-                 guidance_scale=args.guidance, generator=g, precision=args.precision, progress=True)
+    t0 = time.perf_counter()
+    x = generate(model, schedule, labels, num_samples=None if conditional else n, sampler=args.sampler,
+                 steps=args.steps, eta=args.eta, guidance_scale=args.guidance, generator=g,
+                 precision=args.precision, progress=True)
     seconds = time.perf_counter() - t0
     rows = [str(d) for d in args.digits] if labels is not None else None
     save_grid(x, args.out, nrow=args.per_digit, row_labels=rows)
@@ -190,24 +246,19 @@ def cmd_sample(args: argparse.Namespace) -> dict[str, Any]:
 
 
 def cmd_evaluate(args: argparse.Namespace) -> dict[str, Any]:
-    from .quest import evaluate_checkpoint
-
+    read_metadata(args.checkpoint)
     return evaluate_checkpoint(args.checkpoint, num_samples=args.num_samples, sampler=args.sampler, steps=args.steps,
                                eta=args.eta, guidance=args.guidance, precision=args.precision, seed=args.seed,
                                device=args.device, cas=args.cas, judge_path=args.judge)
 
 
 def cmd_bench(args: argparse.Namespace) -> dict[str, Any]:
-    from .bench import run_bench
-
     return run_bench(preset_name=args.preset, seconds=args.seconds, peer=args.peer, device=args.device)
 
 
 def cmd_results(args: argparse.Namespace) -> dict[str, Any]:
-    from .checkpoint import atomic_write
-    from .evaluate import format_table
-    from .quest import results_table
-
+    read_metadata(args.checkpoint)
+    check_output_path(args.out, "results table", option="--out", not_same_as=(args.checkpoint,))
     t0 = time.perf_counter()
     rows = results_table(args.checkpoint, num_samples=args.num_samples, seed=args.seed, device=args.device,
                          include_ddpm=not args.no_ddpm)
@@ -216,27 +267,28 @@ def cmd_results(args: argparse.Namespace) -> dict[str, Any]:
             f"{args.num_samples}` on {machine}; {time.perf_counter() - t0:.0f} s in all. FD: Frechet distance "
             f"in the judge's feature space against the 1,000 held-out digits (lower is better).\n\n"
             f"{format_table(rows)}\n")
-    atomic_write(args.out, lambda tmp: tmp.write_text(text))
+    atomic_write_text(args.out, text)
     print(text)
     print(f"wrote {args.out}")
     return {"command": "results", "out": str(args.out), "rows": rows}
 
 
 def cmd_train_judge(args: argparse.Namespace) -> dict[str, Any]:
-    from .data import load_dataset
-    from .evaluate import JudgeTraining, accuracy, save_judge, train_classifier
-
+    recipe_path = args.out.with_suffix(".json")
+    check_output_path(args.out, "judge weights", option="--out")
+    check_output_path(recipe_path, "judge recipe (beside --out)", option="--out")
+    device = choose_device(args.device)
     recipe = JudgeTraining(epochs=args.epochs, seed=args.seed)
     train_ds, test_ds = load_dataset("mnist-5k", "train"), load_dataset("mnist-5k", "test")
     t0 = time.perf_counter()
-    judge = train_classifier(train_ds.images, train_ds.labels, recipe, device=choose_device(args.device), progress=True)
+    judge = train_classifier(train_ds.images, train_ds.labels, recipe, device=device, progress=True)
     seconds = time.perf_counter() - t0
     acc = accuracy(judge, test_ds.images, test_ds.labels)
-    info = {"recipe": recipe.__dict__, "dataset": "mnist-5k", "test_accuracy": round(acc, 4),
+    info = {"recipe": asdict(recipe), "dataset": "mnist-5k", "test_accuracy": round(acc, 4),
             "num_test_images": len(test_ds), "train_seconds": round(seconds, 1),
             "parameters": sum(p.numel() for p in judge.parameters()), "torch": torch.__version__}
     save_judge(judge.cpu(), args.out, **info)
-    args.out.with_suffix(".json").write_text(json.dumps(info, indent=2) + "\n")
+    atomic_write_json(recipe_path, info)
     print(f"judge: {acc:.2%} on the {len(test_ds)} held-out images after {seconds:.0f} s; wrote {args.out}")
     return {"command": "train-judge", **info}
 
@@ -249,7 +301,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         summary = COMMANDS[args.command](args)
-    except (ValueError, FileNotFoundError, FloatingPointError, RuntimeError) as err:
+    except (ValueError, TypeError, OSError, FloatingPointError, RuntimeError) as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
     _emit(summary, args.json)

@@ -13,10 +13,11 @@ from typing import Any, Callable
 import torch
 from torch.utils.flop_counter import FlopCounterMode
 
-from .config import ModelConfig, autocast, choose_device, cpu_supports_bf16, get_preset, resolve_precision
+from .config import ModelConfig, get_preset
+from .runtime import autocast, choose_device, cpu_supports_bf16, resolve_precision, seeded
 from .sample import sample_ddim, sample_ddpm
 from .schedule import NoiseSchedule
-from .train import diffusion_loss
+from .train import training_step
 from .unet import SimpleUNet, count_parameters
 
 TABLE1 = ModelConfig(base_channels=64, channel_mults=(1, 2, 4, 8), num_classes=10)
@@ -57,7 +58,7 @@ def matmul_peak(dtype: torch.dtype, device: torch.device, n: int = 2048, seconds
     return max(timed_rate(mm, 1, seconds / 2), timed_rate(conv, 1, seconds / 2)) * 2 * n ** 3 / 1e9
 
 
-def forward_flops(model: torch.nn.Module, batch: int = 2) -> float:
+def forward_flops(model: SimpleUNet, batch: int = 2) -> float:
     """FLOPs of one forward pass per image (counted by torch's FlopCounterMode)."""
     x = torch.randn(batch, model.in_channels, 32, 32)
     t = torch.zeros(batch, dtype=torch.long)
@@ -70,31 +71,28 @@ def forward_flops(model: torch.nn.Module, batch: int = 2) -> float:
 
 def training_rate(config: ModelConfig, batch: int, precision: str, channels_last: bool, device: torch.device,
                   seconds: float) -> float:
-    """Training images/s (forward + backward + AdamW step) of a fresh model."""
-    torch.manual_seed(0)
-    model = SimpleUNet.from_config(config).to(device)
+    """Training images/s of a fresh model: the training loop's own step (:func:`ddpm_lib.train.training_step`)."""
+    with seeded(0):
+        model = SimpleUNet.from_config(config).to(device)
     schedule = NoiseSchedule().to(device)
     fmt = torch.channels_last if channels_last else torch.contiguous_format
-    model.to(memory_format=fmt)
+    model.to(memory_format=fmt)  # type: ignore[call-overload]
     opt = torch.optim.AdamW(model.parameters(), lr=1e-4)
-    x = torch.randn(batch, config.in_channels, 32, 32, device=device).contiguous(memory_format=fmt)
-    y = torch.randint(0, 10, (batch,), device=device) if config.num_classes else None
+    g = torch.Generator(device=device).manual_seed(0)
+    x = torch.randn(batch, config.in_channels, 32, 32, device=device, generator=g).contiguous(memory_format=fmt)
+    y = torch.randint(0, 10, (batch,), device=device, generator=g) if config.num_classes else None
     prec = resolve_precision(precision, device)
 
     def step() -> None:
-        with autocast(device, prec):
-            loss = diffusion_loss(model, schedule, x, labels=y, p_uncond=0.1)
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        opt.step()
+        training_step(model, opt, schedule, x, labels=y, p_uncond=0.1, grad_clip=1.0, precision=prec, generator=g)
 
     return timed_rate(step, batch, seconds)
 
 
 def sampling_rate(config: ModelConfig, sampler: str, batch: int, device: torch.device, guidance: float = 3.0) -> tuple[float, float]:
     """(images/s, seconds) of one full sampling run with the fast path and classifier-free guidance."""
-    torch.manual_seed(0)
-    model = SimpleUNet.from_config(config).to(device).to(memory_format=torch.channels_last)
+    with seeded(0):
+        model = SimpleUNet.from_config(config).to(device).to(memory_format=torch.channels_last)  # type: ignore[call-overload]
     schedule = NoiseSchedule().to(device)
     labels = torch.arange(batch, device=device) % 10 if config.num_classes else None
     g = torch.Generator(device=device).manual_seed(0)
@@ -114,11 +112,11 @@ def _peer_rate(config: ModelConfig, batch: int, device: torch.device, seconds: f
     except ImportError:
         return {"skipped": "diffusers not installed (pip install -e '.[bench]')"}
     widths = tuple(config.base_channels * m for m in config.channel_mults)
-    torch.manual_seed(0)
-    peer = UNet2DModel(sample_size=32, in_channels=1, out_channels=1, block_out_channels=widths, layers_per_block=1,
-                       down_block_types=("DownBlock2D",) * (len(widths) - 1) + ("AttnDownBlock2D",),
-                       up_block_types=("AttnUpBlock2D",) + ("UpBlock2D",) * (len(widths) - 1),
-                       num_class_embeds=11).to(device).to(memory_format=torch.channels_last)
+    with seeded(0):
+        peer = UNet2DModel(sample_size=32, in_channels=1, out_channels=1, block_out_channels=widths, layers_per_block=1,
+                           down_block_types=("DownBlock2D",) * (len(widths) - 1) + ("AttnDownBlock2D",),
+                           up_block_types=("AttnUpBlock2D",) + ("UpBlock2D",) * (len(widths) - 1),
+                           num_class_embeds=11).to(device).to(memory_format=torch.channels_last)
     opt = torch.optim.AdamW(peer.parameters(), lr=1e-4)
     x = torch.randn(batch, 1, 32, 32, device=device).contiguous(memory_format=torch.channels_last)
     t = torch.randint(0, 1000, (batch,), device=device)

@@ -8,66 +8,50 @@ then ``os.replace``: a crash leaves either the old file or the new one, never ha
 
 from __future__ import annotations
 
-import contextlib
 import json
-import os
-import tempfile
 from pathlib import Path
-from typing import Any, Callable, Iterator
+from typing import Any, Union
 
 import torch
 from safetensors import SafetensorError
 from safetensors.torch import load_file, safe_open, save_file
 
 from .config import ModelConfig
+from .files import atomic_write
 from .schedule import NoiseSchedule
+from .text import TextConditionedUNet, TextModelConfig
 from .unet import SimpleUNet
 
 FORMAT = "ddpm_lib.simple_unet.v1"
+TEXT_FORMAT = "ddpm_lib.text_unet.v1"
+FORMATS: tuple[str, ...] = (FORMAT, TEXT_FORMAT)
+DiffusionModel = Union[SimpleUNet, TextConditionedUNet]
+
+__all__ = ["CheckpointError", "FORMAT", "TEXT_FORMAT", "find_checkpoint",
+           "load_model", "load_training_state", "load_weights", "read_metadata", "save_model", "save_training_state"]
 
 
 class CheckpointError(ValueError):
     """The file is not a ddpm_lib checkpoint, or does not fit the model it is loaded into."""
 
 
-@contextlib.contextmanager
-def atomic_path(path: str | Path) -> Iterator[Path]:
-    """Yield a temporary path beside ``path``; on success move it over ``path`` with ``os.replace``.
-
-    On an exception the temporary file is removed and ``path`` is untouched.
-    """
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    os.close(fd)
-    try:
-        yield Path(tmp)
-        umask = os.umask(0)
-        os.umask(umask)
-        os.chmod(tmp, 0o666 & ~umask)  # temporary files are private (0600); the result gets the usual mode
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-
-
-def atomic_write(path: str | Path, write: Callable[[Path], Any]) -> Path:
-    """Call ``write(tmp_path)`` and atomically move the result to ``path``. Returns ``path``."""
-    with atomic_path(path) as tmp:
-        write(tmp)
-    return Path(path)
-
-
-def save_model(model: SimpleUNet, path: str | Path, schedule: NoiseSchedule | None = None,
+def save_model(model: torch.nn.Module, path: str | Path, schedule: NoiseSchedule | None = None,
                state_dict: dict[str, torch.Tensor] | None = None, **info: Any) -> Path:
     """Write ``model``'s weights (or ``state_dict``, e.g. the EMA weights) to ``path`` (.safetensors).
 
-    Metadata (all JSON): ``format``, ``model_config``, ``schedule_config`` and any ``info`` given
-    (recipe, steps, metrics), so :func:`load_model` needs nothing else.
+    ``model``: a :class:`SimpleUNet` or a :class:`TextConditionedUNet` (its tokenizer's vocabulary
+    is part of its config). Metadata (all JSON): ``format``, ``model_config``, ``schedule_config``
+    and any ``info`` given (recipe, steps, metrics), so :func:`load_model` needs nothing else.
     """
+    if isinstance(model, TextConditionedUNet):
+        fmt, config = TEXT_FORMAT, model.config.to_dict()
+    elif isinstance(model, SimpleUNet):
+        fmt, config = FORMAT, model.config.to_dict()
+    else:
+        raise TypeError(f"save_model saves a SimpleUNet or a TextConditionedUNet, got {type(model).__name__}")
     weights = state_dict if state_dict is not None else model.state_dict()
     tensors = {k: v.detach().to("cpu", torch.float32).contiguous() for k, v in weights.items()}
-    metadata = {"format": FORMAT, "model_config": json.dumps(model.config.to_dict()),
+    metadata = {"format": fmt, "model_config": json.dumps(config),
                 "info": json.dumps(info, default=str)}
     if schedule is not None:
         metadata["schedule_config"] = json.dumps(schedule.config())
@@ -77,6 +61,9 @@ def save_model(model: SimpleUNet, path: str | Path, schedule: NoiseSchedule | No
 def read_metadata(path: str | Path) -> dict[str, Any]:
     """The decoded JSON metadata of a checkpoint written by :func:`save_model`."""
     path = Path(path)
+    if path.is_dir():
+        raise CheckpointError(f"{path} is a folder; give the .safetensors file inside it (a training run writes "
+                              f"model.safetensors into its checkpoint folder)")
     if not path.is_file():
         raise CheckpointError(f"no checkpoint at {path}; train one with `python -m ddpm_lib train` or pass another path")
     try:
@@ -85,29 +72,48 @@ def read_metadata(path: str | Path) -> dict[str, Any]:
     except (SafetensorError, OSError, ValueError) as err:
         raise CheckpointError(f"{path} is not a safetensors file ({err}); expected a .safetensors checkpoint "
                               f"written by ddpm_lib.checkpoint.save_model") from err
-    if raw.get("format") != FORMAT:
+    if raw.get("format") not in FORMATS:
         raise CheckpointError(f"{path} is a safetensors file but not a ddpm_lib model checkpoint "
-                              f"(format {raw.get('format')!r}, expected {FORMAT!r})")
+                              f"(format {raw.get('format')!r}, expected one of {', '.join(FORMATS)})")
     out: dict[str, Any] = {"format": raw["format"]}
     for key in ("model_config", "schedule_config", "info"):
         if key in raw:
-            out[key] = json.loads(raw[key])
+            try:
+                out[key] = json.loads(raw[key])
+            except json.JSONDecodeError as err:
+                raise CheckpointError(f"{path}: the metadata field {key!r} is not valid JSON ({err}); the file was "
+                                      f"edited or damaged. Re-save it with save_model, or retrain") from None
+    if "model_config" not in out:
+        raise CheckpointError(f"{path}: the metadata has no 'model_config' field, so the network cannot be rebuilt; "
+                              f"re-save it with ddpm_lib.checkpoint.save_model")
     return out
 
 
-def load_model(path: str | Path, device: str | torch.device = "cpu") -> tuple[SimpleUNet, NoiseSchedule | None, dict[str, Any]]:
-    """Rebuild the model saved at ``path``: returns (model in eval mode, schedule or None, info)."""
+def load_model(path: str | Path, device: str | torch.device = "cpu") -> tuple[DiffusionModel, NoiseSchedule | None, dict[str, Any]]:
+    """Rebuild the model saved at ``path``: returns (model in eval mode, schedule or None, info).
+
+    The model is a :class:`SimpleUNet`, or a :class:`TextConditionedUNet` for text checkpoints.
+    A config or schedule that does not validate raises :class:`CheckpointError` naming the file
+    and the field.
+    """
     meta = read_metadata(path)
+    model: DiffusionModel
     try:
-        config = ModelConfig.from_dict(meta["model_config"])
+        if meta["format"] == TEXT_FORMAT:
+            model = TextConditionedUNet.from_config(TextModelConfig.from_dict(meta["model_config"]))
+        else:
+            model = SimpleUNet.from_config(ModelConfig.from_dict(meta["model_config"]))
     except (KeyError, TypeError, ValueError) as err:
-        raise CheckpointError(f"{path} has an unreadable model config: {err}") from err
-    model = SimpleUNet.from_config(config)
+        raise CheckpointError(f"{path} has an unreadable 'model_config': {err}") from None
     load_weights(model, path)
-    schedule = NoiseSchedule(**meta["schedule_config"]) if "schedule_config" in meta else None
-    if schedule is not None:
-        schedule.to(device)
-    return model.to(device).eval(), schedule, meta.get("info", {})
+    schedule = None
+    if "schedule_config" in meta:
+        try:
+            schedule = NoiseSchedule(**meta["schedule_config"]).to(device)
+        except (TypeError, ValueError) as err:
+            raise CheckpointError(f"{path} has an unreadable 'schedule_config' {meta['schedule_config']!r}: {err}") from None
+    info = meta.get("info", {})
+    return model.to(device).eval(), schedule, info if isinstance(info, dict) else {}
 
 
 def find_checkpoint(*candidates: str | Path) -> Path:
@@ -117,12 +123,17 @@ def find_checkpoint(*candidates: str | Path) -> Path:
             return Path(c)
     listed = "\n  ".join(str(c) for c in candidates)
     raise FileNotFoundError(f"none of these checkpoints exists:\n  {listed}\n"
-                            f"run notebook 04 (it saves one) or `python -m ddpm_lib train`")
+                            f"train one with `python -m ddpm_lib train`, or reinstall the package to restore "
+                            f"the shipped weights")
 
 
 def load_weights(model: torch.nn.Module, path: str | Path) -> None:
     """Load safetensors weights into ``model``; a mismatch names the differing keys and shapes."""
-    tensors = load_file(str(path))
+    try:
+        tensors = load_file(str(path))
+    except (SafetensorError, OSError) as err:
+        raise CheckpointError(f"cannot read the weights in {path} ({err}); the file is damaged, retrain or re-download "
+                              f"it") from None
     own = model.state_dict()
     missing = sorted(set(own) - set(tensors))
     unexpected = sorted(set(tensors) - set(own))
@@ -148,9 +159,16 @@ def save_training_state(path: str | Path, state: dict[str, Any]) -> Path:
 
 def load_training_state(path: str | Path) -> dict[str, Any]:
     """Read a training state with ``weights_only=True``: plain tensors and containers, never pickled code."""
+    path = Path(path)
+    if not path.is_file():
+        raise CheckpointError(f"no training state at {path}; nothing to resume (drop --resume to start afresh)")
     try:
-        return torch.load(path, map_location="cpu", weights_only=True)
-    except FileNotFoundError:
-        raise CheckpointError(f"no training state at {path}; nothing to resume (drop --resume to start afresh)") from None
-    except Exception as err:  # an UnpicklingError for anything that is not plain data
-        raise CheckpointError(f"{path} is not a training state that can be loaded safely: {err}") from err
+        state = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as err:  # an UnpicklingError for anything that is not plain data, EOFError when empty
+        reason = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+        raise CheckpointError(f"{path} is not a training state that can be loaded safely ({reason}); it is damaged "
+                              f"or was not written by ddpm_lib. Delete it, or drop --resume to start afresh") from None
+    if not isinstance(state, dict):
+        raise CheckpointError(f"{path} holds a {type(state).__name__}, not a training state (a dict); delete it, or "
+                              f"drop --resume to start afresh")
+    return state

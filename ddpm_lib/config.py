@@ -1,33 +1,53 @@
-"""Configuration: model and training dataclasses, the three presets, device and precision choice.
+"""Configuration: the model and training dataclasses, validated on creation, and the three presets.
 
 Taught in every notebook's first code cell (the ``parameters`` cell reads a preset from here).
 
 Nothing here is a hidden global: :func:`default_preset_name` reads the environment only when it is
-called, and device/precision are always passed on explicitly by the caller.
+called. Device and precision choice live in :mod:`ddpm_lib.runtime`, file locations in
+:mod:`ddpm_lib.paths`. A config with a value of the wrong type or range raises ``ValueError``
+naming the field, the value and what is expected, before any work starts.
 """
 
 from __future__ import annotations
 
-import contextlib
+import math
 import os
-from pathlib import Path
-from dataclasses import asdict, dataclass, field, replace
-from typing import Any, Iterator, Literal
+from dataclasses import asdict, dataclass, fields, replace
+from typing import Any, Literal
 
 import torch
 
+from .runtime import MAX_SEED, PRECISIONS, Precision
+
 PresetName = Literal["smoke", "cpu", "gpu"]
-Precision = Literal["auto", "fp32", "bf16", "fp16"]
 PRESET_NAMES: tuple[str, ...] = ("smoke", "cpu", "gpu")
-PRECISIONS: tuple[str, ...] = ("auto", "fp32", "bf16", "fp16")
 MODE_ENV = "DDPM_COURSE_MODE"
 
-# Where the course keeps its files (the repository, for the editable install the README sets up).
-PROJECT_ROOT = Path(__file__).resolve().parent.parent
-DATA_DIR = PROJECT_ROOT / "data"              # dataset cache and shipped weights
-RUNS_DIR = PROJECT_ROOT / "runs"              # checkpoints the notebooks write (git-ignored)
-SCULPTURES_DIR = PROJECT_ROOT / "chaos_sculptures"  # generated pictures
-PRETRAINED_PATH = DATA_DIR / "pretrained_ddpm.safetensors"
+
+def check_int(owner: str, name: str, value: object, minimum: int, maximum: int | None = None) -> int:
+    """``value`` as a whole number in [minimum, maximum], else ``ValueError`` naming ``owner.name``."""
+    if isinstance(value, bool) or not isinstance(value, int) or value < minimum or (maximum is not None and value > maximum):
+        span = f">= {minimum}" if maximum is None else f"from {minimum} to {maximum}"
+        raise ValueError(f"{owner} field {name!r} must be a whole number {span}, got {value!r}")
+    return value
+
+
+def check_float(owner: str, name: str, value: object, low: float, high: float, *, low_open: bool = False,
+                high_open: bool = False) -> float:
+    """``value`` as a finite number in the interval, else ``ValueError`` naming ``owner.name``."""
+    ok = isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+    if ok:
+        v = float(value)  # type: ignore[arg-type]
+        ok = (v > low if low_open else v >= low) and (v < high if high_open else v <= high)
+    if not ok:
+        interval = f"{'(' if low_open else '['}{low:g}, {high:g}{')' if high_open else ']'}"
+        raise ValueError(f"{owner} field {name!r} must be a finite number in {interval}, got {value!r}")
+    return float(value)  # type: ignore[arg-type]
+
+
+def _check_optional_int(owner: str, name: str, value: object) -> None:
+    if value is not None:
+        check_int(owner, name, value, 1)
 
 
 @dataclass(frozen=True)
@@ -43,19 +63,51 @@ class ModelConfig:
     attention_heads: int = 4
     dropout: float = 0.0
 
+    def __post_init__(self) -> None:
+        own = "ModelConfig"
+        check_int(own, "in_channels", self.in_channels, 1)
+        check_int(own, "base_channels", self.base_channels, 4)
+        if self.base_channels % 2:
+            raise ValueError(f"{own} field 'base_channels' must be even (it is also the size of the sinusoidal "
+                             f"time embedding), got {self.base_channels}")
+        mults = self.channel_mults
+        if not isinstance(mults, (tuple, list)) or len(mults) < 2:
+            raise ValueError(f"{own} field 'channel_mults' must list at least two whole numbers >= 1 (one width "
+                             f"per level, e.g. (1, 2, 4, 8)), got {mults!r}")
+        for m in mults:
+            check_int(own, "channel_mults", m, 1)
+        _check_optional_int(own, "num_classes", self.num_classes)
+        _check_optional_int(own, "context_dim", self.context_dim)
+        check_int(own, "norm_groups", self.norm_groups, 1)
+        check_int(own, "attention_heads", self.attention_heads, 1)
+        check_float(own, "dropout", self.dropout, 0.0, 1.0, high_open=True)
+        for width in (self.base_channels * m for m in mults):
+            if width % self.norm_groups:
+                raise ValueError(f"{own}: every width base_channels x mult must divide into norm_groups="
+                                 f"{self.norm_groups} GroupNorm groups, but {width} does not; pick base_channels "
+                                 f"as a multiple of {self.norm_groups}")
+        if (self.base_channels * mults[-1]) % self.attention_heads:
+            raise ValueError(f"{own}: the bottleneck width {self.base_channels * mults[-1]} must divide into "
+                             f"attention_heads={self.attention_heads} heads")
+        if not isinstance(mults, tuple):
+            object.__setattr__(self, "channel_mults", tuple(mults))
+
     def to_dict(self) -> dict[str, Any]:
         d = asdict(self)
         d["channel_mults"] = list(self.channel_mults)
         return d
 
     @classmethod
-    def from_dict(cls, d: dict[str, Any]) -> "ModelConfig":
-        known = {f for f in cls.__dataclass_fields__}
+    def from_dict(cls, d: object) -> "ModelConfig":
+        """Rebuild from :meth:`to_dict` output; unknown keys or bad values raise ``ValueError`` naming them."""
+        if not isinstance(d, dict):
+            raise ValueError(f"a model config must be a JSON object (a dict), got {type(d).__name__}")
+        known = {f.name for f in fields(cls)}
         unknown = set(d) - known
         if unknown:
             raise ValueError(f"unknown model config keys {sorted(unknown)}; expected a subset of {sorted(known)}")
         d = dict(d)
-        if "channel_mults" in d:
+        if isinstance(d.get("channel_mults"), list):
             d["channel_mults"] = tuple(d["channel_mults"])
         return cls(**d)
 
@@ -78,6 +130,24 @@ class TrainConfig:
     checkpoint_every: int = 200
     seed: int = 0
 
+    def __post_init__(self) -> None:
+        own = "TrainConfig"
+        check_int(own, "steps", self.steps, 1)
+        check_int(own, "batch_size", self.batch_size, 1)
+        check_float(own, "lr", self.lr, 0.0, 10.0, low_open=True)
+        check_float(own, "weight_decay", self.weight_decay, 0.0, 1.0)
+        check_int(own, "warmup_steps", self.warmup_steps, 0)
+        check_float(own, "grad_clip", self.grad_clip, 0.0, math.inf, high_open=True)
+        check_float(own, "ema_decay", self.ema_decay, 0.0, 1.0, high_open=True)
+        check_float(own, "p_uncond", self.p_uncond, 0.0, 1.0)
+        if self.precision not in PRECISIONS:
+            raise ValueError(f"{own} field 'precision' must be one of {', '.join(PRECISIONS)}, got {self.precision!r}")
+        for name in ("channels_last", "compile"):
+            if not isinstance(getattr(self, name), bool):
+                raise ValueError(f"{own} field {name!r} must be True or False, got {getattr(self, name)!r}")
+        check_int(own, "checkpoint_every", self.checkpoint_every, 1)
+        check_int(own, "seed", self.seed, 0, MAX_SEED)
+
 
 @dataclass(frozen=True)
 class Preset:
@@ -92,7 +162,6 @@ class Preset:
     guidance_scale: float = 3.0
     num_eval_samples: int = 1000
     judge_epochs: int = 30
-    extra: dict[str, Any] = field(default_factory=dict)
 
 
 def _presets() -> dict[str, Preset]:
@@ -126,7 +195,7 @@ def get_preset(name: str | None = None, **overrides: Any) -> Preset:
     """Return preset ``name`` (``None``: :func:`default_preset_name`), fields replaced by ``overrides``.
 
     ``overrides`` may name ``Preset`` fields, or ``model_<field>`` / ``train_<field>`` for the nested
-    configs, e.g. ``get_preset("cpu", train_steps=500)``.
+    configs, e.g. ``get_preset("cpu", train_steps=500)``. Every value is validated.
     """
     name = default_preset_name() if name is None else name
     presets = _presets()
@@ -137,7 +206,7 @@ def get_preset(name: str | None = None, **overrides: Any) -> Preset:
     train_kw = {k[6:]: v for k, v in overrides.items() if k.startswith("train_")}
     top_kw = {k: v for k, v in overrides.items() if not k.startswith(("model_", "train_"))}
     for kw, cls in ((model_kw, ModelConfig), (train_kw, TrainConfig), (top_kw, Preset)):
-        bad = set(kw) - set(cls.__dataclass_fields__)
+        bad = set(kw) - {f.name for f in fields(cls)}
         if bad:
             raise ValueError(f"unknown override(s) {sorted(bad)} for {cls.__name__}")
     return replace(preset, model=replace(preset.model, **model_kw), train=replace(preset.train, **train_kw), **top_kw)
@@ -148,7 +217,7 @@ def default_preset_name(environ: dict[str, str] | None = None, cuda_available: b
 
     ``DDPM_COURSE_MODE`` may also name ``cpu`` or ``gpu`` directly.
     """
-    environ = os.environ if environ is None else environ
+    environ = dict(os.environ) if environ is None else environ
     mode = environ.get(MODE_ENV, "").strip().lower()
     if mode:
         if mode not in PRESET_NAMES:
@@ -156,50 +225,3 @@ def default_preset_name(environ: dict[str, str] | None = None, cuda_available: b
         return mode
     cuda = torch.cuda.is_available() if cuda_available is None else cuda_available
     return "gpu" if cuda else "cpu"
-
-
-def choose_device(device: str | torch.device | None = None) -> torch.device:
-    """An explicit device, or CUDA when available, else CPU. Never a global."""
-    if device is not None:
-        return torch.device(device)
-    return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-
-
-def cpu_supports_bf16() -> bool:
-    """True when this CPU has native bf16 matmul (AVX512-BF16 or AMX), detected through oneDNN."""
-    try:
-        return bool(torch.ops.mkldnn._is_mkldnn_bf16_supported())
-    except (AttributeError, RuntimeError):  # pragma: no cover - very old or exotic builds
-        return False
-
-
-def resolve_precision(precision: str, device: torch.device) -> Literal["fp32", "bf16", "fp16"]:
-    """Turn ``auto`` into the fastest safe choice for ``device``; validate the rest.
-
-    auto: CPU with bf16 hardware -> bf16; CPU without -> fp32; CUDA -> bf16 if supported, else fp16.
-    """
-    if precision not in PRECISIONS:
-        raise ValueError(f"unknown precision {precision!r}; valid values are {', '.join(PRECISIONS)}")
-    if precision != "auto":
-        if precision == "fp16" and device.type == "cpu":
-            raise ValueError("precision 'fp16' needs a CUDA device; on the CPU use 'bf16' or 'fp32'")
-        return precision  # type: ignore[return-value]
-    if device.type == "cuda":
-        return "bf16" if torch.cuda.is_bf16_supported() else "fp16"
-    return "bf16" if device.type == "cpu" and cpu_supports_bf16() else "fp32"
-
-
-def progress_disabled(progress: bool) -> bool:
-    """Whether a progress bar should be hidden: when not asked for, or when ``TQDM_DISABLE`` is set (CI)."""
-    return not progress or os.environ.get("TQDM_DISABLE", "").strip().lower() not in ("", "0", "false")
-
-
-@contextlib.contextmanager
-def autocast(device: torch.device, precision: Literal["fp32", "bf16", "fp16"]) -> Iterator[None]:
-    """Mixed-precision context for ``device``: a no-op for fp32."""
-    if precision == "fp32":
-        yield
-        return
-    dtype = torch.bfloat16 if precision == "bf16" else torch.float16
-    with torch.autocast(device_type=device.type, dtype=dtype):
-        yield

@@ -58,11 +58,6 @@ class ImageDataset(TensorDataset):
         return (f"ImageDataset({self.name!r}, images={tuple(self.images.shape)}, "
                 f"classes={self.num_classes})")
 
-    @staticmethod
-    def to_unit(x: torch.Tensor) -> torch.Tensor:
-        """The inverse transform for display: [-1, 1] -> [0, 1] (see :func:`to_unit`)."""
-        return to_unit(x)
-
 
 def to_model_range(images: torch.Tensor | np.ndarray, max_value: float = 255.0) -> torch.Tensor:
     """Pixels in [0, max_value] of shape (N, H, W) or (N, C, H, W) -> float32 (N, C, 32, 32) in [-1, 1].
@@ -160,7 +155,7 @@ def load_dataset(name: str = "mnist-5k", split: str = "train", root: str | Path 
     """Load ``name``/``split`` as an :class:`ImageDataset` in [-1, 1] of shape (N, C, 32, 32).
 
     ``mnist-5k`` needs no network and ignores ``root``/``download``; the torchvision datasets are
-    cached under ``root``. Use :func:`to_unit` (or ``ImageDataset.to_unit``) to display images.
+    cached under ``root``. Use :func:`to_unit` to display images.
     """
     if name not in DATASET_NAMES:
         raise ValueError(f"unknown dataset {name!r}; valid names are {', '.join(DATASET_NAMES)}")

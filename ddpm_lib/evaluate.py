@@ -10,6 +10,10 @@ the course trains its own judge and measures, on the judge's terms:
 * Classification Accuracy Score (CAS): a fresh classifier trained on samples only, tested on real;
 * memorisation: how close each sample lies to its nearest training image, against the same for
   held-out real images.
+
+The second half runs these end to end: :func:`judge_model` scores a model's samples,
+:func:`evaluate_checkpoint` is ``python -m ddpm_lib evaluate``, and :func:`results_table` is the
+README's results table (``python -m ddpm_lib results``).
 """
 
 from __future__ import annotations
@@ -19,21 +23,28 @@ import math
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 import torch
 import torch.nn.functional as F
-from safetensors.torch import save_file
+from safetensors import SafetensorError
+from safetensors.torch import safe_open, save_file
 from torch import nn
 from tqdm.auto import tqdm
 
-from safetensors.torch import safe_open
-
-from .checkpoint import CheckpointError, atomic_write, load_weights
-from .config import DATA_DIR, progress_disabled
+from .checkpoint import CheckpointError, load_model, load_weights
+from .config import check_int
+from .data import load_dataset
+from .files import atomic_write
+from .linear import LinearNoisePredictor, PCACodec
+from .paths import JUDGE_PATH
+from .runtime import check_seed, choose_device, make_generator, progress_disabled, seeded
+from .sample import NoisePredictor, SamplerName, check_eta, check_guidance, ddim_timesteps, generate, sample_ddim
+from .schedule import NoiseSchedule
 
 JUDGE_FORMAT = "ddpm_lib.judge.v1"
-DEFAULT_JUDGE_PATH = DATA_DIR / "judge.safetensors"
+DEFAULT_JUDGE_PATH = JUDGE_PATH
+MIN_EVAL_SAMPLES = 2  # a Frechet distance needs a covariance: at least two samples
 
 
 class JudgeNet(nn.Module):
@@ -129,8 +140,15 @@ def train_classifier(images: torch.Tensor, labels: torch.Tensor, recipe: JudgeTr
     if labels.shape != (images.shape[0],):
         raise ValueError(f"labels must have shape ({images.shape[0]},), got {tuple(labels.shape)}")
     device = torch.device(device)
+    check_int("JudgeTraining", "epochs", recipe.epochs, 1)
+    check_int("JudgeTraining", "batch_size", recipe.batch_size, 1)
     g = torch.Generator().manual_seed(recipe.seed)
-    torch.manual_seed(recipe.seed)  # weight initialisation of the fresh network
+    with seeded(recipe.seed):  # weight initialisation and dropout have no generator argument
+        return _fit_classifier(images, labels, recipe, num_classes, device, g, progress)
+
+
+def _fit_classifier(images: torch.Tensor, labels: torch.Tensor, recipe: JudgeTraining, num_classes: int,
+                    device: torch.device, g: torch.Generator, progress: bool) -> JudgeNet:
     net = JudgeNet(images.shape[1], num_classes).to(device)
     steps_per_epoch = max(1, images.shape[0] // recipe.batch_size)
     opt = torch.optim.AdamW(net.parameters(), lr=recipe.max_lr, weight_decay=recipe.weight_decay)
@@ -154,7 +172,7 @@ def train_classifier(images: torch.Tensor, labels: torch.Tensor, recipe: JudgeTr
 
 
 @torch.no_grad()
-def _batched(fn, images: torch.Tensor, batch_size: int = 500) -> torch.Tensor:
+def _batched(fn: Callable[[torch.Tensor], torch.Tensor], images: torch.Tensor, batch_size: int = 500) -> torch.Tensor:
     return torch.cat([fn(images[i:i + batch_size]) for i in range(0, images.shape[0], batch_size)])
 
 
@@ -272,7 +290,6 @@ class Report:
     cas: float | None = None
     memorisation: dict[str, float] = field(default_factory=dict)
     seconds: float = 0.0
-    extra: dict[str, Any] = field(default_factory=dict)
 
     def row(self) -> dict[str, Any]:
         return {"name": self.name, "n": self.num_samples,
@@ -281,7 +298,7 @@ class Report:
                 "cas": None if self.cas is None else round(self.cas, 4),
                 "copied_fraction": self.memorisation.get("copied_fraction"),
                 "nn_ratio": None if "nn_ratio" not in self.memorisation else round(self.memorisation["nn_ratio"], 3),
-                "seconds": round(self.seconds, 1), **self.extra}
+                "seconds": round(self.seconds, 1)}
 
 
 def evaluate_samples(judge: JudgeNet, samples: torch.Tensor, labels: torch.Tensor | None, reference: torch.Tensor,
@@ -341,7 +358,10 @@ def format_table(rows: list[dict[str, Any]]) -> str:
     if not rows:
         return "(no rows)"
     cols = [k for k in dict.fromkeys(k for r in rows for k in r) if any(r.get(k) is not None for r in rows)]
-    fmt = lambda v: "-" if v is None else (f"{v:.4g}" if isinstance(v, float) else str(v))  # noqa: E731
+
+    def fmt(v: object) -> str:
+        return "-" if v is None else (f"{v:.4g}" if isinstance(v, float) else str(v))
+
     lines = ["| " + " | ".join(cols) + " |", "|" + "|".join("---" for _ in cols) + "|"]
     lines += ["| " + " | ".join(fmt(r.get(c)) for c in cols) + " |" for r in rows]
     return "\n".join(lines)
@@ -356,14 +376,129 @@ def save_judge(judge: JudgeNet, path: str | Path, **info: Any) -> Path:
 
 
 def load_judge(path: str | Path | None = None, device: str | torch.device = "cpu") -> tuple[JudgeNet, dict[str, Any]]:
-    """Load the shipped judge (``data/judge.safetensors`` by default): (judge in eval mode, info)."""
+    """Load the shipped judge (``ddpm_lib/weights/judge.safetensors`` by default): (judge in eval mode, info)."""
     path = Path(path) if path is not None else DEFAULT_JUDGE_PATH
     if not path.is_file():
         raise FileNotFoundError(f"no judge weights at {path}; train them with `python -m ddpm_lib train-judge`")
-    with safe_open(str(path), framework="pt") as f:
-        meta = f.metadata() or {}
+    try:
+        with safe_open(str(path), framework="pt") as f:
+            meta = f.metadata() or {}
+    except (SafetensorError, OSError) as err:
+        raise CheckpointError(f"{path} is not a safetensors file ({err}); expected judge weights written by "
+                              f"`python -m ddpm_lib train-judge`") from None
     if meta.get("format") != JUDGE_FORMAT:
         raise CheckpointError(f"{path} is not judge weights (format {meta.get('format')!r}, expected {JUDGE_FORMAT!r})")
     judge = JudgeNet(int(meta["in_channels"]), int(meta["num_classes"]))
     load_weights(judge, path)
     return judge.to(device).eval(), json.loads(meta.get("info", "{}"))
+
+
+# -- scoring models end to end ----------------------------------------------------------------------
+def balanced_labels(num_samples: int, num_classes: int = 10) -> torch.Tensor:
+    """0, 1, ..., 9, 0, 1, ... : ``num_samples`` labels spread evenly over the classes."""
+    return torch.arange(num_samples) % num_classes
+
+
+def check_num_samples(num_samples: object, option: str = "num_samples") -> int:
+    """At least two samples (a Frechet distance fits a covariance), checked before any sampling."""
+    if isinstance(num_samples, bool) or not isinstance(num_samples, int) or num_samples < MIN_EVAL_SAMPLES:
+        raise ValueError(f"{option} must be a whole number >= {MIN_EVAL_SAMPLES} (the Frechet distance fits a "
+                         f"covariance to the samples), got {num_samples!r}")
+    return num_samples
+
+
+def judge_model(model: NoisePredictor, schedule: NoiseSchedule, *, num_samples: int, steps: int,
+                guidance_scale: float, sampler: SamplerName = "ddim", eta: float = 0.0,
+                generator: torch.Generator | None = None, precision: str = "auto", cas: bool = False,
+                judge_path: str | Path | None = None, name: str | None = None,
+                progress: bool = True) -> dict[str, Any]:
+    """Generate ``num_samples`` balanced samples and score them with the judge against the held-out digits.
+
+    Returns the table rows (floor, ceiling, samples) and the sample's scores. Every argument is
+    checked, and the judge loaded, before the first sample is drawn.
+    """
+    check_num_samples(num_samples)
+    check_guidance(guidance_scale)
+    check_eta(eta)
+    if sampler == "ddim":
+        ddim_timesteps(schedule.num_timesteps, steps)
+    judge, judge_info = load_judge(judge_path)
+    train_ds, test_ds = load_dataset("mnist-5k", "train"), load_dataset("mnist-5k", "test")
+    labels = balanced_labels(num_samples) if getattr(model, "num_classes", None) else None
+    t0 = time.perf_counter()
+    x = generate(model, schedule, labels, num_samples=num_samples, sampler=sampler, steps=steps, eta=eta,
+                 guidance_scale=guidance_scale, generator=generator, precision=precision, progress=progress)
+    sample_seconds = time.perf_counter() - t0
+    label = name or (f"{sampler.upper()}-{steps if sampler == 'ddim' else schedule.num_timesteps}, w={guidance_scale:g}")
+    report = evaluate_samples(judge, x, labels, test_ds.images, name=label, train_images=train_ds.images,
+                              test_labels=test_ds.labels, cas=cas)
+    floor, ceiling = reference_rows(judge, train_ds.images, train_ds.labels, test_ds.images, num_samples,
+                                    torch.Generator().manual_seed(0))
+    rows = [floor.row(), ceiling.row(), {**report.row(), "sample_seconds": round(sample_seconds, 1)}]
+    return {"rows": rows, "accuracy": report.accuracy, "frechet": report.frechet, "frechet_floor": floor.frechet,
+            "cas": report.cas, "memorisation": report.memorisation, "num_samples": num_samples,
+            "judge_test_accuracy": judge_info.get("test_accuracy"), "per_class": report.per_class}
+
+
+def evaluate_checkpoint(path: str | Path, *, num_samples: int = 1000, sampler: SamplerName = "ddim", steps: int = 50,
+                        eta: float = 0.0, guidance: float = 3.0, precision: str = "auto", seed: int = 0,
+                        device: str | None = None, cas: bool = False, judge_path: str | Path | None = None) -> dict[str, Any]:
+    """``python -m ddpm_lib evaluate``: print the metrics table for a checkpoint's samples."""
+    check_num_samples(num_samples, "--num-samples")
+    dev = choose_device(device)
+    g = make_generator(seed, dev)
+    model, schedule, _ = load_model(path, dev)
+    schedule = schedule or NoiseSchedule().to(dev)
+    result = judge_model(model, schedule, num_samples=num_samples, steps=steps, guidance_scale=guidance,
+                         sampler=sampler, eta=eta, generator=g, precision=precision, cas=cas, judge_path=judge_path)
+    print(format_table(result["rows"]))
+    return {"command": "evaluate", "checkpoint": str(path), **{k: v for k, v in result.items() if k != "rows"},
+            "rows": result["rows"]}
+
+
+def results_table(checkpoint: str | Path, *, num_samples: int = 300, seed: int = 0, device: str | None = None,
+                  include_ddpm: bool = True, progress: bool = True) -> list[dict[str, Any]]:
+    """The README's results table: every row scored by the judge against the 1,000 held-out digits.
+
+    Rows: real digits (floor), noise (ceiling), multi-step linear diffusion (notebook 01), and the
+    checkpoint with DDPM-1000, DDIM-50 and DDIM-20 at w=3, and DDIM-50 at w = 0, 1, 3, 5.
+    """
+    check_num_samples(num_samples, "--num-samples")
+    dev = choose_device(device)
+    check_seed(seed)
+    model, schedule, _ = load_model(checkpoint, dev)
+    schedule = schedule or NoiseSchedule().to(dev)
+    judge, _ = load_judge()
+    train_ds, test_ds = load_dataset("mnist-5k", "train"), load_dataset("mnist-5k", "test")
+    labels = balanced_labels(num_samples)
+    floor, ceiling = reference_rows(judge, train_ds.images, train_ds.labels, test_ds.images, num_samples,
+                                    torch.Generator().manual_seed(seed))
+    rows = [floor.row(), ceiling.row()]
+
+    def scored(name: str, make: Callable[[], torch.Tensor]) -> None:
+        t0 = time.perf_counter()
+        x = make()
+        seconds = time.perf_counter() - t0
+        report = evaluate_samples(judge, x, labels, test_ds.images, name=name, train_images=train_ds.images)
+        rows.append({**report.row(), "sample_seconds": round(seconds, 1)})
+        print(format_table(rows[-1:]))
+
+    codec = PCACodec(40).fit(train_ds.images)
+    linear = LinearNoisePredictor(schedule.to("cpu"), num_levels=50).fit(
+        codec.encode(train_ds.images), train_ds.labels, generator=torch.Generator().manual_seed(seed))
+    scored("linear diffusion (PCA-40, DDIM-50, w=3)", lambda: codec.decode(sample_ddim(
+        linear, schedule, (num_samples, 40), steps=50, labels=labels, guidance_scale=3.0, clip_denoised=False,
+        generator=torch.Generator().manual_seed(seed))).clamp(-1, 1))
+    schedule.to(dev)
+    runs: list[tuple[SamplerName, int, float]] = [("ddim", 50, 3.0), ("ddim", 20, 3.0), ("ddim", 50, 0.0),
+                                                  ("ddim", 50, 1.0), ("ddim", 50, 5.0)]
+    if include_ddpm:
+        runs.insert(0, ("ddpm", schedule.num_timesteps, 3.0))
+    for sampler, steps, w in runs:
+        def make(sampler: SamplerName = sampler, steps: int = steps, w: float = w) -> torch.Tensor:
+            return generate(model, schedule, labels if model.num_classes else None, num_samples=num_samples,
+                            sampler=sampler, steps=steps, guidance_scale=w,
+                            generator=torch.Generator(device=dev).manual_seed(seed), progress=progress)
+        scored(f"DDPM UNet, {sampler.upper()}-{steps if sampler == 'ddim' else schedule.num_timesteps}, w={w:g}", make)
+    return rows
+

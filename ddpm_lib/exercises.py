@@ -58,8 +58,8 @@ def run_check(exercise: str, attempt: Callable[[], Any], expected: torch.Tensor,
     for why, wrong in (mistakes or {}).items():
         if _close(got, wrong, atol):
             return CheckResult(exercise, False, why)
-    err = float((got.double() - expected.double()).abs().max())
-    return CheckResult(exercise, False, f"right shape, wrong values (max error {err:.3g}). Hint: {hint}")
+    max_error = float((got.double() - expected.double()).abs().max())
+    return CheckResult(exercise, False, f"right shape, wrong values (max error {max_error:.3g}). Hint: {hint}")
 
 
 def _inputs(seed: int = 0) -> tuple[NoiseSchedule, torch.Tensor, torch.Tensor, torch.Tensor]:

@@ -83,21 +83,23 @@ class PCACodec:
         self.scale = float(1.0 / self.encode(images).std())
         return self
 
-    def _check(self) -> None:
-        if self.components is None:
+    def _fitted(self) -> tuple[torch.Tensor, torch.Tensor]:
+        """(mean (D,), components (k, D)), or a RuntimeError that says to fit first."""
+        if self.components is None or self.mean is None:
             raise RuntimeError("the PCA codec is not fitted yet: call .fit(images) first")
+        return self.mean, self.components
 
     def encode(self, images: torch.Tensor) -> torch.Tensor:
         """(N, C, H, W) -> latents (N, k), float64."""
-        self._check()
-        return (images.flatten(1).double() - self.mean) @ self.components.T * self.scale
+        mean, components = self._fitted()
+        return (images.flatten(1).double() - mean) @ components.T * self.scale
 
     def decode(self, latents: torch.Tensor) -> torch.Tensor:
         """latents (N, k) -> images (N, C, H, W), float32 (not clamped)."""
-        self._check()
+        mean, components = self._fitted()
         if latents.ndim != 2 or latents.shape[1] != self.num_components:
             raise ValueError(f"latents must have shape (N, {self.num_components}), got {tuple(latents.shape)}")
-        x = latents.double() / self.scale @ self.components + self.mean
+        x = latents.double() / self.scale @ components + mean
         return x.float().reshape(-1, *self.image_shape)
 
 

@@ -1,24 +1,41 @@
-"""The reverse process as plain functions: DDPM (Algorithm 2), DDIM, classifier-free guidance.
+"""The reverse process: pure step functions, one loop that runs them, and the samplers built on it.
 
-Taught in ``notebooks/05_sampling.ipynb`` (DDPM), ``06_conditioning_and_guidance`` (guidance) and
-``07_fast_sampling`` (DDIM). Both samplers share one loop (:func:`reverse_process`) and differ only
-in the update x_t -> x_{t_prev}; the model is any callable ``model(x, t, labels)`` returning the
-predicted noise, so the linear denoiser of notebook 01 runs through the same code as the UNet.
+Taught in ``notebooks/05_sampling.ipynb`` (DDPM), ``06_conditioning_and_guidance`` (guidance),
+``07_fast_sampling`` (DDIM, inversion) and ``08_applications`` (inpainting).
+
+Three layers, each readable on its own:
+
+1. **Step functions** (pure maths, no network, no randomness of their own): :func:`ddpm_step`
+   (Algorithm 2 / eqs. 6-7 of Ho et al. 2020), :func:`ddim_step` (eqs. 12 and 16 of Song et
+   al. 2021) and :func:`ddim_inverse_step`. Every schedule lookup goes through
+   :func:`ddpm_lib.schedule.extract`, which accepts t = -1 for the noiseless level.
+2. **The loop**, :func:`reverse_steps`: for each pair (t, t_prev) it asks the model for eps,
+   forms x0_hat, calls a step function and yields a :class:`ReverseStep`. It owns everything a
+   loop needs once: ``no_grad``, eval mode, autocast, the device of labels, fresh noise z from
+   the caller's generator, the progress bar.
+3. **Samplers** consume the loop: :func:`sample_ddpm`, :func:`sample_ddim`,
+   :func:`sample_inpaint`, :func:`ddim_invert`, and :func:`trajectory` for pictures. They
+   return tensors; :mod:`ddpm_lib.viz` draws them.
+
+The model is any callable ``model(x, t, labels)`` returning the predicted noise, so the linear
+denoiser of notebook 01 runs through the same code as the UNet.
 """
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
-from typing import Callable, Literal, Protocol, Sequence
+from typing import Callable, Iterator, Literal, Protocol, Sequence
 
 import torch
 from tqdm.auto import tqdm
 
-from .config import autocast, progress_disabled, resolve_precision
+from .runtime import ResolvedPrecision, autocast, model_device, progress_disabled, resolve_precision
 from .schedule import NoiseSchedule, extract
 
 VarianceKind = Literal["beta", "posterior"]
 VARIANCE_KINDS: tuple[str, ...] = ("beta", "posterior")
+SamplerName = Literal["ddpm", "ddim"]
 SAMPLERS: tuple[str, ...] = ("ddpm", "ddim")
 
 
@@ -28,238 +45,382 @@ class NoisePredictor(Protocol):
     def __call__(self, x: torch.Tensor, t: torch.Tensor, labels: torch.Tensor | None = None) -> torch.Tensor: ...
 
 
-@dataclass
-class Trajectory:
-    """What the sampler saw at each step (kept on the CPU, float32).
+# -- argument checks (before any network evaluation) -----------------------------------------------
+def check_guidance(guidance_scale: float) -> float:
+    """A finite guidance scale w, else ``ValueError`` (nan or inf would poison every sample)."""
+    if isinstance(guidance_scale, bool) or not isinstance(guidance_scale, (int, float)) or not math.isfinite(guidance_scale):
+        raise ValueError(f"guidance scale must be a finite number (0: unconditional, 1: conditional, >1: guided), "
+                         f"got {guidance_scale!r}")
+    return float(guidance_scale)
 
-    timesteps: (S,) the t of each step, descending; xt: (S, B, ...) the sample after each step
-    (x_{t_prev}); x0: (S, B, ...) the model's estimate of x_0 at each step.
+
+def check_eta(eta: float) -> float:
+    """DDIM's eta in [0, 1]: 0 deterministic, 1 the DDPM posterior variance.
+
+    eta > 1 would ask for sigma^2 > 1 - alpha_bar_{t_prev} on some steps: the direction term
+    sqrt(1 - a' - sigma^2) of eq. 12 would be the square root of a negative number.
     """
-
-    timesteps: torch.Tensor
-    xt: torch.Tensor
-    x0: torch.Tensor
-
-
-def model_device(model: object, device: str | torch.device | None = None) -> torch.device:
-    """``device`` if given, else the device of the model's first parameter, else CPU."""
-    if device is not None:
-        return torch.device(device)
-    params = getattr(model, "parameters", None)
-    if callable(params):
-        for p in params():
-            return p.device
-    return torch.device("cpu")
+    if isinstance(eta, bool) or not isinstance(eta, (int, float)) or not math.isfinite(eta) or not 0 <= eta <= 1:
+        raise ValueError(f"eta must be a number in [0, 1] (0: deterministic DDIM, 1: DDPM-like noise), got {eta!r}")
+    return float(eta)
 
 
+def check_labels(model: object, labels: torch.Tensor | None, batch: int, device: torch.device) -> torch.Tensor | None:
+    """Labels as integer ids on ``device``: (B,) classes in 0..num_classes-1 or (B, L) prompt tokens."""
+    if labels is None:
+        return None
+    if not isinstance(labels, torch.Tensor):
+        raise TypeError(f"labels must be a torch.Tensor of integer class ids, got {type(labels).__name__}")
+    if labels.dtype.is_floating_point or labels.dtype.is_complex or labels.dtype == torch.bool:
+        raise ValueError(f"labels must be integer class ids (torch.long), got dtype {labels.dtype}; "
+                         f"use torch.tensor([3, 7]) rather than torch.tensor([3.0, 7.0])")
+    if labels.ndim not in (1, 2) or labels.shape[0] != batch:
+        raise ValueError(f"labels must have shape ({batch},) (one class per sample) or ({batch}, L) "
+                         f"(prompt tokens), got {tuple(labels.shape)}")
+    num_classes = getattr(model, "num_classes", None)
+    if labels.ndim == 1 and isinstance(num_classes, int) and labels.numel():
+        lo, hi = int(labels.min()), int(labels.max())
+        if lo < 0 or hi >= num_classes:
+            raise ValueError(f"labels must be class ids in 0..{num_classes - 1} for this model, got values from "
+                             f"{lo} to {hi}")
+    return labels.to(device=device, dtype=torch.long)
+
+
+# -- the model's view of x_t ------------------------------------------------------------------------
 def guided_eps(model: NoisePredictor, x: torch.Tensor, t: torch.Tensor, labels: torch.Tensor | None = None,
                guidance_scale: float = 1.0) -> torch.Tensor:
     """Noise prediction with classifier-free guidance (Ho & Salimans 2022).
 
     eps = eps(x, t, null) + w (eps(x, t, label) - eps(x, t, null)). w = 1 is plain conditional,
-    w = 0 unconditional, w > 1 pushes samples towards their label. Both predictions come from one
-    forward pass over a doubled batch. ``labels=None`` samples unconditionally.
+    w = 0 unconditional, w > 1 pushes samples towards their label (the paper writes this w as
+    1 + its own w). Both predictions come from one forward pass over a doubled batch.
+    ``labels=None`` samples unconditionally.
     """
+    w = check_guidance(guidance_scale)
     if labels is None:
         return model(x, t).float()
-    if guidance_scale == 1.0:
+    if w == 1.0:
         return model(x, t, labels).float()
     null = torch.full_like(labels, model.null_label)  # type: ignore[attr-defined]
-    if guidance_scale == 0.0:
+    if w == 0.0:
         return model(x, t, null).float()
     eps = model(torch.cat([x, x]), torch.cat([t, t]), torch.cat([labels, null])).float()
     eps_cond, eps_uncond = eps.chunk(2)
-    return eps_uncond + guidance_scale * (eps_cond - eps_uncond)
+    return eps_uncond + w * (eps_cond - eps_uncond)
 
 
+def predict_start(model: NoisePredictor, schedule: NoiseSchedule, x_t: torch.Tensor, t: torch.Tensor,
+                  labels: torch.Tensor | None, guidance_scale: float, clip_denoised: bool,
+                  precision: ResolvedPrecision) -> tuple[torch.Tensor, torch.Tensor]:
+    """The model's view of x_t: (x0_hat, eps), both (B, ...).
+
+    eps = guided_eps(x_t, t); x0_hat = (x_t - sqrt(1 - a_t) eps) / sqrt(a_t) (DDIM eq. 9). With
+    ``clip_denoised``, x0_hat is clamped to [-1, 1] and eps re-derived from it, so the pair
+    still satisfies x_t = sqrt(a_t) x0_hat + sqrt(1 - a_t) eps. At t = -1 (inversion's start, a
+    clean image) the model is queried at t = 0 and x0_hat = x_t. A non-finite eps raises.
+    """
+    with autocast(x_t.device, precision):
+        eps = guided_eps(model, x_t, t.clamp(min=0), labels, guidance_scale)
+    if not torch.isfinite(eps).all():
+        raise FloatingPointError(f"the model predicted non-finite noise at t={int(t[0])} although its inputs were "
+                                 f"finite; the weights are probably broken (diverged training): retrain or load "
+                                 f"another checkpoint")
+    x0 = schedule.predict_x0(x_t, t, eps)
+    if clip_denoised:
+        x0 = x0.clamp(-1, 1)
+        if int(t.min()) >= 0:
+            eps = schedule.predict_eps(x_t, t, x0)
+    return x0, eps
+
+
+# -- step functions: one update each, numbered as in the papers --------------------------------------
+def ddpm_step(schedule: NoiseSchedule, x_t: torch.Tensor, x0_hat: torch.Tensor, t: torch.Tensor,
+              z: torch.Tensor | None, *, variance: VarianceKind = "beta") -> torch.Tensor:
+    """One step of DDPM's Algorithm 2, x_t -> x_{t-1}, written in its posterior form (Ho et al. 2020).
+
+    x_t, x0_hat, z: (B, ...); t: (B,) in 0..T-1. Returns x_{t-1}, (B, ...).
+    """
+    # (1) eq. 7: posterior mean mu~_t = beta_t sqrt(a_{t-1}) / (1 - a_t) x0_hat + (1 - a_{t-1}) sqrt(alpha_t) / (1 - a_t) x_t
+    #     (with x0_hat from eq. 4 this equals Algorithm 2's 1/sqrt(alpha_t) (x_t - beta_t / sqrt(1 - a_t) eps))
+    mean = (extract(schedule.posterior_mean_coef1, t, x_t.shape) * x0_hat
+            + extract(schedule.posterior_mean_coef2, t, x_t.shape) * x_t)
+    # (2) Algorithm 2, line 3: z = 0 at the last step (t = 0 here, the paper's t = 1)
+    if z is None:
+        return mean
+    # (3) section 3.2: sigma_t^2 = beta_t (optimal for x_0 ~ N(0, I)) or beta~_t (eq. 7, for a single x_0)
+    table = schedule.betas if variance == "beta" else schedule.posterior_variance
+    sigma = extract(table, t, x_t.shape).sqrt()
+    # (4) Algorithm 2, line 4: x_{t-1} = mu + sigma_t z
+    return mean + sigma * z
+
+
+def ddim_sigma(schedule: NoiseSchedule, t: torch.Tensor, t_prev: torch.Tensor, eta: float,
+               shape: torch.Size | tuple[int, ...] | None = None) -> torch.Tensor:
+    """sigma_t(eta) of DDIM eq. 16 for a jump t -> t_prev (t_prev = -1: to the clean image).
+
+    sigma = eta sqrt((1 - a_prev) / (1 - a_t)) sqrt(1 - a_t / a_prev), a = alpha_bar, a_{-1} = 1.
+    For eta = 1 and t_prev = t - 1 this is the DDPM posterior std sqrt(beta~_t). Shape (B,), or
+    broadcastable to ``shape`` when given.
+    """
+    shape = (t.shape[0],) if shape is None else shape
+    a_t = schedule.alpha_bar(t, shape)
+    a_prev = schedule.alpha_bar(t_prev, shape)
+    return eta * ((1 - a_prev) / (1 - a_t) * (1 - a_t / a_prev)).clamp(min=0).sqrt()
+
+
+def ddim_step(schedule: NoiseSchedule, x0_hat: torch.Tensor, eps: torch.Tensor, t: torch.Tensor,
+              t_prev: torch.Tensor, *, eta: float = 0.0, z: torch.Tensor | None = None) -> torch.Tensor:
+    """One DDIM step x_t -> x_{t_prev} (Song et al. 2021), any t_prev < t, t_prev = -1 for the last.
+
+    x0_hat, eps, z: (B, ...); t, t_prev: (B,). eta = 0 is deterministic; z = None means z = 0.
+    Returns x_{t_prev}, (B, ...).
+    """
+    shape = x0_hat.shape
+    # (1) alpha_bar at the target level (1 at t_prev = -1: the last step returns x0_hat)
+    a_prev = schedule.alpha_bar(t_prev, shape)
+    # (2) eq. 16: the noise level sigma_t(eta)
+    sigma = ddim_sigma(schedule, t, t_prev, eta, shape)
+    # (3) eq. 12, "direction pointing to x_t": sqrt(1 - a_prev - sigma^2) eps_theta(x_t)
+    direction = (1 - a_prev - sigma ** 2).clamp(min=0).sqrt() * eps
+    # (4) eq. 12: x_{t_prev} = sqrt(a_prev) x0_hat + direction + sigma z
+    x_prev = a_prev.sqrt() * x0_hat + direction
+    return x_prev if z is None else x_prev + sigma * z
+
+
+def ddim_inverse_step(schedule: NoiseSchedule, x0_hat: torch.Tensor, eps: torch.Tensor,
+                      t_next: torch.Tensor) -> torch.Tensor:
+    """DDIM eq. 12 with sigma = 0, run towards more noise: x_{t_next} = sqrt(a_next) x0_hat + sqrt(1 - a_next) eps.
+
+    Used by :func:`ddim_invert` with eps and x0_hat taken at the lower level (the ODE's Euler step
+    backwards). x0_hat, eps: (B, ...); t_next: (B,) in 0..T-1. Returns (B, ...).
+    """
+    a_next = schedule.alpha_bar(t_next, x0_hat.shape)
+    return a_next.sqrt() * x0_hat + (1 - a_next).sqrt() * eps
+
+
+# -- the one loop ---------------------------------------------------------------------------------
+@dataclass
+class ReverseStep:
+    """What the loop saw at one step: x_t at level t, the model's (x0_hat, eps), and x_prev at t_prev.
+
+    t_prev is the level the step moves to (below t when sampling, above t for inversion; -1 is
+    the clean image). The loop continues from ``x_prev``: a consumer may replace it before asking
+    for the next step (inpainting merges the known pixels in there).
+    """
+
+    t: int
+    t_prev: int
+    x_t: torch.Tensor
+    x0_hat: torch.Tensor
+    eps: torch.Tensor
+    x_prev: torch.Tensor
+
+
+Step = Callable[[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor | None], torch.Tensor]
+"""step(x_t, x0_hat, eps, t, t_prev, z) -> x_prev, with t, t_prev as (B,) tensors; z is None when not drawn."""
+
+
+def descending_pairs(timesteps: Sequence[int]) -> list[tuple[int, int]]:
+    """(t, t_prev) pairs for a descending list of levels, ending with (t_last, -1)."""
+    ts = [int(t) for t in timesteps]
+    if any(a <= b for a, b in zip(ts, ts[1:])):
+        raise ValueError(f"timesteps must be strictly descending, got {ts[:8]}{' ...' if len(ts) > 8 else ''}")
+    return list(zip(ts, ts[1:] + [-1]))
+
+
+def initial_noise(shape: Sequence[int], generator: torch.Generator | None, device: torch.device,
+                  x_T: torch.Tensor | None = None) -> torch.Tensor:
+    """x_T ~ N(0, I) of ``shape`` drawn from ``generator``, or the given ``x_T`` (checked, as float32)."""
+    shape = tuple(int(s) for s in shape)
+    if x_T is None:
+        return torch.randn(shape, generator=generator, device=device)
+    if tuple(x_T.shape) != shape:
+        raise ValueError(f"x_T must have shape {shape}, got {tuple(x_T.shape)}")
+    x = x_T.to(device).float()
+    if not torch.isfinite(x).all():
+        raise ValueError("x_T contains NaN or inf values")
+    return x
+
+
+@torch.no_grad()
+def reverse_steps(model: NoisePredictor, schedule: NoiseSchedule, x: torch.Tensor, pairs: Sequence[tuple[int, int]],
+                  step: Step, *, labels: torch.Tensor | None = None, guidance_scale: float = 1.0,
+                  clip_denoised: bool = True, generator: torch.Generator | None = None, draw_noise: bool = True,
+                  precision: str = "auto", progress: bool = False, desc: str = "sampling") -> Iterator[ReverseStep]:
+    """The loop every sampler consumes: for each (t, t_prev) in ``pairs``, one :class:`ReverseStep`.
+
+    x: (B, ...) the start (x_T for sampling, a clean image for inversion), on the model's device.
+    At each pair: (x0_hat, eps) = :func:`predict_start` at t; z ~ N(0, I) from ``generator``
+    when ``draw_noise`` and t_prev >= 0; x_prev = step(x_t, x0_hat, eps, t, t_prev, z). The model
+    is in eval mode while the loop runs and gets its mode back at the end.
+    """
+    check_guidance(guidance_scale)
+    device = x.device
+    batch = x.shape[0]
+    labels = check_labels(model, labels, batch, device)
+    prec = resolve_precision(precision, device)
+    was_training = bool(getattr(model, "training", False))
+    if hasattr(model, "eval"):
+        model.eval()
+    try:
+        for t_int, t_prev_int in tqdm(pairs, desc=desc, disable=progress_disabled(progress), leave=False):
+            t = torch.full((batch,), t_int, device=device, dtype=torch.long)
+            t_prev = torch.full((batch,), t_prev_int, device=device, dtype=torch.long)
+            x0_hat, eps = predict_start(model, schedule, x, t, labels, guidance_scale, clip_denoised, prec)
+            z = torch.randn(x.shape, generator=generator, device=device) if draw_noise and t_prev_int >= 0 else None
+            out = ReverseStep(t_int, t_prev_int, x, x0_hat, eps, step(x, x0_hat, eps, t, t_prev, z))
+            yield out
+            x = out.x_prev
+    finally:
+        if was_training and hasattr(model, "train"):
+            model.train()
+
+
+def final(steps: Iterator[ReverseStep]) -> torch.Tensor:
+    """Run the loop to its end and return the last x_prev (the sample)."""
+    last = None
+    for last in steps:
+        pass
+    if last is None:
+        raise ValueError("the reverse loop had no steps")
+    return last.x_prev
+
+
+@dataclass
+class Trajectory:
+    """What the sampler saw at each step (kept on the CPU, float32).
+
+    timesteps: (S,) the level t of each step, descending; xt: (S, B, ...) x_t at that level (the
+    model's input); x0: (S, B, ...) the model's estimate of x_0 from it; sample: (B, ...) the result.
+    """
+
+    timesteps: torch.Tensor
+    xt: torch.Tensor
+    x0: torch.Tensor
+    sample: torch.Tensor
+
+
+def trajectory(steps: Iterator[ReverseStep]) -> Trajectory:
+    """Record every step of a reverse loop, e.g. ``trajectory(ddim_steps(model, schedule, shape))``."""
+    ts, xts, x0s = [], [], []
+    last = None
+    for last in steps:
+        ts.append(last.t)
+        xts.append(last.x_t.detach().float().cpu())
+        x0s.append(last.x0_hat.detach().float().cpu())
+    if last is None:
+        raise ValueError("the reverse loop had no steps")
+    return Trajectory(torch.tensor(ts), torch.stack(xts), torch.stack(x0s), last.x_prev.detach().float().cpu())
+
+
+# -- samplers -------------------------------------------------------------------------------------
 def ddim_timesteps(num_timesteps: int, steps: int) -> list[int]:
     """``steps`` time indices evenly spread over 0..T-1, descending, always including T-1 and 0."""
-    if not 1 <= steps <= num_timesteps:
-        raise ValueError(f"steps must be between 1 and {num_timesteps} (the schedule's T), got {steps}")
+    if isinstance(steps, bool) or not isinstance(steps, int) or not 1 <= steps <= num_timesteps:
+        raise ValueError(f"steps must be a whole number between 1 and {num_timesteps} (the schedule's T), got {steps!r}")
     if steps == 1:
         return [num_timesteps - 1]
     ts = torch.linspace(0, num_timesteps - 1, steps, dtype=torch.float64).round().long().unique()
     return ts.flip(0).tolist()
 
 
-def ddim_sigma(schedule: NoiseSchedule, t: torch.Tensor, t_prev: torch.Tensor, eta: float) -> torch.Tensor:
-    """sigma_t(eta) of DDIM (Song et al. 2021, eq. 16) for a jump t -> t_prev (t_prev = -1: to x_0).
+def ddpm_steps(model: NoisePredictor, schedule: NoiseSchedule, shape: Sequence[int], *,
+               labels: torch.Tensor | None = None, guidance_scale: float = 1.0, variance: VarianceKind = "beta",
+               clip_denoised: bool = True, generator: torch.Generator | None = None,
+               x_T: torch.Tensor | None = None, device: str | torch.device | None = None, precision: str = "auto",
+               progress: bool = False) -> Iterator[ReverseStep]:
+    """The steps of DDPM ancestral sampling over all T levels (see :func:`sample_ddpm`)."""
+    if variance not in VARIANCE_KINDS:
+        raise ValueError(f"unknown variance {variance!r}; valid choices are {', '.join(VARIANCE_KINDS)}")
+    dev = model_device(model, device)
+    x = initial_noise(shape, generator, dev, x_T)
 
-    sigma = eta sqrt((1 - a_prev) / (1 - a_t)) sqrt(1 - a_t / a_prev), with a = alpha_bar and
-    alpha_bar_{-1} = 1. For eta = 1 and t_prev = t - 1 this is the DDPM posterior std.
-    """
-    a_t = schedule.alphas_cumprod.to(t.device)[t]
-    a_prev = _alpha_bar_prev(schedule, t_prev)
-    return eta * ((1 - a_prev) / (1 - a_t) * (1 - a_t / a_prev)).clamp(min=0).sqrt()
+    def step(x_t: torch.Tensor, x0: torch.Tensor, eps: torch.Tensor, t: torch.Tensor, t_prev: torch.Tensor,
+             z: torch.Tensor | None) -> torch.Tensor:
+        return ddpm_step(schedule, x_t, x0, t, z, variance=variance)
 
-
-def _alpha_bar_prev(schedule: NoiseSchedule, t_prev: torch.Tensor) -> torch.Tensor:
-    ac = schedule.alphas_cumprod.to(t_prev.device)
-    return torch.where(t_prev >= 0, ac[t_prev.clamp(min=0)], torch.ones_like(ac[0]))
-
-
-def predict_start(model: NoisePredictor, schedule: NoiseSchedule, x: torch.Tensor, t: torch.Tensor,
-                  labels: torch.Tensor | None, guidance_scale: float, clip_denoised: bool,
-                  precision: str) -> tuple[torch.Tensor, torch.Tensor]:
-    """The model's view of x_t: (x0_hat, eps), with x0_hat = predict_x0(x_t, t, eps) clamped to [-1, 1] if asked.
-
-    ``precision`` is a resolved one ("fp32", "bf16", "fp16"); a non-finite prediction raises.
-    """
-    with autocast(x.device, precision):  # type: ignore[arg-type]
-        eps = guided_eps(model, x, t, labels, guidance_scale)
-    if not torch.isfinite(eps).all():
-        raise FloatingPointError(f"the model predicted non-finite noise at t={int(t[0])}; "
-                                 f"the checkpoint is probably broken (diverged training)")
-    x0 = schedule.predict_x0(x, t, eps)
-    return (x0.clamp(-1, 1) if clip_denoised else x0), eps
-
-
-def ddim_step(schedule: NoiseSchedule, x0: torch.Tensor, eps: torch.Tensor, t: torch.Tensor, t_prev: torch.Tensor,
-              eta: float, z: torch.Tensor | None) -> torch.Tensor:
-    """DDIM eq. 12: x_{t'} = sqrt(a_t') x0 + sqrt(1 - a_t' - sigma^2) eps + sigma z (x0 itself when z is None)."""
-    if z is None:
-        return x0
-    view = (-1, *([1] * (x0.ndim - 1)))
-    a_prev = _alpha_bar_prev(schedule, t_prev).reshape(view)
-    sigma = ddim_sigma(schedule, t, t_prev, eta).reshape(view)
-    return a_prev.sqrt() * x0 + (1 - a_prev - sigma ** 2).clamp(min=0).sqrt() * eps + sigma * z
-
-
-Update = Callable[[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor | None], torch.Tensor]
-
-
-def reverse_process(model: NoisePredictor, schedule: NoiseSchedule, shape: Sequence[int], timesteps: Sequence[int],
-                    update: Update, *, labels: torch.Tensor | None = None, guidance_scale: float = 1.0,
-                    clip_denoised: bool = True, generator: torch.Generator | None = None,
-                    x_T: torch.Tensor | None = None, device: str | torch.device | None = None,
-                    precision: str = "auto", return_trajectory: bool = False, progress: bool = False,
-                    desc: str = "sampling") -> torch.Tensor | tuple[torch.Tensor, Trajectory]:
-    """The loop shared by every sampler: start from x_T ~ N(0, I), walk ``timesteps`` down.
-
-    At each step: eps = guided_eps(...); x0_hat = predict_x0(x_t, t, eps) (clamped to [-1, 1] when
-    ``clip_denoised``); x_{t_prev} = update(x_t, x0_hat, eps, t, t_prev, z) with fresh noise z
-    (None at the last step). Returns x_0, clamped to [-1, 1] when ``clip_denoised`` (pass False for
-    data that does not live in [-1, 1], such as PCA latents), and the :class:`Trajectory` if asked.
-    """
-    device = model_device(model, device)
-    shape = tuple(shape)
-    if labels is not None:
-        labels = labels.to(device)
-        if labels.ndim not in (1, 2) or labels.shape[0] != shape[0]:
-            raise ValueError(f"labels must have shape ({shape[0]},) (one class per sample) or ({shape[0]}, L) "
-                             f"(prompt tokens), got {tuple(labels.shape)}")
-    prec = resolve_precision(precision, device)
-    x = torch.randn(shape, generator=generator, device=device) if x_T is None else x_T.to(device).float()
-    if x.shape != shape:
-        raise ValueError(f"x_T must have shape {shape}, got {tuple(x.shape)}")
-    ts, xts, x0s = [], [], []
-    was_training = getattr(model, "training", False)
-    if hasattr(model, "eval"):
-        model.eval()
-    try:
-        with torch.no_grad():
-            for i, t_int in enumerate(tqdm(timesteps, desc=desc, disable=progress_disabled(progress), leave=False)):
-                t_prev_int = timesteps[i + 1] if i + 1 < len(timesteps) else -1
-                t = torch.full((shape[0],), t_int, device=device, dtype=torch.long)
-                t_prev = torch.full((shape[0],), t_prev_int, device=device, dtype=torch.long)
-                x0, eps = predict_start(model, schedule, x, t, labels, guidance_scale, clip_denoised, prec)
-                z = torch.randn(shape, generator=generator, device=device) if t_prev_int >= 0 else None
-                x = update(x, x0, eps, t, t_prev, z)
-                if return_trajectory:
-                    ts.append(t_int)
-                    xts.append(x.detach().float().cpu())
-                    x0s.append(x0.detach().float().cpu())
-    finally:
-        if was_training and hasattr(model, "train"):
-            model.train()
-    if clip_denoised:
-        x = x.clamp(-1, 1)
-    if return_trajectory:
-        return x, Trajectory(torch.tensor(ts), torch.stack(xts), torch.stack(x0s))
-    return x
+    pairs = descending_pairs(range(schedule.num_timesteps - 1, -1, -1))
+    return reverse_steps(model, schedule, x, pairs, step, labels=labels, guidance_scale=guidance_scale,
+                         clip_denoised=clip_denoised, generator=generator, precision=precision, progress=progress,
+                         desc="DDPM")
 
 
 def sample_ddpm(model: NoisePredictor, schedule: NoiseSchedule, shape: Sequence[int], *,
                 labels: torch.Tensor | None = None, guidance_scale: float = 1.0, variance: VarianceKind = "beta",
                 clip_denoised: bool = True, generator: torch.Generator | None = None,
                 x_T: torch.Tensor | None = None, device: str | torch.device | None = None, precision: str = "auto",
-                return_trajectory: bool = False, progress: bool = False) -> torch.Tensor | tuple[torch.Tensor, Trajectory]:
+                progress: bool = False) -> torch.Tensor:
     """DDPM ancestral sampling, Algorithm 2 of Ho et al. (2020), over all T steps.
 
     x_{t-1} = 1/sqrt(alpha_t) (x_t - beta_t / sqrt(1 - alpha_bar_t) eps_theta(x_t, t)) + sigma_t z,
-    z ~ N(0, I) except at the last step. It is computed in the equivalent posterior form
-    mu = coef1_t x0_hat + coef2_t x_t, which also allows clamping x0_hat to [-1, 1]
-    (``clip_denoised=False`` gives Algorithm 2 to the letter). ``variance``: sigma_t^2 = beta_t
-    ("beta", the paper's choice for x_0 ~ N(0, I)) or the posterior beta~_t ("posterior").
-    Returns (B, ...) in [-1, 1].
+    z ~ N(0, I) except at the last step, computed by :func:`ddpm_step` in the equivalent posterior
+    form, which also allows clamping x0_hat to [-1, 1] (``clip_denoised=False`` gives Algorithm 2
+    to the letter). ``variance``: sigma_t^2 = beta_t ("beta") or beta~_t ("posterior").
+    Returns (B, ...), in [-1, 1] when ``clip_denoised``.
     """
-    if variance not in VARIANCE_KINDS:
-        raise ValueError(f"unknown variance {variance!r}; valid choices are {', '.join(VARIANCE_KINDS)}")
-    var_table = schedule.betas if variance == "beta" else schedule.posterior_variance
+    x = final(ddpm_steps(model, schedule, shape, labels=labels, guidance_scale=guidance_scale, variance=variance,
+                         clip_denoised=clip_denoised, generator=generator, x_T=x_T, device=device,
+                         precision=precision, progress=progress))
+    return x.clamp(-1, 1) if clip_denoised else x
 
-    def update(xt, x0, eps, t, t_prev, z):
-        mean, _ = schedule.q_posterior(x0, xt, t)
-        if z is None:
-            return mean
-        return mean + extract(var_table, t, xt.shape).sqrt() * z
 
-    return reverse_process(model, schedule, shape, list(range(schedule.num_timesteps - 1, -1, -1)), update,
-                           labels=labels, guidance_scale=guidance_scale, clip_denoised=clip_denoised,
-                           generator=generator, x_T=x_T, device=device, precision=precision,
-                           return_trajectory=return_trajectory, progress=progress, desc="DDPM")
+def ddim_steps(model: NoisePredictor, schedule: NoiseSchedule, shape: Sequence[int], *, steps: int = 50,
+               eta: float = 0.0, labels: torch.Tensor | None = None, guidance_scale: float = 1.0,
+               clip_denoised: bool = True, generator: torch.Generator | None = None,
+               x_T: torch.Tensor | None = None, device: str | torch.device | None = None, precision: str = "auto",
+               progress: bool = False) -> Iterator[ReverseStep]:
+    """The steps of DDIM over ``steps`` strided levels (see :func:`sample_ddim`)."""
+    eta = check_eta(eta)
+    pairs = descending_pairs(ddim_timesteps(schedule.num_timesteps, steps))
+    dev = model_device(model, device)
+    x = initial_noise(shape, generator, dev, x_T)
+
+    def step(x_t: torch.Tensor, x0: torch.Tensor, eps: torch.Tensor, t: torch.Tensor, t_prev: torch.Tensor,
+             z: torch.Tensor | None) -> torch.Tensor:
+        return ddim_step(schedule, x0, eps, t, t_prev, eta=eta, z=z)
+
+    return reverse_steps(model, schedule, x, pairs, step, labels=labels, guidance_scale=guidance_scale,
+                         clip_denoised=clip_denoised, generator=generator, precision=precision, progress=progress,
+                         desc=f"DDIM-{steps}")
 
 
 def sample_ddim(model: NoisePredictor, schedule: NoiseSchedule, shape: Sequence[int], *, steps: int = 50,
                 eta: float = 0.0, labels: torch.Tensor | None = None, guidance_scale: float = 1.0,
                 clip_denoised: bool = True, generator: torch.Generator | None = None,
                 x_T: torch.Tensor | None = None, device: str | torch.device | None = None, precision: str = "auto",
-                return_trajectory: bool = False, progress: bool = False) -> torch.Tensor | tuple[torch.Tensor, Trajectory]:
+                progress: bool = False) -> torch.Tensor:
     """DDIM (Song et al. 2021, eq. 12) over ``steps`` strided time indices of the same model.
 
-    x_{t'} = sqrt(a_t') x0_hat + sqrt(1 - a_t' - sigma^2) eps + sigma z, with a = alpha_bar,
-    sigma = :func:`ddim_sigma` (eta = 0: deterministic; eta = 1 with all T steps: DDPM with the
-    posterior variance). When x0_hat is clamped, eps is re-derived from it so both stay consistent.
+    x_{t'} = sqrt(a_t') x0_hat + sqrt(1 - a_t' - sigma^2) eps + sigma z, with a = alpha_bar and
+    sigma from eq. 16 (:func:`ddim_step`); eta = 0: deterministic; eta = 1 with all T steps: DDPM
+    with the posterior variance. Returns (B, ...), in [-1, 1] when ``clip_denoised``.
     """
-    if eta < 0:
-        raise ValueError(f"eta must be >= 0 (0: deterministic DDIM, 1: DDPM-like), got {eta}")
-
-    def update(xt, x0, eps, t, t_prev, z):
-        if clip_denoised:
-            eps = schedule.predict_eps(xt, t, x0)
-        return ddim_step(schedule, x0, eps, t, t_prev, eta, z)
-
-    return reverse_process(model, schedule, shape, ddim_timesteps(schedule.num_timesteps, steps), update,
-                           labels=labels, guidance_scale=guidance_scale, clip_denoised=clip_denoised,
-                           generator=generator, x_T=x_T, device=device, precision=precision,
-                           return_trajectory=return_trajectory, progress=progress, desc=f"DDIM-{steps}")
+    x = final(ddim_steps(model, schedule, shape, steps=steps, eta=eta, labels=labels, guidance_scale=guidance_scale,
+                         clip_denoised=clip_denoised, generator=generator, x_T=x_T, device=device,
+                         precision=precision, progress=progress))
+    return x.clamp(-1, 1) if clip_denoised else x
 
 
 def ddim_invert(model: NoisePredictor, schedule: NoiseSchedule, x0: torch.Tensor, *, steps: int = 50,
-                labels: torch.Tensor | None = None, device: str | torch.device | None = None,
-                precision: str = "fp32") -> torch.Tensor:
+                labels: torch.Tensor | None = None, guidance_scale: float = 1.0,
+                device: str | torch.device | None = None, precision: str = "fp32",
+                progress: bool = False) -> torch.Tensor:
     """Run deterministic DDIM backwards: x_0 -> x_T, the noise that DDIM (eta=0) maps back to ~x0.
 
-    x_{t} = sqrt(a_t) x0_hat(x_{t'}) + sqrt(1 - a_t) eps(x_{t'}, t'), walking t' -> t upwards.
+    Walks the DDIM levels upwards, -1 -> t_1 -> ... -> T-1: at each level the model's (x0_hat,
+    eps) give the next level by :func:`ddim_inverse_step`. x0: (B, ...). Returns x_T, (B, ...).
     """
-    device = model_device(model, device)
-    prec = resolve_precision(precision, device)
+    dev = model_device(model, device)
     ts = ddim_timesteps(schedule.num_timesteps, steps)[::-1]
-    x = x0.to(device).float()
-    b = x.shape[0]
-    with torch.no_grad():
-        prev = -1
-        for t_int in ts:
-            # the model is queried at the level we are leaving (t_prev >= 0), or at the first step
-            t_query = torch.full((b,), max(prev, 0), device=device, dtype=torch.long)
-            with autocast(device, prec):
-                eps = guided_eps(model, x, t_query, labels)
-            a_prev = _alpha_bar_prev(schedule, torch.full((b,), prev, device=device, dtype=torch.long))
-            a_prev = a_prev.reshape(-1, *([1] * (x.ndim - 1)))
-            x0_hat = (x - (1 - a_prev).sqrt() * eps) / a_prev.sqrt()
-            a_t = extract(schedule.alphas_cumprod, torch.full((b,), t_int, device=device, dtype=torch.long), x.shape)
-            x = a_t.sqrt() * x0_hat + (1 - a_t).sqrt() * eps
-            prev = t_int
-    return x
+    pairs = list(zip([-1, *ts[:-1]], ts))
+
+    def step(x_t: torch.Tensor, x0_hat: torch.Tensor, eps: torch.Tensor, t: torch.Tensor, t_next: torch.Tensor,
+             z: torch.Tensor | None) -> torch.Tensor:
+        return ddim_inverse_step(schedule, x0_hat, eps, t_next)
+
+    return final(reverse_steps(model, schedule, initial_noise(x0.shape, None, dev, x0), pairs, step, labels=labels,
+                               guidance_scale=guidance_scale, clip_denoised=False, draw_noise=False,
+                               precision=precision, progress=progress, desc="DDIM inversion"))
 
 
 def slerp(a: torch.Tensor, b: torch.Tensor, w: float) -> torch.Tensor:
@@ -280,71 +441,89 @@ def sample_inpaint(model: NoisePredictor, schedule: NoiseSchedule, known: torch.
                    precision: str = "auto", progress: bool = False) -> torch.Tensor:
     """Fill in the pixels where ``mask == 0`` so they fit the known ones (RePaint, Lugmayr et al. 2022).
 
-    At every step t -> t': the known region is noised to level t' from ``known`` (q_sample), the
-    unknown region takes a stochastic DDIM step (eta = 1) from x_t, and the two are merged:
+    At every step t -> t': the unknown region takes a stochastic DDIM step (eta = 1) from x_t, the
+    known region is noised to level t' from ``known`` (q_sample), and the two are merged:
     x_{t'} = mask * known_{t'} + (1 - mask) * generated_{t'}. Each step is repeated ``resample``
-    times, re-noising x_{t'} back to level t in between, which lets the generated part agree with
-    the known part. known, mask: (B, C, H, W), mask 1 = keep. Returns (B, C, H, W) in [-1, 1].
+    times, re-noising x_{t'} back to level t in between (q(x_t | x_t') with alpha = a_t / a_t'),
+    which lets the generated part agree with the known part. known, mask: (B, C, H, W), mask 1 =
+    keep. Returns (B, C, H, W) in [-1, 1].
     """
     if known.shape != mask.shape:
         raise ValueError(f"known {tuple(known.shape)} and mask {tuple(mask.shape)} must have the same shape")
-    if resample < 1:
-        raise ValueError(f"resample must be >= 1, got {resample}")
-    device = model_device(model, device)
-    prec = resolve_precision(precision, device)
-    known, mask = known.to(device).float(), mask.to(device).float()
-    b = known.shape[0]
-    timesteps = ddim_timesteps(schedule.num_timesteps, steps)
-    ac = schedule.alphas_cumprod.to(device)
-    x = torch.randn(known.shape, generator=generator, device=device)
-    with torch.no_grad():
-        for i, t_int in enumerate(tqdm(timesteps, desc="inpainting", disable=progress_disabled(progress), leave=False)):
-            t_prev_int = timesteps[i + 1] if i + 1 < len(timesteps) else -1
-            t = torch.full((b,), t_int, device=device, dtype=torch.long)
-            t_prev = torch.full((b,), t_prev_int, device=device, dtype=torch.long)
-            for r in range(resample):
-                x0, eps = predict_start(model, schedule, x, t, labels, guidance_scale, True, prec)
-                eps = schedule.predict_eps(x, t, x0)
-                last = t_prev_int < 0
-                z = None if last else torch.randn(known.shape, generator=generator, device=device)
-                generated = ddim_step(schedule, x0, eps, t, t_prev, 1.0, z)
-                known_prev = known if last else schedule.q_sample(
-                    known, t_prev, torch.randn(known.shape, generator=generator, device=device))
-                x_prev = mask * known_prev + (1 - mask) * generated
-                if r + 1 < resample and not last:  # jump back up: q(x_t | x_t') with alpha = a_t / a_t'
-                    ratio = ac[t_int] / ac[t_prev_int]
-                    x = ratio.sqrt() * x_prev + (1 - ratio).sqrt() * torch.randn(known.shape, generator=generator,
-                                                                                 device=device)
-                else:
-                    x = x_prev
-                    break
+    if isinstance(resample, bool) or not isinstance(resample, int) or resample < 1:
+        raise ValueError(f"resample must be a whole number >= 1, got {resample!r}")
+    dev = model_device(model, device)
+    known, mask = known.to(dev).float(), mask.to(dev).float()
+    pairs, last_repeat = [], []
+    for t_int, t_prev_int in descending_pairs(ddim_timesteps(schedule.num_timesteps, steps)):
+        repeats = 1 if t_prev_int < 0 else resample
+        pairs += [(t_int, t_prev_int)] * repeats
+        last_repeat += [False] * (repeats - 1) + [True]
+
+    def step(x_t: torch.Tensor, x0: torch.Tensor, eps: torch.Tensor, t: torch.Tensor, t_prev: torch.Tensor,
+             z: torch.Tensor | None) -> torch.Tensor:
+        return ddim_step(schedule, x0, eps, t, t_prev, eta=1.0, z=z)
+
+    x = initial_noise(known.shape, generator, dev)
+    loop = reverse_steps(model, schedule, x, pairs, step, labels=labels, guidance_scale=guidance_scale,
+                         generator=generator, precision=precision, progress=progress, desc="inpainting")
+    for s, done_with_t in zip(loop, last_repeat):
+        shape = known.shape
+        if s.t_prev < 0:
+            known_prev = known
+        else:
+            t_prev = torch.full((shape[0],), s.t_prev, device=dev, dtype=torch.long)
+            known_prev = schedule.q_sample(known, t_prev, torch.randn(shape, generator=generator, device=dev))
+        merged = mask * known_prev + (1 - mask) * s.x_prev
+        if not done_with_t:  # jump back up: q(x_t | x_t') with alpha = a_t / a_t'
+            t = torch.full((shape[0],), s.t, device=dev, dtype=torch.long)
+            ratio = schedule.alpha_bar(t, shape) / schedule.alpha_bar(torch.full_like(t, s.t_prev), shape)
+            merged = ratio.sqrt() * merged + (1 - ratio).sqrt() * torch.randn(shape, generator=generator, device=dev)
+        s.x_prev = merged
+        x = merged
     return x.clamp(-1, 1)
 
 
-def generate(model: NoisePredictor, schedule: NoiseSchedule, labels: torch.Tensor | None, *, num_samples: int | None = None,
-             image_shape: Sequence[int] = (1, 32, 32), sampler: Literal["ddpm", "ddim"] = "ddim", steps: int = 50,
-             eta: float = 0.0, guidance_scale: float = 1.0, batch_size: int = 250,
-             generator: torch.Generator | None = None, device: str | torch.device | None = None,
-             precision: str = "auto", progress: bool = False) -> torch.Tensor:
+def generate(model: NoisePredictor, schedule: NoiseSchedule, labels: torch.Tensor | None, *,
+             num_samples: int | None = None, image_shape: Sequence[int] | None = None,
+             sampler: SamplerName = "ddim", steps: int = 50, eta: float = 0.0, guidance_scale: float = 1.0,
+             batch_size: int = 250, generator: torch.Generator | None = None,
+             device: str | torch.device | None = None, precision: str = "auto", progress: bool = False) -> torch.Tensor:
     """Many samples in batches: one per entry of ``labels`` (or ``num_samples`` unconditional ones).
 
-    Returns (N, *image_shape) in [-1, 1] on the CPU.
+    ``image_shape`` defaults to (model.in_channels, 32, 32). Every argument is checked before the
+    first network evaluation. Returns (N, *image_shape) in [-1, 1] on the CPU.
     """
     if sampler not in SAMPLERS:
         raise ValueError(f"unknown sampler {sampler!r}; valid samplers are {', '.join(SAMPLERS)}")
+    check_guidance(guidance_scale)
+    eta = check_eta(eta)
+    if sampler == "ddim":
+        ddim_timesteps(schedule.num_timesteps, steps)
+    if labels is not None and num_samples is not None and num_samples != len(labels):
+        raise ValueError(f"num_samples={num_samples} but {len(labels)} labels were given: one sample is drawn per "
+                         f"label; drop num_samples or pass {num_samples} labels")
     n = len(labels) if labels is not None else num_samples
-    if not n:
-        raise ValueError("nothing to generate: give labels or num_samples > 0")
+    if isinstance(n, bool) or not isinstance(n, int) or n < 1:
+        raise ValueError(f"nothing to generate: give labels or num_samples >= 1, got num_samples={num_samples!r}")
+    if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
+        raise ValueError(f"batch_size must be a whole number >= 1, got {batch_size!r}")
+    if image_shape is None:
+        image_shape = (int(getattr(model, "in_channels", 1)), 32, 32)
+    if labels is not None:
+        check_labels(model, labels, n, torch.device("cpu"))
     out = []
     bar = tqdm(total=n, desc=f"generating ({sampler})", disable=progress_disabled(progress), leave=False)
     for start in range(0, n, batch_size):
         b = min(batch_size, n - start)
         lab = labels[start:start + b] if labels is not None else None
-        kw = dict(labels=lab, guidance_scale=guidance_scale, generator=generator, device=device, precision=precision)
+        shape = (b, *image_shape)
         if sampler == "ddpm":
-            x = sample_ddpm(model, schedule, (b, *image_shape), **kw)
+            x = sample_ddpm(model, schedule, shape, labels=lab, guidance_scale=guidance_scale, generator=generator,
+                            device=device, precision=precision)
         else:
-            x = sample_ddim(model, schedule, (b, *image_shape), steps=steps, eta=eta, **kw)
+            x = sample_ddim(model, schedule, shape, steps=steps, eta=eta, labels=lab, guidance_scale=guidance_scale,
+                            generator=generator, device=device, precision=precision)
         out.append(x.float().cpu())
         bar.update(b)
     bar.close()

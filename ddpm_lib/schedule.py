@@ -16,9 +16,17 @@ ScheduleKind = Literal["linear", "cosine"]
 SCHEDULE_KINDS: tuple[str, ...] = ("linear", "cosine")
 
 
-def linear_beta_schedule(num_timesteps: int, beta_start: float = 1e-4, beta_end: float = 0.02) -> torch.Tensor:
-    """beta_t evenly spaced from ``beta_start`` to ``beta_end`` (Ho et al. 2020), float64, shape (T,)."""
-    return torch.linspace(beta_start, beta_end, num_timesteps, dtype=torch.float64)
+def linear_beta_schedule(num_timesteps: int, beta_start: float = 1e-4, beta_end: float = 0.02,
+                         max_beta: float = 0.999) -> torch.Tensor:
+    """beta_t evenly spaced from ``beta_start`` to ``beta_end`` for T = 1000 (Ho et al. 2020), float64, (T,).
+
+    For another T both ends are scaled by 1000 / T, as improved-diffusion does, so that the
+    product alpha_bar_T stays near 0 and x_T is pure noise whatever T is (unscaled, T = 100 would
+    end at alpha_bar_T = 0.36: sampling would start from N(0, I) at a level the model never saw).
+    Betas are clipped at ``max_beta`` (T < 50 would otherwise reach beta >= 1).
+    """
+    scale = 1000.0 / num_timesteps
+    return torch.linspace(beta_start * scale, beta_end * scale, num_timesteps, dtype=torch.float64).clamp(max=max_beta)
 
 
 def cosine_beta_schedule(num_timesteps: int, s: float = 0.008, max_beta: float = 0.999) -> torch.Tensor:
@@ -33,23 +41,33 @@ def cosine_beta_schedule(num_timesteps: int, s: float = 0.008, max_beta: float =
     return betas.clamp(max=max_beta)
 
 
-def extract(a: torch.Tensor, t: torch.Tensor, shape: torch.Size | tuple[int, ...]) -> torch.Tensor:
-    """Gather ``a[t]`` per sample and reshape to broadcast against ``shape``.
+def extract(a: torch.Tensor, t: torch.Tensor, shape: torch.Size | tuple[int, ...], *,
+            at_minus_one: float | None = None) -> torch.Tensor:
+    """Gather ``a[t]`` per sample and reshape to broadcast against ``shape``: the one schedule lookup.
 
     a: (T,) coefficients. t: (B,) integer time indices in 0..T-1, with B == shape[0].
-    Returns (B, 1, 1, ...) with len(shape) dims, on ``t``'s device.
+    ``t = -1`` stands for "no noise at all" (the paper's x_0, after the last reverse step, or
+    before the first inversion step); it is accepted only when the caller says what the
+    coefficient is there, ``at_minus_one`` (alpha_bar_{-1} = 1, for instance). Python's ``a[-1]``
+    would silently read alpha_bar_{T-1} instead. Returns (B, 1, 1, ...) with len(shape) dims,
+    on ``t``'s device and in ``a``'s dtype.
     """
     if not isinstance(t, torch.Tensor):
         raise TypeError(f"t must be a torch.Tensor of integer time indices, got {type(t).__name__}")
-    if t.dtype.is_floating_point or t.dtype == torch.bool:
+    if t.dtype.is_floating_point or t.dtype.is_complex or t.dtype == torch.bool:
         raise TypeError(f"t must hold integer time indices (torch.long), got dtype {t.dtype}")
     if t.ndim != 1 or t.shape[0] != shape[0]:
         raise ValueError(f"t must have shape ({shape[0]},) to match a batch of shape {tuple(shape)}, "
                          f"got {tuple(t.shape)}")
-    if t.numel() and (int(t.min()) < 0 or int(t.max()) >= a.shape[0]):
-        raise ValueError(f"time indices must lie in 0..{a.shape[0] - 1} (t is 0-based: t=0 is the "
+    lowest = -1 if at_minus_one is not None else 0
+    if t.numel() and (int(t.min()) < lowest or int(t.max()) >= a.shape[0]):
+        extra = "" if at_minus_one is not None else " (t = -1, 'no noise', is only defined for alpha_bar)"
+        raise ValueError(f"time indices must lie in {lowest}..{a.shape[0] - 1}{extra} (t is 0-based: t=0 is the "
                          f"paper's step 1), got min {int(t.min())}, max {int(t.max())}")
-    out = a.to(t.device).gather(0, t)
+    t = t.long()
+    out = a.to(t.device).gather(0, t.clamp(min=0))
+    if at_minus_one is not None:
+        out = torch.where(t >= 0, out, torch.full_like(out, at_minus_one))
     return out.reshape(shape[0], *([1] * (len(shape) - 1)))
 
 
@@ -58,7 +76,9 @@ class NoiseSchedule:
 
     Time convention: ``t`` runs 0..T-1 in code, and ``betas[t]`` is the paper's beta_{t+1}. So
     ``q_sample(x0, t=0)`` is the paper's x_1 (one step of noise), and ``t = T-1`` is x_T.
-    ``alphas_cumprod_prev[0] = 1`` stands for alpha_bar_0 (no noise).
+    ``alphas_cumprod_prev[0] = 1`` stands for alpha_bar_0 (no noise); the lookups below accept
+    ``t = -1`` for that noiseless level (alpha_bar_{-1} = 1), which DDIM's last step and DDIM
+    inversion's first step use.
 
     Attributes (float32, shape (T,)):
         betas:                          beta_t
@@ -67,7 +87,6 @@ class NoiseSchedule:
         alphas_cumprod_prev:            alpha_bar_{t-1} (1 at t = 0)
         sqrt_alphas_cumprod:            sqrt(alpha_bar_t)
         sqrt_one_minus_alphas_cumprod:  sqrt(1 - alpha_bar_t)
-        sqrt_recip_alphas:              1 / sqrt(alpha_t)
         posterior_variance:             beta~_t = beta_t (1 - alpha_bar_{t-1}) / (1 - alpha_bar_t)
         posterior_mean_coef1:           beta_t sqrt(alpha_bar_{t-1}) / (1 - alpha_bar_t)
         posterior_mean_coef2:           (1 - alpha_bar_{t-1}) sqrt(alpha_t) / (1 - alpha_bar_t)
@@ -92,7 +111,6 @@ class NoiseSchedule:
             "alphas_cumprod_prev": alphas_cumprod_prev,
             "sqrt_alphas_cumprod": alphas_cumprod.sqrt(),
             "sqrt_one_minus_alphas_cumprod": (1 - alphas_cumprod).sqrt(),
-            "sqrt_recip_alphas": alphas.rsqrt(),
             "posterior_variance": betas * (1 - alphas_cumprod_prev) / (1 - alphas_cumprod),
             "posterior_mean_coef1": betas * alphas_cumprod_prev.sqrt() / (1 - alphas_cumprod),
             "posterior_mean_coef2": (1 - alphas_cumprod_prev) * alphas.sqrt() / (1 - alphas_cumprod),
@@ -109,7 +127,6 @@ class NoiseSchedule:
     alphas_cumprod_prev: torch.Tensor
     sqrt_alphas_cumprod: torch.Tensor
     sqrt_one_minus_alphas_cumprod: torch.Tensor
-    sqrt_recip_alphas: torch.Tensor
     posterior_variance: torch.Tensor
     posterior_mean_coef1: torch.Tensor
     posterior_mean_coef2: torch.Tensor
@@ -160,10 +177,17 @@ class NoiseSchedule:
                 + extract(self.posterior_mean_coef2, t, xt.shape) * xt)
         return mean, extract(self.posterior_variance, t, xt.shape)
 
+    def alpha_bar(self, t: torch.Tensor, shape: torch.Size | tuple[int, ...]) -> torch.Tensor:
+        """alpha_bar_t per sample, broadcastable to ``shape``; t = -1 gives alpha_bar_{-1} = 1 (no noise)."""
+        return extract(self.alphas_cumprod, t, shape, at_minus_one=1.0)
+
     def predict_x0(self, xt: torch.Tensor, t: torch.Tensor, eps: torch.Tensor) -> torch.Tensor:
-        """Invert q_sample for x_0 given a noise estimate: x_0 = (x_t - sqrt(1 - alpha_bar_t) eps) / sqrt(alpha_bar_t)."""
-        return ((xt - extract(self.sqrt_one_minus_alphas_cumprod, t, xt.shape) * eps)
-                / extract(self.sqrt_alphas_cumprod, t, xt.shape))
+        """Invert q_sample for x_0 given a noise estimate (DDPM eq. 4 solved for x_0, DDIM eq. 9):
+
+        x_0 = (x_t - sqrt(1 - alpha_bar_t) eps) / sqrt(alpha_bar_t); at t = -1, x_0 = x_t.
+        """
+        return ((xt - extract(self.sqrt_one_minus_alphas_cumprod, t, xt.shape, at_minus_one=0.0) * eps)
+                / extract(self.sqrt_alphas_cumprod, t, xt.shape, at_minus_one=1.0))
 
     def predict_eps(self, xt: torch.Tensor, t: torch.Tensor, x0: torch.Tensor) -> torch.Tensor:
         """The noise that takes x_0 to x_t: eps = (x_t - sqrt(alpha_bar_t) x_0) / sqrt(1 - alpha_bar_t)."""

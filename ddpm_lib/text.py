@@ -15,12 +15,13 @@ the "null label" is the all-padding (empty) prompt.
 from __future__ import annotations
 
 import re
-from dataclasses import replace
-from typing import Sequence
+from dataclasses import dataclass, replace
+from typing import Any, Sequence
 
 import torch
 from torch import nn
 
+from .config import ModelConfig, check_int
 from .data import ImageDataset
 from .unet import SimpleUNet
 
@@ -37,9 +38,11 @@ class PromptTokenizer:
     """
 
     def __init__(self, words: Sequence[str] | None = None, max_len: int = 6) -> None:
+        check_int("PromptTokenizer", "max_len", max_len, 1)
         if words is None:
             words = sorted({*DIGIT_WORDS, *(str(d) for d in range(10)),
                             *(w for t in TEMPLATES for w in t.split() if not w.startswith("{"))})
+        self.words_list = tuple(words)
         self.vocab = [PAD, UNK, *words]
         self.index = {w: i for i, w in enumerate(self.vocab)}
         self.max_len = max_len
@@ -80,6 +83,9 @@ class PromptEncoder(nn.Module):
 
     def __init__(self, vocab_size: int, dim: int = 64, max_len: int = 6, heads: int = 4) -> None:
         super().__init__()
+        if dim % heads:
+            raise ValueError(f"PromptEncoder: dim {dim} must divide into heads={heads}")
+        self.dim, self.heads = dim, heads
         self.token = nn.Embedding(vocab_size, dim)
         self.position = nn.Parameter(torch.zeros(max_len, dim))
         self.layer = nn.TransformerEncoderLayer(dim, heads, dim_feedforward=2 * dim, dropout=0.0, batch_first=True,
@@ -93,11 +99,47 @@ class PromptEncoder(nn.Module):
         return self.norm(self.layer(h, src_key_padding_mask=pad))
 
 
+@dataclass(frozen=True)
+class TextModelConfig:
+    """Everything needed to rebuild a :class:`TextConditionedUNet` (stored in its checkpoints).
+
+    unet: the SimpleUNet's config (its ``context_dim`` is the prompt encoder's width);
+    words: the tokenizer's vocabulary after <pad> and <unk>; max_len: tokens per prompt;
+    heads: attention heads of the prompt encoder.
+    """
+
+    unet: ModelConfig
+    words: tuple[str, ...]
+    max_len: int = 6
+    heads: int = 4
+
+    def __post_init__(self) -> None:
+        if self.unet.context_dim is None:
+            raise ValueError("TextModelConfig: the UNet config needs context_dim (the width of its cross-attention)")
+        if not self.words or not all(isinstance(w, str) and w for w in self.words):
+            raise ValueError(f"TextModelConfig field 'words' must be a non-empty list of words, got {self.words!r}")
+        check_int("TextModelConfig", "max_len", self.max_len, 1)
+        check_int("TextModelConfig", "heads", self.heads, 1)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"unet": self.unet.to_dict(), "words": list(self.words), "max_len": self.max_len, "heads": self.heads}
+
+    @classmethod
+    def from_dict(cls, d: object) -> "TextModelConfig":
+        if not isinstance(d, dict) or set(d) - {"unet", "words", "max_len", "heads"} or "unet" not in d:
+            raise ValueError(f"a text model config is a JSON object with keys unet, words, max_len, heads; got {d!r:.200}")
+        words = d.get("words")
+        if not isinstance(words, list):
+            raise ValueError(f"TextModelConfig field 'words' must be a list of words, got {words!r:.80}")
+        return cls(ModelConfig.from_dict(d["unet"]), tuple(words), d.get("max_len", 6), d.get("heads", 4))
+
+
 class TextConditionedUNet(nn.Module):
     """eps_theta(x_t, t, prompt_ids): a SimpleUNet whose cross-attention reads an encoded prompt.
 
     ``forward(x, t, labels)`` takes token ids (B, L) as ``labels``; ``null_label = 0`` turns a row
     into the empty prompt, so label dropout and classifier-free guidance work as for digit labels.
+    ``config`` / ``from_config`` rebuild it, so :mod:`ddpm_lib.checkpoint` saves and loads it.
     """
 
     null_label = 0
@@ -110,9 +152,23 @@ class TextConditionedUNet(nn.Module):
         self.in_channels = unet.in_channels
         self.num_classes = tokenizer.vocab_size  # marks the model as conditional for train()
 
+    @property
+    def config(self) -> TextModelConfig:
+        return TextModelConfig(self.unet.config, self.tokenizer.words_list, self.tokenizer.max_len, self.encoder.heads)
+
+    @classmethod
+    def from_config(cls, config: TextModelConfig) -> "TextConditionedUNet":
+        tok = PromptTokenizer(config.words, config.max_len)
+        dim = config.unet.context_dim
+        assert dim is not None  # checked by TextModelConfig
+        return cls(SimpleUNet.from_config(config.unet), tok, PromptEncoder(tok.vocab_size, dim, tok.max_len, config.heads))
+
     def forward(self, x: torch.Tensor, t: torch.Tensor, labels: torch.Tensor | None = None) -> torch.Tensor:
         if labels is None:
             labels = torch.zeros(x.shape[0], self.tokenizer.max_len, dtype=torch.long, device=x.device)
+        if labels.ndim != 2 or labels.shape[0] != x.shape[0]:
+            raise ValueError(f"a text model takes prompt token ids of shape ({x.shape[0]}, L) as labels, got "
+                             f"{tuple(labels.shape)}; encode prompts with model.prompt_ids([...])")
         return self.unet(x, t, context=self.encoder(labels))
 
     def prompt_ids(self, prompts: str | Sequence[str], device: torch.device | str = "cpu") -> torch.Tensor:

@@ -14,28 +14,30 @@ import math
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Callable
+from typing import Any, Callable
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 from tqdm.auto import tqdm
 
-from .checkpoint import load_training_state, save_model, save_training_state
-from .config import TrainConfig, autocast, choose_device, progress_disabled, resolve_precision
+from .checkpoint import CheckpointError, load_training_state, save_model, save_training_state
+from .config import TrainConfig
 from .data import ImageDataset
+from .files import remove_stale_temps
+from .runtime import ResolvedPrecision, autocast, choose_device, progress_disabled, resolve_precision
 from .schedule import NoiseSchedule
-from .unet import SimpleUNet
 
 STATE_FILE = "train_state.pt"
 WEIGHTS_FILE = "model.safetensors"
+STATE_KEYS = ("model", "ema", "optimizer", "step", "history")
 
 
 class TrainingDivergedError(FloatingPointError):
     """The loss became NaN or infinite; training stopped before writing anything bad."""
 
 
-def diffusion_loss(model: nn.Module, schedule: NoiseSchedule, x0: torch.Tensor, *, labels: torch.Tensor | None = None,
+def diffusion_loss(model: Callable[..., torch.Tensor], schedule: NoiseSchedule, x0: torch.Tensor, *, labels: torch.Tensor | None = None,
                    p_uncond: float = 0.0, generator: torch.Generator | None = None,
                    t: torch.Tensor | None = None, noise: torch.Tensor | None = None) -> torch.Tensor:
     """L_simple of Algorithm 1: E_{t, x0, eps} || eps - eps_theta(sqrt(a_t) x0 + sqrt(1 - a_t) eps, t) ||^2.
@@ -53,7 +55,8 @@ def diffusion_loss(model: nn.Module, schedule: NoiseSchedule, x0: torch.Tensor, 
     if labels is not None and p_uncond > 0:
         drop = torch.rand(b, generator=generator, device=device) < p_uncond
         drop = drop.reshape(b, *([1] * (labels.ndim - 1)))  # labels may be (B,) classes or (B, L) prompt tokens
-        labels = torch.where(drop, torch.full_like(labels, model.null_label), labels)
+        null_label = int(getattr(model, "null_label"))
+        labels = torch.where(drop, torch.full_like(labels, null_label), labels)
     xt = schedule.q_sample(x0, t, noise)
     eps = model(xt, t, labels) if labels is not None else model(xt, t)
     return F.mse_loss(eps.float(), noise)
@@ -81,8 +84,8 @@ class EMA:
     @torch.no_grad()
     def update(self, model: nn.Module) -> None:
         d = self.current_decay()
-        ema_params = list(self.model.parameters())
-        params = [p.detach() for p in model.parameters()]
+        ema_params: list[torch.Tensor] = list(self.model.parameters())
+        params: list[torch.Tensor] = [p.detach() for p in model.parameters()]
         torch._foreach_lerp_(ema_params, params, 1 - d)
         for eb, b in zip(self.model.buffers(), model.buffers()):
             eb.copy_(b)
@@ -91,10 +94,10 @@ class EMA:
     def state_dict(self) -> dict[str, object]:
         return {"decay": self.decay, "num_updates": self.num_updates, "weights": self.model.state_dict()}
 
-    def load_state_dict(self, state: dict[str, object]) -> None:
-        self.decay = float(state["decay"])  # type: ignore[arg-type]
-        self.num_updates = int(state["num_updates"])  # type: ignore[arg-type]
-        self.model.load_state_dict(state["weights"])  # type: ignore[arg-type]
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        self.decay = float(state["decay"])
+        self.num_updates = int(state["num_updates"])
+        self.model.load_state_dict(state["weights"])
 
 
 def lr_at(step: int, config: TrainConfig) -> float:
@@ -117,7 +120,7 @@ def batch_indices(step: int, num_items: int, batch_size: int, seed: int) -> torc
 class TrainResult:
     """What :func:`train` returns: the trained model, its EMA, the loss history and speed."""
 
-    model: SimpleUNet
+    model: nn.Module
     ema: EMA
     history: list[tuple[int, float]] = field(default_factory=list)
     steps_done: int = 0
@@ -131,17 +134,59 @@ class TrainResult:
                 "final_loss": self.history[-1][1] if self.history else None}
 
 
+def training_step(model: nn.Module, optimizer: torch.optim.Optimizer, schedule: NoiseSchedule, x0: torch.Tensor, *,
+                  labels: torch.Tensor | None, p_uncond: float, grad_clip: float, precision: ResolvedPrecision,
+                  generator: torch.Generator | None = None, forward: Callable[..., torch.Tensor] | None = None) -> float:
+    """One step of Algorithm 1 under autocast: loss, backward, clipping, optimiser step. Returns the loss.
+
+    ``forward`` is the callable used for the loss (a ``torch.compile`` of ``model``); the
+    optimiser and clipping act on ``model``'s parameters. A non-finite loss is returned without
+    touching the weights, so the caller can stop before anything bad is written.
+    """
+    with autocast(x0.device, precision):
+        loss = diffusion_loss(forward or model, schedule, x0, labels=labels, p_uncond=p_uncond, generator=generator)
+    value = loss.detach().item()
+    if not math.isfinite(value):
+        return value
+    optimizer.zero_grad(set_to_none=True)
+    loss.backward()
+    if grad_clip > 0:
+        nn.utils.clip_grad_norm_(model.parameters(), grad_clip)
+    optimizer.step()
+    return value
+
+
 def _step_generator(seed: int, step: int, device: torch.device) -> torch.Generator:
     return torch.Generator(device=device).manual_seed(seed * 7_919 + step + 1)
 
 
-def train(model: SimpleUNet, schedule: NoiseSchedule, dataset: ImageDataset, config: TrainConfig, *,
+def _check_state(state: dict[str, Any], path: Path) -> None:
+    missing = [k for k in STATE_KEYS if k not in state]
+    if missing:
+        raise CheckpointError(f"{path} is not a complete training state: it lacks {missing} (it has "
+                              f"{sorted(state)[:8]}); it was not written by ddpm_lib.train. Delete it, or drop "
+                              f"--resume to start afresh")
+
+
+def _load_or_explain(module: nn.Module | torch.optim.Optimizer | EMA, state: Any, what: str, path: Path) -> None:
+    try:
+        module.load_state_dict(state)
+    except (RuntimeError, ValueError, KeyError, TypeError) as err:
+        first = str(err).strip().splitlines()
+        detail = first[1].strip() if len(first) > 1 else (first[0] if first else type(err).__name__)
+        raise CheckpointError(f"the {what} saved in {path} does not fit this model ({detail}); it was trained with "
+                              f"another model config (width, levels, classes). Resume with the same settings, or "
+                              f"use a new --checkpoint-dir") from None
+
+
+def train(model: nn.Module, schedule: NoiseSchedule, dataset: ImageDataset, config: TrainConfig, *,
           device: str | torch.device | None = None, checkpoint_dir: str | Path | None = None, resume: bool = False,
           progress: bool = True, callback: Callable[[int, float], None] | None = None,
           conditional: bool | None = None) -> TrainResult:
     """Train ``model`` to predict noise (Algorithm 1) with AdamW, warm-up, clipping and EMA.
 
     Args:
+        model: a :class:`~ddpm_lib.unet.SimpleUNet` or :class:`~ddpm_lib.text.TextConditionedUNet`.
         conditional: use labels (with dropout ``p_uncond``); default: whenever the model has classes.
         checkpoint_dir: every ``checkpoint_every`` steps and at the end, write ``train_state.pt``
             (model, EMA, optimizer, step) and ``model.safetensors`` (EMA weights) there, atomically.
@@ -152,33 +197,46 @@ def train(model: SimpleUNet, schedule: NoiseSchedule, dataset: ImageDataset, con
     """
     device = choose_device(device)
     precision = resolve_precision(config.precision, device)
-    conditional = (model.num_classes is not None) if conditional is None else conditional
-    if conditional and model.num_classes is None:
+    num_classes = getattr(model, "num_classes", None)
+    conditional = (num_classes is not None) if conditional is None else conditional
+    if conditional and num_classes is None:
         raise ValueError("conditional training needs a model built with num_classes")
     if len(dataset) < config.batch_size:
-        raise ValueError(f"batch_size {config.batch_size} is larger than the dataset ({len(dataset)} images)")
+        raise ValueError(f"batch_size {config.batch_size} is larger than the dataset ({len(dataset)} images); "
+                         f"use a batch size of at most {len(dataset)}")
+    in_channels = getattr(model, "in_channels", dataset.images.shape[1])
+    if dataset.images.shape[1] != in_channels:
+        raise ValueError(f"the dataset {dataset.name!r} has {dataset.images.shape[1]} channel(s) but the model "
+                         f"expects {in_channels}; build the model with in_channels={dataset.images.shape[1]}")
+    if resume and checkpoint_dir is None:
+        raise ValueError("resume=True needs checkpoint_dir")
+    ckpt = Path(checkpoint_dir) if checkpoint_dir is not None else None
+    state = None
+    if resume and ckpt is not None:
+        state = load_training_state(ckpt / STATE_FILE)
+        _check_state(state, ckpt / STATE_FILE)
+        if int(state["step"]) >= config.steps:
+            raise ValueError(f"the checkpoint {ckpt / STATE_FILE} is at step {int(state['step'])}, nothing left to do "
+                             f"for steps={config.steps}; raise --steps to train longer")
     model.to(device)
     schedule.to(device)
     memory_format = torch.channels_last if (config.channels_last and precision != "fp32") else torch.contiguous_format
-    model.to(memory_format=memory_format)
+    model.to(memory_format=memory_format)  # type: ignore[call-overload]
     ema = EMA(model, config.ema_decay)
     optimizer = torch.optim.AdamW(model.parameters(), lr=config.lr, weight_decay=config.weight_decay)
     images, labels = dataset.images, dataset.labels
 
-    ckpt = Path(checkpoint_dir) if checkpoint_dir is not None else None
     start, history = 0, []
-    if resume:
-        if ckpt is None:
-            raise ValueError("resume=True needs checkpoint_dir")
-        state = load_training_state(ckpt / STATE_FILE)
-        model.load_state_dict(state["model"])
-        ema.load_state_dict(state["ema"])
-        optimizer.load_state_dict(state["optimizer"])
+    if state is not None and ckpt is not None:
+        path = ckpt / STATE_FILE
+        _load_or_explain(model, state["model"], "model", path)
+        _load_or_explain(ema, state["ema"], "EMA model", path)
+        _load_or_explain(optimizer, state["optimizer"], "optimizer state", path)
         start = int(state["step"])
         history = [(int(s), float(v)) for s, v in state["history"].tolist()]
-        if start >= config.steps:
-            raise ValueError(f"the checkpoint is at step {start}, nothing left to do for steps={config.steps}; "
-                             f"raise --steps to train longer")
+    if ckpt is not None:
+        for name in (STATE_FILE, WEIGHTS_FILE):
+            remove_stale_temps(ckpt / name)  # left by a run that was killed mid-write
 
     def write_checkpoint(step: int) -> None:
         if ckpt is None:
@@ -201,20 +259,16 @@ def train(model: SimpleUNet, schedule: NoiseSchedule, dataset: ImageDataset, con
         y = labels[idx].to(device) if conditional else None
         for group in optimizer.param_groups:
             group["lr"] = lr_at(step, config)
-        with autocast(device, precision):
-            loss = diffusion_loss(forward, schedule, x0, labels=y, p_uncond=config.p_uncond, generator=g)
-        value = loss.detach().item()
+        value = training_step(model, optimizer, schedule, x0, labels=y, p_uncond=config.p_uncond,
+                              grad_clip=config.grad_clip, precision=precision, generator=g, forward=forward)
         if not math.isfinite(value):
-            last = f"the last checkpoint in {ckpt} is intact (resume with --resume)" if ckpt else "no checkpoint was written"
+            saved = ckpt is not None and (ckpt / STATE_FILE).is_file()
+            last = (f"the last checkpoint in {ckpt} is intact (resume with --resume)" if saved
+                    else "no checkpoint was written yet")
             raise TrainingDivergedError(
                 f"loss became {value} at step {step} (lr {lr_at(step, config):.2e}, precision {precision}); {last}. "
                 f"Likely causes: learning rate too high (try --lr {config.lr / 3:.1e}), data outside [-1, 1], "
                 f"or fp16 overflow (try --precision fp32).")
-        optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        if config.grad_clip > 0:
-            nn.utils.clip_grad_norm_(model.parameters(), config.grad_clip)
-        optimizer.step()
         ema.update(model)
         history.append((step, value))
         if callback is not None:
@@ -228,8 +282,8 @@ def train(model: SimpleUNet, schedule: NoiseSchedule, dataset: ImageDataset, con
     bar.close()
     seconds = time.perf_counter() - t0
     write_checkpoint(config.steps)
-    model.to(memory_format=torch.contiguous_format)
-    ema.model.to(memory_format=torch.contiguous_format)
+    model.to(memory_format=torch.contiguous_format)  # type: ignore[call-overload]
+    ema.model.to(memory_format=torch.contiguous_format)  # type: ignore[call-overload]
     done = config.steps - start
     return TrainResult(model=model, ema=ema, history=history, steps_done=config.steps, seconds=seconds,
                        images_per_second=done * config.batch_size / max(seconds, 1e-9), precision=precision)

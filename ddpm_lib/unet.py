@@ -229,8 +229,7 @@ class SimpleUNet(nn.Module):
                  num_classes: int | None = None, context_dim: int | None = None, norm_groups: int = 8,
                  attention_heads: int = 4, dropout: float = 0.0) -> None:
         super().__init__()
-        if len(channel_mults) < 2:
-            raise ValueError(f"channel_mults needs at least two entries, got {channel_mults}")
+        # validates every argument (types, ranges, divisibility) before any layer is built
         self.config = ModelConfig(in_channels, base_channels, tuple(channel_mults), num_classes, context_dim,
                                   norm_groups, attention_heads, dropout)
         self.in_channels = in_channels
@@ -283,6 +282,11 @@ class SimpleUNet(nn.Module):
                                  "build it with num_classes=... or pass labels=None")
             if labels.shape != (x.shape[0],):
                 raise ValueError(f"labels must have shape ({x.shape[0]},), got {tuple(labels.shape)}")
+            if labels.dtype.is_floating_point or labels.dtype.is_complex or labels.dtype == torch.bool:
+                raise ValueError(f"labels must be integer class ids (torch.long), got dtype {labels.dtype}")
+            if labels.numel() and (int(labels.min()) < 0 or int(labels.max()) > self.null_label):
+                raise ValueError(f"labels must be class ids in 0..{self.null_label - 1} (or {self.null_label}, the null "
+                                 f"label), got values from {int(labels.min())} to {int(labels.max())}")
         if context is not None:
             if self.context_dim is None:
                 raise ValueError("context was given but the model has no cross-attention; build it with context_dim=...")
@@ -325,9 +329,13 @@ def describe_blocks(model: SimpleUNet, x: torch.Tensor, t: torch.Tensor,
     hooks = []
     for name in blocks:
         def hook(mod: nn.Module, args: tuple, out: torch.Tensor, name: str = name) -> None:
-            c_in = args[0].shape[1] + (args[1].shape[1] if name.startswith("ups") else 0)  # x + skip
+            if name.startswith("ups"):  # Upsample(x) concatenated with the skip: the ResBlock's real input
+                x_in, skip = args[0], args[1]
+                shape_in = (x_in.shape[1] + skip.shape[1], *skip.shape[2:])
+            else:
+                shape_in = tuple(args[0].shape[1:])
             out = out[0] if isinstance(out, tuple) else out  # down blocks also return their skip
-            rows[name] = {"block": name, "in": (c_in, *args[0].shape[2:]), "out": tuple(out.shape[1:]),
+            rows[name] = {"block": name, "in": shape_in, "out": tuple(out.shape[1:]),
                           "parameters": count_parameters(mod)}
         hooks.append(modules[name].register_forward_hook(hook))
     try:

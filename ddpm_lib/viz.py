@@ -14,7 +14,7 @@ import torch
 from matplotlib import animation
 from matplotlib.figure import Figure
 
-from .checkpoint import atomic_path
+from .files import atomic_path
 from .data import to_unit
 from .sample import Trajectory
 from .schedule import NoiseSchedule
@@ -72,7 +72,8 @@ def save_grid(images: torch.Tensor, path: str | Path, nrow: int = 10, title: str
               row_labels: Sequence[str] | None = None, col_labels: Sequence[str] | None = None) -> Path:
     """Save a labelled image grid as PNG, atomically."""
     ax = show_images(images, nrow, title, row_labels=row_labels, col_labels=col_labels)
-    fig = ax.figure
+    fig = ax.get_figure(root=True)
+    assert isinstance(fig, Figure)
     try:
         return save_figure(fig, path)
     finally:
@@ -97,11 +98,22 @@ def frame_indices(num_steps: int, num_frames: int) -> list[int]:
 
 
 def trajectory_strip(traj: Trajectory, sample: int = 0, num_frames: int = 10, which: str = "xt") -> tuple[torch.Tensor, list[str]]:
-    """Frames of one sample's trajectory ("xt" or "x0"): (F, C, H, W) and their "t=..." labels."""
-    frames = frame_indices(len(traj.timesteps), num_frames)
-    data = traj.xt if which == "xt" else traj.x0
-    labels = [f"t={int(traj.timesteps[i])}" for i in frames]
-    return data[frames, sample].clamp(-1, 1), labels
+    """Frames of one sample's trajectory and their labels: (F, C, H, W), F <= num_frames.
+
+    ``which="xt"``: x_t at evenly spread steps, labelled "t=..." with the level each frame holds,
+    and the final sample as the last frame, labelled "x_0". ``which="x0"``: the model's estimate
+    of x_0 made at each of those levels.
+    """
+    if which not in ("xt", "x0"):
+        raise ValueError(f"which must be 'xt' or 'x0', got {which!r}")
+    if not 0 <= sample < traj.sample.shape[0]:
+        raise ValueError(f"sample must be an index in 0..{traj.sample.shape[0] - 1}, got {sample}")
+    if which == "x0":
+        frames = frame_indices(len(traj.timesteps), num_frames)
+        return traj.x0[frames, sample].clamp(-1, 1), [f"t={int(traj.timesteps[i])}" for i in frames]
+    frames = frame_indices(len(traj.timesteps), num_frames - 1) if num_frames > 1 else []
+    images = torch.cat([traj.xt[frames, sample], traj.sample[sample][None]])
+    return images.clamp(-1, 1), [f"t={int(traj.timesteps[i])}" for i in frames] + ["x_0"]
 
 
 def animate_trajectory(traj: Trajectory, num_frames: int = 20, nrow: int = 10, interval: int = 150) -> animation.FuncAnimation:

@@ -4,7 +4,7 @@ import pytest
 import torch
 from safetensors.torch import save_file
 
-from ddpm_lib.checkpoint import (CheckpointError, atomic_path, load_model, load_training_state, load_weights,
+from ddpm_lib.checkpoint import (CheckpointError, load_model, load_training_state, load_weights,
                                  read_metadata, save_model, save_training_state)
 from ddpm_lib.schedule import NoiseSchedule
 from ddpm_lib.unet import SimpleUNet
@@ -49,17 +49,6 @@ def test_config_mismatch_names_the_keys(tmp_path):
                                       norm_groups=4, attention_heads=2)
     with pytest.raises(CheckpointError, match="missing"):
         load_weights(with_cross_attention, path)
-
-
-def test_atomic_write_leaves_old_file_on_crash(tmp_path):
-    target = tmp_path / "f.bin"
-    target.write_bytes(b"old")
-    with pytest.raises(RuntimeError):
-        with atomic_path(target) as tmp:
-            tmp.write_bytes(b"half")
-            raise RuntimeError("crash mid-write")
-    assert target.read_bytes() == b"old"
-    assert [p.name for p in tmp_path.iterdir()] == ["f.bin"]  # no temporary file left behind
 
 
 def test_written_files_get_ordinary_permissions(tmp_path):

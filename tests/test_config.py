@@ -1,8 +1,7 @@
 import pytest
 import torch
 
-from ddpm_lib.config import (ModelConfig, autocast, default_preset_name, get_preset, progress_disabled,
-                             resolve_precision)
+from ddpm_lib.config import ModelConfig, TrainConfig, default_preset_name, get_preset
 
 
 def test_presets_and_overrides():
@@ -26,20 +25,6 @@ def test_default_preset_from_environment():
         default_preset_name({"DDPM_COURSE_MODE": "fast"})
 
 
-def test_precision_resolution():
-    cpu = torch.device("cpu")
-    assert resolve_precision("fp32", cpu) == "fp32"
-    assert resolve_precision("auto", cpu) in ("fp32", "bf16")
-    with pytest.raises(ValueError, match="auto, fp32, bf16, fp16"):
-        resolve_precision("int8", cpu)
-    with pytest.raises(ValueError, match="CUDA"):
-        resolve_precision("fp16", cpu)
-    with autocast(cpu, "bf16"):
-        assert (torch.ones(2, 2) @ torch.ones(2, 2)).dtype == torch.bfloat16
-    with autocast(cpu, "fp32"):
-        assert (torch.ones(2, 2) @ torch.ones(2, 2)).dtype == torch.float32
-
-
 def test_model_config_round_trip():
     c = ModelConfig(num_classes=10, channel_mults=(1, 2))
     assert ModelConfig.from_dict(c.to_dict()) == c
@@ -47,8 +32,10 @@ def test_model_config_round_trip():
         ModelConfig.from_dict({"widths": 3})
 
 
-def test_progress_disabled(monkeypatch):
-    monkeypatch.delenv("TQDM_DISABLE", raising=False)
-    assert progress_disabled(True) is False and progress_disabled(False) is True
-    monkeypatch.setenv("TQDM_DISABLE", "1")
-    assert progress_disabled(True) is True
+def test_configs_validate_on_creation():
+    assert TrainConfig().steps == 1000 and ModelConfig().base_channels == 64
+    assert ModelConfig(channel_mults=[1, 2]).channel_mults == (1, 2)  # a JSON list becomes a tuple
+    with pytest.raises(ValueError, match="'steps' must be a whole number >= 1, got 0"):
+        TrainConfig(steps=0)
+    with pytest.raises(ValueError, match="'base_channels' must be a whole number >= 4, got 'abc'"):
+        ModelConfig(base_channels="abc")

@@ -32,9 +32,17 @@ def test_noising_strip_uses_the_closed_form():
 def test_frames_and_animation():
     assert frame_indices(50, 5) == [0, 12, 24, 37, 49]
     assert frame_indices(3, 10) == [0, 1, 2]
-    traj = Trajectory(torch.arange(9, -1, -1), torch.rand(10, 4, 1, 8, 8) * 2 - 1, torch.rand(10, 4, 1, 8, 8) * 2 - 1)
+    xt, x0, out = torch.rand(10, 4, 1, 8, 8) * 2 - 1, torch.rand(10, 4, 1, 8, 8) * 2 - 1, torch.rand(4, 1, 8, 8) * 2 - 1
+    traj = Trajectory(torch.arange(9, -1, -1), xt, x0, out)
     frames, labels = trajectory_strip(traj, sample=2, num_frames=4)
-    assert frames.shape == (4, 1, 8, 8) and labels[0] == "t=9" and labels[-1] == "t=0"
+    # each frame shows the x_t its label names (frame "t=9" is the model's input at t=9), then the result
+    assert labels == ["t=9", "t=5", "t=0", "x_0"] and frames.shape == (4, 1, 8, 8)
+    torch.testing.assert_close(frames[0], xt[0, 2])
+    torch.testing.assert_close(frames[1], xt[4, 2])
+    torch.testing.assert_close(frames[-1], out[2])
+    estimates, labels = trajectory_strip(traj, sample=2, num_frames=3, which="x0")
+    assert labels == ["t=9", "t=5", "t=0"]
+    torch.testing.assert_close(estimates[1], x0[4, 2])
     anim = animate_trajectory(traj, num_frames=4, nrow=2)
     html = anim.to_jshtml()
     assert "<img" in html or "animation" in html.lower()

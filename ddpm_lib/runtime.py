@@ -1,0 +1,122 @@
+"""Where and how code runs: device, mixed precision, progress bars, scoped seeding.
+
+Taught in ``notebooks/04_training.ipynb`` (the fast CPU path). Nothing here is a hidden global:
+every function takes what it needs as an argument, and the environment is read only when called.
+
+* ``choose_device``: an explicit device, else CUDA when available, else the CPU.
+* ``resolve_precision`` / ``autocast``: bf16 on CPUs with bf16 matrix units (AVX512-BF16 or AMX),
+  bf16 or fp16 on CUDA, fp32 elsewhere; bf16 is a 16-bit float with fp32's exponent range, so
+  it needs no loss scaling.
+* ``seeded``: run code that draws from torch's global generator (``nn.Module`` initialisation,
+  dropout) reproducibly, restoring the caller's global random state afterwards.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+from typing import Iterator, Literal
+
+import torch
+
+Precision = Literal["auto", "fp32", "bf16", "fp16"]
+ResolvedPrecision = Literal["fp32", "bf16", "fp16"]
+PRECISIONS: tuple[str, ...] = ("auto", "fp32", "bf16", "fp16")
+MAX_SEED = 2**63 - 1  # torch.Generator.manual_seed takes a signed 64-bit integer
+
+
+def choose_device(device: str | torch.device | None = None) -> torch.device:
+    """An explicit device, or CUDA when available, else CPU. Never a global.
+
+    An unknown device name raises ``ValueError`` naming it and the usual choices.
+    """
+    if device is None:
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    try:
+        dev = torch.device(device)
+    except (RuntimeError, TypeError) as err:
+        raise ValueError(f"unknown device {device!r}; use 'cpu', 'cuda' or 'cuda:N' ({err})") from None
+    if dev.type == "cuda" and not torch.cuda.is_available():
+        raise ValueError(f"device {device!r} asked for, but this machine has no CUDA GPU; use --device cpu")
+    return dev
+
+
+def model_device(model: object, device: str | torch.device | None = None) -> torch.device:
+    """``device`` if given, else the device of the model's first parameter, else CPU."""
+    if device is not None:
+        return torch.device(device)
+    params = getattr(model, "parameters", None)
+    if callable(params):
+        for p in params():
+            return p.device
+    return torch.device("cpu")
+
+
+def cpu_supports_bf16() -> bool:
+    """True when this CPU has native bf16 matmul (AVX512-BF16 or AMX), detected through oneDNN."""
+    try:
+        return bool(torch.ops.mkldnn._is_mkldnn_bf16_supported())
+    except (AttributeError, RuntimeError):  # pragma: no cover - very old or exotic builds
+        return False
+
+
+def resolve_precision(precision: str, device: torch.device) -> ResolvedPrecision:
+    """Turn ``auto`` into the fastest safe choice for ``device``; validate the rest.
+
+    auto: CPU with bf16 hardware -> bf16; CPU without -> fp32; CUDA -> bf16 if supported, else fp16.
+    """
+    if precision not in PRECISIONS:
+        raise ValueError(f"unknown precision {precision!r}; valid values are {', '.join(PRECISIONS)}")
+    if precision == "fp16" and device.type == "cpu":
+        raise ValueError("precision 'fp16' needs a CUDA device; on the CPU use 'bf16' or 'fp32'")
+    if precision == "fp32":
+        return "fp32"
+    if precision == "bf16":
+        return "bf16"
+    if precision == "fp16":
+        return "fp16"
+    if device.type == "cuda":
+        return "bf16" if torch.cuda.is_bf16_supported() else "fp16"
+    return "bf16" if device.type == "cpu" and cpu_supports_bf16() else "fp32"
+
+
+@contextlib.contextmanager
+def autocast(device: torch.device, precision: ResolvedPrecision) -> Iterator[None]:
+    """Mixed-precision context for ``device``: a no-op for fp32."""
+    if precision == "fp32":
+        yield
+        return
+    dtype = torch.bfloat16 if precision == "bf16" else torch.float16
+    with torch.autocast(device_type=device.type, dtype=dtype):
+        yield
+
+
+def progress_disabled(progress: bool) -> bool:
+    """Whether a progress bar should be hidden: when not asked for, or when ``TQDM_DISABLE`` is set (CI)."""
+    return not progress or os.environ.get("TQDM_DISABLE", "").strip().lower() not in ("", "0", "false")
+
+
+def check_seed(seed: object, what: str = "seed") -> int:
+    """``seed`` as an int in 0..2^63-1 (what ``torch.Generator.manual_seed`` accepts), else ``ValueError``."""
+    if isinstance(seed, bool) or not isinstance(seed, int) or not 0 <= seed <= MAX_SEED:
+        raise ValueError(f"{what} must be an integer from 0 to 2**63 - 1 = {MAX_SEED}, got {seed!r}")
+    return seed
+
+
+def make_generator(seed: int, device: str | torch.device = "cpu") -> torch.Generator:
+    """A fresh ``torch.Generator`` on ``device`` seeded with a validated ``seed``."""
+    return torch.Generator(device=device).manual_seed(check_seed(seed))
+
+
+@contextlib.contextmanager
+def seeded(seed: int) -> Iterator[None]:
+    """Seed torch's global generator for the block, then restore the caller's random state.
+
+    For code with no ``generator=`` argument (``nn.Module`` constructors, dropout): the block is
+    reproducible from ``seed``, and the caller's random numbers are the same as without it.
+    """
+    check_seed(seed)
+    devices = list(range(torch.cuda.device_count())) if torch.cuda.is_initialized() else []
+    with torch.random.fork_rng(devices=devices):
+        torch.manual_seed(seed)
+        yield

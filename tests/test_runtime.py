@@ -1,0 +1,49 @@
+import pytest
+import torch
+
+from ddpm_lib.runtime import (MAX_SEED, autocast, check_seed, choose_device, make_generator, progress_disabled,
+                              resolve_precision, seeded)
+
+
+def test_precision_resolution():
+    cpu = torch.device("cpu")
+    assert resolve_precision("fp32", cpu) == "fp32"
+    assert resolve_precision("auto", cpu) in ("fp32", "bf16")
+    with pytest.raises(ValueError, match="auto, fp32, bf16, fp16"):
+        resolve_precision("int8", cpu)
+    with pytest.raises(ValueError, match="CUDA"):
+        resolve_precision("fp16", cpu)
+    with autocast(cpu, "bf16"):
+        assert (torch.ones(2, 2) @ torch.ones(2, 2)).dtype == torch.bfloat16
+    with autocast(cpu, "fp32"):
+        assert (torch.ones(2, 2) @ torch.ones(2, 2)).dtype == torch.float32
+
+
+def test_progress_disabled(monkeypatch):
+    monkeypatch.delenv("TQDM_DISABLE", raising=False)
+    assert progress_disabled(True) is False and progress_disabled(False) is True
+    monkeypatch.setenv("TQDM_DISABLE", "1")
+    assert progress_disabled(True) is True
+
+
+def test_seeded_is_reproducible_and_restores_the_global_state():
+    torch.manual_seed(123)
+    before = torch.get_rng_state()
+    with seeded(7):
+        a = torch.randn(3)
+    with seeded(7):
+        b = torch.randn(3)
+    torch.testing.assert_close(a, b, rtol=0, atol=0)
+    assert torch.equal(torch.get_rng_state(), before)  # the caller's random numbers are untouched
+
+
+def test_seeds_and_devices_are_checked():
+    assert check_seed(MAX_SEED) == MAX_SEED
+    assert make_generator(5).initial_seed() == 5
+    with pytest.raises(ValueError, match="seed must be an integer from 0 to 2\\*\\*63 - 1"):
+        check_seed(2**64)
+    with pytest.raises(ValueError, match="seed must be an integer"):
+        check_seed(-1)
+    assert choose_device("cpu") == torch.device("cpu")
+    with pytest.raises(ValueError, match="unknown device 'gpu0'; use 'cpu', 'cuda' or 'cuda:N'"):
+        choose_device("gpu0")
