@@ -7,11 +7,11 @@ PRESET ?=
 PRESET_FLAG := $(if $(PRESET),--preset $(PRESET),)
 SMOKE_ENV := DDPM_COURSE_MODE=smoke TQDM_DISABLE=1 MPLBACKEND=Agg
 
-.PHONY: help install quest test test-fast lab notebooks slides bench judge pretrained results clean
+.PHONY: help install quest test typecheck test-fast lab notebooks slides bench judge pretrained results clean
 
 help:
 	@echo "make quest       train a DDPM and write chaos_sculptures/new_creation.png (PRESET=smoke|cpu|gpu)"
-	@echo "make test        unit tests + every notebook (smoke mode) with nbval"
+	@echo "make test        type check, unit tests + every notebook (smoke mode) with nbval"
 	@echo "make lab         JupyterLab on the course notebooks"
 	@echo "make notebooks   re-execute every notebook in place with the cpu preset"
 	@echo "make slides      export every notebook to reveal.js slides under build/slides"
@@ -32,7 +32,11 @@ quest: $(STAMP)
 	$(PY) -m ddpm_lib quest $(PRESET_FLAG)
 
 test: $(STAMP)
+	$(VENV)/bin/mypy
 	$(SMOKE_ENV) $(PY) -m pytest tests notebooks --nbval-lax --nbval-current-env -p no:cacheprovider
+
+typecheck: $(STAMP)
+	$(VENV)/bin/mypy
 
 test-fast: $(STAMP)
 	$(SMOKE_ENV) $(PY) -m pytest tests -p no:cacheprovider
@@ -53,13 +57,13 @@ bench: $(STAMP)
 	$(PY) -m ddpm_lib bench $(PRESET_FLAG)
 
 judge: $(STAMP)
-	$(PY) -m ddpm_lib train-judge --out data/judge.safetensors
+	$(PY) -m ddpm_lib train-judge --out ddpm_lib/weights/judge.safetensors
 
 pretrained: $(STAMP)
-	$(PY) -m ddpm_lib train --preset cpu --steps 2000 --out data/pretrained_ddpm.safetensors
+	$(PY) -m ddpm_lib train --preset cpu --steps 2000 --out ddpm_lib/weights/pretrained_ddpm.safetensors
 
 results: $(STAMP)
-	$(PY) -m ddpm_lib results --checkpoint data/pretrained_ddpm.safetensors
+	$(PY) -m ddpm_lib results --checkpoint ddpm_lib/weights/pretrained_ddpm.safetensors
 
 clean:
 	rm -rf $(VENV) build runs .pytest_cache

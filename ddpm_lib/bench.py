@@ -76,7 +76,7 @@ def training_rate(config: ModelConfig, batch: int, precision: str, channels_last
         model = SimpleUNet.from_config(config).to(device)
     schedule = NoiseSchedule().to(device)
     fmt = torch.channels_last if channels_last else torch.contiguous_format
-    model.to(memory_format=fmt)  # type: ignore[call-overload]
+    model.to(memory_format=fmt)
     opt = torch.optim.AdamW(model.parameters(), lr=1e-4)
     g = torch.Generator(device=device).manual_seed(0)
     x = torch.randn(batch, config.in_channels, 32, 32, device=device, generator=g).contiguous(memory_format=fmt)
@@ -92,7 +92,7 @@ def training_rate(config: ModelConfig, batch: int, precision: str, channels_last
 def sampling_rate(config: ModelConfig, sampler: str, batch: int, device: torch.device, guidance: float = 3.0) -> tuple[float, float]:
     """(images/s, seconds) of one full sampling run with the fast path and classifier-free guidance."""
     with seeded(0):
-        model = SimpleUNet.from_config(config).to(device).to(memory_format=torch.channels_last)  # type: ignore[call-overload]
+        model = SimpleUNet.from_config(config).to(device).to(memory_format=torch.channels_last)
     schedule = NoiseSchedule().to(device)
     labels = torch.arange(batch, device=device) % 10 if config.num_classes else None
     g = torch.Generator(device=device).manual_seed(0)

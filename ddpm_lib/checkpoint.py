@@ -18,6 +18,7 @@ from safetensors.torch import load_file, safe_open, save_file
 
 from .config import ModelConfig
 from .files import atomic_write
+from .runtime import seeded
 from .schedule import NoiseSchedule
 from .text import TextConditionedUNet, TextModelConfig
 from .unet import SimpleUNet
@@ -99,10 +100,8 @@ def load_model(path: str | Path, device: str | torch.device = "cpu") -> tuple[Di
     meta = read_metadata(path)
     model: DiffusionModel
     try:
-        if meta["format"] == TEXT_FORMAT:
-            model = TextConditionedUNet.from_config(TextModelConfig.from_dict(meta["model_config"]))
-        else:
-            model = SimpleUNet.from_config(ModelConfig.from_dict(meta["model_config"]))
+        with seeded(0):  # the random initialisation is overwritten below; the caller's random state is kept
+            model = _build(meta)
     except (KeyError, TypeError, ValueError) as err:
         raise CheckpointError(f"{path} has an unreadable 'model_config': {err}") from None
     load_weights(model, path)
@@ -114,6 +113,12 @@ def load_model(path: str | Path, device: str | torch.device = "cpu") -> tuple[Di
             raise CheckpointError(f"{path} has an unreadable 'schedule_config' {meta['schedule_config']!r}: {err}") from None
     info = meta.get("info", {})
     return model.to(device).eval(), schedule, info if isinstance(info, dict) else {}
+
+
+def _build(meta: dict[str, Any]) -> DiffusionModel:
+    if meta["format"] == TEXT_FORMAT:
+        return TextConditionedUNet.from_config(TextModelConfig.from_dict(meta["model_config"]))
+    return SimpleUNet.from_config(ModelConfig.from_dict(meta["model_config"]))
 
 
 def find_checkpoint(*candidates: str | Path) -> Path:

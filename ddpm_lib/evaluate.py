@@ -388,7 +388,8 @@ def load_judge(path: str | Path | None = None, device: str | torch.device = "cpu
                               f"`python -m ddpm_lib train-judge`") from None
     if meta.get("format") != JUDGE_FORMAT:
         raise CheckpointError(f"{path} is not judge weights (format {meta.get('format')!r}, expected {JUDGE_FORMAT!r})")
-    judge = JudgeNet(int(meta["in_channels"]), int(meta["num_classes"]))
+    with seeded(0):  # the random initialisation is overwritten; the caller's random state is kept
+        judge = JudgeNet(int(meta["in_channels"]), int(meta["num_classes"]))
     load_weights(judge, path)
     return judge.to(device).eval(), json.loads(meta.get("info", "{}"))
 

@@ -221,7 +221,7 @@ def train(model: nn.Module, schedule: NoiseSchedule, dataset: ImageDataset, conf
     model.to(device)
     schedule.to(device)
     memory_format = torch.channels_last if (config.channels_last and precision != "fp32") else torch.contiguous_format
-    model.to(memory_format=memory_format)  # type: ignore[call-overload]
+    model.to(memory_format=memory_format)
     ema = EMA(model, config.ema_decay)
     optimizer = torch.optim.AdamW(model.parameters(), lr=config.lr, weight_decay=config.weight_decay)
     images, labels = dataset.images, dataset.labels
@@ -282,8 +282,8 @@ def train(model: nn.Module, schedule: NoiseSchedule, dataset: ImageDataset, conf
     bar.close()
     seconds = time.perf_counter() - t0
     write_checkpoint(config.steps)
-    model.to(memory_format=torch.contiguous_format)  # type: ignore[call-overload]
-    ema.model.to(memory_format=torch.contiguous_format)  # type: ignore[call-overload]
+    model.to(memory_format=torch.contiguous_format)
+    ema.model.to(memory_format=torch.contiguous_format)
     done = config.steps - start
     return TrainResult(model=model, ema=ema, history=history, steps_done=config.steps, seconds=seconds,
                        images_per_second=done * config.batch_size / max(seconds, 1e-9), precision=precision)

@@ -80,3 +80,47 @@ def test_help_lists_every_command_and_option(capsys):
     text = capsys.readouterr().out
     for option in ("--checkpoint", "--sampler", "--steps", "--guidance", "--digits", "--json"):
         assert option in text
+
+
+def test_train_builds_a_model_with_the_datasets_channels_and_sample_draws_them(tmp_path, capsys, monkeypatch):
+    import torch
+
+    import ddpm_lib.__main__ as cli
+    from ddpm_lib.data import ImageDataset
+
+    colour = ImageDataset(torch.rand(40, 3, 32, 32) * 2 - 1, torch.arange(40) % 10, tuple("abcdefghij"), "cifar10")
+    monkeypatch.setattr(cli, "load_dataset", lambda name, split: colour)  # CIFAR-10 itself cannot be downloaded here
+    out = tmp_path / "rgb.safetensors"
+    assert main(["train", "--preset", "smoke", "--dataset", "cifar10", "--steps", "2", "--batch-size", "8",
+                 "--out", str(out), "--json"]) == 0
+    model, _, _ = load_model(out)
+    assert model.in_channels == 3
+    recipe = json.loads(out.with_suffix(".json").read_text())  # written whole, valid JSON
+    assert recipe["dataset"] == "cifar10" and recipe["model"]["in_channels"] == 3
+    capsys.readouterr()
+    png = tmp_path / "rgb.png"
+    assert main(["sample", "--checkpoint", str(out), "--digits", "0,1", "--per-digit", "2", "--steps", "2",
+                 "--out", str(png)]) == 0
+    assert Image.open(png).mode in ("RGB", "RGBA")
+
+
+def test_commands_leave_the_global_random_state_alone(tmp_path, quest_dir):
+    import torch
+
+    torch.manual_seed(1234)
+    before = torch.get_rng_state()
+    assert main(["quest", "--preset", "smoke", "--steps", "2", "--no-eval", "--out", str(tmp_path / "q")]) == 0
+    assert main(["evaluate", "--checkpoint", str(quest_dir / "quest_checkpoint" / "model.safetensors"),
+                 "--num-samples", "10", "--steps", "2"]) == 0
+    assert torch.equal(torch.get_rng_state(), before)
+
+
+def test_library_code_never_seeds_the_global_generator():
+    from pathlib import Path
+
+    import ddpm_lib
+
+    offenders = [f"{p.name}:{i}" for p in sorted(Path(ddpm_lib.__file__).parent.glob("*.py"))
+                 for i, line in enumerate(p.read_text().splitlines(), 1)
+                 if "torch.manual_seed(" in line and p.name != "runtime.py"]
+    assert offenders == []  # runtime.seeded is the one place, and it restores the caller's state

@@ -67,3 +67,54 @@ def test_every_module_names_its_notebook_or_role():
     for path in sorted((ROOT / "ddpm_lib").glob("*.py")):
         doc = path.read_text().split('"""')[1] if '"""' in path.read_text() else ""
         assert doc.strip(), f"{path.name} has no module docstring"
+
+
+def test_wheel_installed_outside_the_repository_samples_and_judges(tmp_path):
+    """A non-editable install (a wheel in a fresh venv, run from another folder) finds the shipped weights."""
+    import json as json_
+    import shutil
+    import subprocess
+    import sys
+    import sysconfig
+
+    src = tmp_path / "src"
+    src.mkdir()
+    for name in ("pyproject.toml", "README.md"):
+        shutil.copy(ROOT / name, src / name)
+    shutil.copytree(ROOT / "ddpm_lib", src / "ddpm_lib", ignore=shutil.ignore_patterns("__pycache__"))
+    wheels = tmp_path / "wheels"
+    subprocess.run([sys.executable, "-m", "pip", "wheel", "--quiet", "--no-deps", "--no-build-isolation",
+                    "-w", str(wheels), str(src)], check=True)
+    (wheel,) = wheels.glob("ddpm_lib-*.whl")
+    venv = tmp_path / "venv"
+    subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(venv)], check=True)
+    python = venv / "bin" / "python"
+    subprocess.run([sys.executable, "-m", "pip", "--python", str(python), "install", "--quiet", "--no-deps",
+                    "--no-index", str(wheel)], check=True)
+    # the fresh venv borrows torch and friends from this one; ddpm_lib itself comes only from the wheel
+    site = subprocess.run([str(python), "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"],
+                          capture_output=True, text=True, check=True).stdout.strip()
+    (Path(site) / "borrowed_deps.pth").write_text(sysconfig.get_paths()["purelib"] + "\n")
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    env = {"PATH": "/usr/bin:/bin", "HOME": str(tmp_path), "TQDM_DISABLE": "1", "MPLBACKEND": "Agg"}
+    script = (
+        "import json, ddpm_lib\n"
+        "from ddpm_lib.paths import PRETRAINED_PATH, JUDGE_PATH, COURSE_ROOT\n"
+        "print(json.dumps({'module': ddpm_lib.__file__, 'weights': str(PRETRAINED_PATH), 'judge': str(JUDGE_PATH),"
+        " 'root': str(COURSE_ROOT)}))\n")
+    where = json_.loads(subprocess.run([str(python), "-c", script], cwd=elsewhere, env=env, capture_output=True,
+                                       text=True, check=True).stdout)
+    assert where["module"].startswith(site) and where["weights"].startswith(site) and where["judge"].startswith(site)
+    assert Path(where["root"]) == elsewhere.resolve()
+    run = subprocess.run([str(python), "-m", "ddpm_lib", "evaluate", "--checkpoint", where["weights"],
+                          "--num-samples", "20", "--steps", "5", "--json"], cwd=elsewhere, env=env,
+                         capture_output=True, text=True)
+    assert run.returncode == 0, run.stderr
+    scores = json_.loads(run.stdout.strip().splitlines()[-1])
+    assert scores["num_samples"] == 20 and scores["accuracy"] >= 0.5 and scores["frechet"] > 0
+    run = subprocess.run([str(python), "-m", "ddpm_lib", "sample", "--checkpoint", where["weights"], "--digits", "3,7",
+                          "--per-digit", "2", "--steps", "5", "--out", "s.png"], cwd=elsewhere, env=env,
+                         capture_output=True, text=True)
+    assert run.returncode == 0, run.stderr
+    assert (elsewhere / "s.png").stat().st_size > 1000

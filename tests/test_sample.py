@@ -224,3 +224,74 @@ def test_slerp_ends_and_norm():
     # noise norms stay ~sqrt(D) along the path; the straight-line midpoint shrinks by ~1/sqrt(2)
     assert abs(mid.flatten(1).norm(dim=1).mean() / a.flatten(1).norm(dim=1).mean() - 1) < 0.1
     assert ((a + b) / 2).flatten(1).norm(dim=1).mean() < 0.8 * a.flatten(1).norm(dim=1).mean()
+
+
+def test_step_functions_against_the_papers_formulas(schedule):
+    from ddpm_lib.sample import ddim_inverse_step, ddim_step, ddpm_step
+
+    g = torch.Generator().manual_seed(0)
+    x_t, x0, eps, z = (torch.randn(3, 1, 2, 2, generator=g) for _ in range(4))
+    t, t_prev = torch.tensor([999, 500, 1]), torch.tensor([899, 250, -1])
+    betas = torch.linspace(1e-4, 0.02, 1000, dtype=torch.float64)  # Ho et al.'s schedule, in float64
+    ac = torch.cumprod(1 - betas, 0)
+    view = lambda v: v.reshape(-1, 1, 1, 1)  # noqa: E731
+    # DDPM eq. 7 mean + sqrt(beta_t) z
+    b, a_t = betas[t], ac[t]
+    a_tm1 = torch.where(t > 0, ac[(t - 1).clamp(min=0)], torch.ones(3, dtype=torch.float64))
+    mean = view(b * a_tm1.sqrt() / (1 - a_t)) * x0 + view((1 - a_tm1) * (1 - b).sqrt() / (1 - a_t)) * x_t
+    torch.testing.assert_close(ddpm_step(schedule, x_t, x0, t, z).double(), mean + view(b.sqrt()) * z, atol=1e-5, rtol=1e-5)
+    torch.testing.assert_close(ddpm_step(schedule, x_t, x0, t, None).double(), mean, atol=1e-5, rtol=1e-5)
+    # DDIM eqs. 12 and 16, alpha_bar_{-1} = 1
+    a_prev = torch.where(t_prev >= 0, ac[t_prev.clamp(min=0)], torch.ones(3, dtype=torch.float64))
+    sigma = 0.5 * ((1 - a_prev) / (1 - a_t) * (1 - a_t / a_prev)).sqrt()
+    want = view(a_prev.sqrt()) * x0 + view((1 - a_prev - sigma ** 2).sqrt()) * eps + view(sigma) * z
+    torch.testing.assert_close(ddim_step(schedule, x0, eps, t, t_prev, eta=0.5, z=z).double(), want, atol=1e-5, rtol=1e-5)
+    torch.testing.assert_close(ddim_step(schedule, x0, eps, t, t_prev)[2], x0[2])  # the last step returns x0_hat
+    # the inverse step is eq. 12 with sigma = 0 towards the higher level
+    up = ddim_inverse_step(schedule, x0, eps, t)
+    torch.testing.assert_close(up.double(), view(a_t.sqrt()) * x0 + view((1 - a_t).sqrt()) * eps, atol=1e-5, rtol=1e-5)
+
+
+class ModeRecorder(torch.nn.Module):
+    """Records whether it was in training mode, and where its labels lived, at each call."""
+
+    null_label = 10
+    num_classes = 10
+    in_channels = 1
+
+    def __init__(self):
+        super().__init__()
+        self.w = torch.nn.Parameter(torch.zeros(()))
+        self.seen = []
+
+    def forward(self, x, t, labels=None):
+        self.seen.append((self.training, None if labels is None else labels.device))
+        return torch.zeros_like(x) + self.w
+
+
+@pytest.mark.parametrize("sampler", ["ddpm", "ddim", "invert", "inpaint"])
+def test_every_sampler_runs_the_model_in_eval_mode_and_restores_it(sampler):
+    s = NoiseSchedule(20)
+    model = ModeRecorder().train()
+    labels = torch.tensor([1, 2])
+    x = torch.zeros(2, 1, 4, 4)
+    if sampler == "ddpm":
+        sample_ddpm(model, s, x.shape, labels=labels)
+    elif sampler == "ddim":
+        sample_ddim(model, s, x.shape, steps=4, labels=labels)
+    elif sampler == "invert":
+        ddim_invert(model, s, x, steps=4, labels=labels)
+    else:
+        from ddpm_lib.sample import sample_inpaint
+        sample_inpaint(model, s, x, torch.ones_like(x), steps=4, resample=2, labels=labels)
+    assert model.seen and all(not training for training, _ in model.seen)
+    assert all(device == torch.device("cpu") for _, device in model.seen)
+    assert model.training  # given back in the mode it came in
+
+
+def test_generate_uses_the_models_channels():
+    class ThreeChannels(ModeRecorder):
+        in_channels = 3
+
+    x = generate(ThreeChannels(), NoiseSchedule(20), torch.tensor([0, 1]), steps=2)
+    assert x.shape == (2, 3, 32, 32)

@@ -143,3 +143,26 @@ def test_to_and_config_round_trip(linear):
     torch.testing.assert_close(s.betas, linear.betas)
     assert s.to("cpu").device.type == "cpu"
     assert len(s) == 1000
+
+
+@pytest.mark.parametrize("T", [10, 50, 100, 1000])
+def test_linear_schedule_scales_with_T_so_x_T_is_pure_noise(T):
+    # unscaled, T = 100 ended at alpha_bar_T = 0.36 and T = 50 at 0.60, yet sampling starts from N(0, I)
+    s = NoiseSchedule(T, "linear")
+    assert s.alphas_cumprod[-1].item() < 1e-3
+    assert s.betas[0].item() == pytest.approx(1e-4 * 1000 / T)
+    assert s.betas.max().item() == pytest.approx(min(0.999, 0.02 * 1000 / T))
+
+
+def test_extract_accepts_minus_one_only_with_its_value():
+    s = NoiseSchedule(10)
+    t = torch.tensor([-1, 0, 9])
+    a = extract(s.alphas_cumprod, t, (3, 1, 1), at_minus_one=1.0)
+    assert a.shape == (3, 1, 1)
+    assert a.flatten().tolist() == [1.0, s.alphas_cumprod[0].item(), s.alphas_cumprod[9].item()]
+    torch.testing.assert_close(s.alpha_bar(t, (3,)), a.flatten())
+    # predict_x0 at t = -1 is the identity (no noise to remove)
+    x = torch.randn(3, 2)
+    torch.testing.assert_close(s.predict_x0(x, torch.full((3,), -1), torch.randn(3, 2)), x)
+    with pytest.raises(ValueError, match="only defined for alpha_bar"):
+        extract(s.betas, t, (3, 1))

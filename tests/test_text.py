@@ -96,3 +96,26 @@ def test_text_model_from_class_model_starts_as_its_unconditional_model():
     model = text_model_from(base, context_dim=16).eval()
     x, t = torch.randn(2, 1, 32, 32), torch.tensor([5, 700])
     torch.testing.assert_close(model(x, t, model.prompt_ids(["seven", "a two"])), base(x, t), atol=1e-5, rtol=0)
+
+
+def test_text_model_checkpoints_save_load_and_resume(tmp_path):
+    from ddpm_lib.checkpoint import load_model, read_metadata
+
+    g = torch.Generator().manual_seed(0)
+    base = ImageDataset(torch.rand(16, 1, 32, 32, generator=g) * 2 - 1, torch.arange(16) % 10,
+                        tuple("0123456789"), "random")
+    model = build_text_model(SMALL, context_dim=16)
+    data = prompt_dataset(base, model.tokenizer, copies=1, generator=g)
+    config = TrainConfig(steps=2, batch_size=8, warmup_steps=1, precision="fp32", checkpoint_every=1)
+    result = train(model, NoiseSchedule(100), data, config, checkpoint_dir=tmp_path, progress=False)
+    assert read_metadata(tmp_path / "model.safetensors")["format"] == "ddpm_lib.text_unet.v1"
+    loaded, schedule, info = load_model(tmp_path / "model.safetensors")
+    assert isinstance(loaded, TextConditionedUNet) and schedule.num_timesteps == 100 and info["steps"] == 2
+    assert loaded.config == model.config and loaded.tokenizer.vocab == model.tokenizer.vocab
+    x, t = torch.randn(2, 1, 32, 32), torch.tensor([3, 70])
+    ids = loaded.prompt_ids(["a seven", "2"])
+    torch.testing.assert_close(loaded(x, t, ids), result.ema.model(x, t, ids), rtol=1e-5, atol=1e-5)
+    resumed = train(build_text_model(SMALL, context_dim=16), NoiseSchedule(100), data,
+                    TrainConfig(steps=3, batch_size=8, warmup_steps=1, precision="fp32", checkpoint_every=1),
+                    checkpoint_dir=tmp_path, resume=True, progress=False)
+    assert resumed.steps_done == 3

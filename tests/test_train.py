@@ -140,3 +140,44 @@ def test_bad_training_arguments(tmp_path):
     uncond = SimpleUNet(base_channels=8, norm_groups=4, attention_heads=2)
     with pytest.raises(ValueError, match="num_classes"):
         train(uncond, NoiseSchedule(), tiny_data(), _cfg(2), conditional=True, progress=False)
+
+
+def test_divergence_message_is_true_about_checkpoints(tmp_path):
+    from ddpm_lib.data import ImageDataset
+    from ddpm_lib.train import TrainingDivergedError
+
+    data = ImageDataset(torch.rand(8, 1, 32, 32) * 2 - 1, torch.arange(8) % 10, tuple("0123456789"), "tiny")
+    model = SimpleUNet(base_channels=8, channel_mults=(1, 2), num_classes=10, norm_groups=4, attention_heads=2)
+    config = TrainConfig(steps=50, batch_size=4, lr=10.0, warmup_steps=0, grad_clip=0.0, precision="fp32",
+                         checkpoint_every=40)
+    folder = tmp_path / "never_written"
+    with pytest.raises(TrainingDivergedError, match="no checkpoint was written yet"):
+        with torch.no_grad():
+            for p in model.parameters():
+                p.mul_(1e30)  # a model that overflows at once
+        train(model, NoiseSchedule(100), data, config, checkpoint_dir=folder, progress=False)
+    assert not (folder / "train_state.pt").exists()
+
+
+def test_training_removes_temp_files_a_killed_run_left(tmp_path):
+    from ddpm_lib.data import ImageDataset
+
+    (tmp_path / ".train_state.pt.k1ll3d.tmp").write_bytes(b"half a file")
+    (tmp_path / ".model.safetensors.k1ll3d.tmp").write_bytes(b"half a file")
+    data = ImageDataset(torch.rand(8, 1, 32, 32) * 2 - 1, torch.arange(8) % 10, tuple("0123456789"), "tiny")
+    model = SimpleUNet(base_channels=8, channel_mults=(1, 2), num_classes=10, norm_groups=4, attention_heads=2)
+    train(model, NoiseSchedule(100), data, TrainConfig(steps=1, batch_size=4, precision="fp32"),
+          checkpoint_dir=tmp_path, progress=False)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["model.safetensors", "train_state.pt"]
+
+
+def test_bench_times_the_training_loops_own_step(monkeypatch):
+    import ddpm_lib.bench as bench
+    from ddpm_lib.config import ModelConfig
+
+    calls = []
+    real = bench.training_step
+    monkeypatch.setattr(bench, "training_step", lambda *a, **k: calls.append(1) or real(*a, **k))
+    cfg = ModelConfig(base_channels=8, channel_mults=(1, 2), num_classes=10, norm_groups=4, attention_heads=2)
+    assert bench.training_rate(cfg, 2, "fp32", False, torch.device("cpu"), seconds=0.01) > 0
+    assert len(calls) >= 5  # warm-up and timed calls all go through train.training_step
