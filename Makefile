@@ -16,8 +16,8 @@ help:
 	@echo "make notebooks   re-execute every notebook in place with the cpu preset"
 	@echo "make slides      export every notebook to reveal.js slides under build/slides"
 	@echo "make bench       training and sampling throughput on this machine"
-	@echo "make judge       retrain the judge classifier (data/judge.safetensors)"
-	@echo "make pretrained  retrain the shipped pretrained DDPM (data/pretrained_ddpm.safetensors)"
+	@echo "make judge       retrain the judge classifier (ddpm_lib/weights/judge.safetensors)"
+	@echo "make pretrained  retrain the shipped pretrained DDPM (ddpm_lib/weights/pretrained_ddpm.safetensors)"
 	@echo "make results     regenerate the README results table"
 
 $(STAMP): pyproject.toml

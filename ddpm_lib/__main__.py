@@ -143,7 +143,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--num-samples", type=_whole(MIN_EVAL_SAMPLES), default=1000,
                    help="samples to generate, balanced over digits (at least 2)")
     p.add_argument("--cas", action="store_true", help="also train a classifier on samples (CAS; slower)")
-    p.add_argument("--judge", type=Path, default=None, help="judge weights (default data/judge.safetensors)")
+    p.add_argument("--judge", type=Path, default=None, help="judge weights (default: the shipped judge)")
     _add_sampling(p)
     _add_common(p)
 
