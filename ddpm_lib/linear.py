@@ -207,12 +207,11 @@ class LinearNoisePredictor:
         z0 = latents.double().repeat(repeats, 1)
         lab = labels.long().repeat(repeats)
         n, t_total = z0.shape[0], self.schedule.num_timesteps
-        ac = self.schedule.alphas_cumprod.double().cpu()
         weights = []
         for b in range(self.num_levels):
             lo, hi = b * t_total // self.num_levels, (b + 1) * t_total // self.num_levels
             t = torch.randint(lo, hi, (n,), generator=generator)
-            a = ac[t][:, None]
+            a = self.schedule.alpha_bar(t, z0.shape).double().cpu()
             eps = torch.randn(z0.shape, generator=generator, dtype=torch.float64)
             zt = a.sqrt() * z0 + (1 - a).sqrt() * eps
             drop = torch.rand(n, generator=generator) < self.p_uncond
