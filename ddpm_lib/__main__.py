@@ -19,8 +19,10 @@ import torch
 
 from .bench import run_bench
 from .checkpoint import load_model, read_metadata, save_model
-from .config import PRESET_NAMES, get_preset
-from .data import DATASET_NAMES, load_dataset
+from .config import PRESET_NAMES, Preset, get_preset
+from .data import DATASET_NAMES, ImageDataset, load_dataset
+from .distributed import (BACKENDS, DistributedContext, abort, choose_backend, context_from_env, process_device, start,
+                          stop)
 from .evaluate import (MIN_EVAL_SAMPLES, JudgeTraining, accuracy, evaluate_checkpoint, format_table, results_table,
                        save_judge, train_classifier)
 from .files import atomic_write_json, atomic_write_text, check_output_path
@@ -128,6 +130,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--compile", action="store_true", help="use torch.compile (opt-in)")
     p.add_argument("--unconditional", action="store_true", help="train without labels")
     p.add_argument("--dataset", choices=DATASET_NAMES, default="mnist-5k", help="dataset (default mnist-5k, offline)")
+    p.add_argument("--backend", choices=BACKENDS, default=None,
+                   help="under torchrun: process-group backend (default: nccl on CUDA, gloo on the CPU)")
     _add_common(p)
 
     p = sub.add_parser("sample", help="draw digits from a checkpoint into a PNG")
@@ -184,6 +188,10 @@ def cmd_quest(args: argparse.Namespace) -> dict[str, Any]:
 
 
 def cmd_train(args: argparse.Namespace) -> dict[str, Any]:
+    """Train one model; under ``torchrun --nproc_per_node=N`` as N data-parallel processes (rank 0 writes)."""
+    ctx = context_from_env()
+    device = process_device(ctx, choose_device(args.device))
+    choose_backend(device, args.backend)  # NCCL without CUDA is refused before anything starts
     recipe_path = args.out.with_suffix(".json")
     check_output_path(args.out, "weights file", option="--out")
     check_output_path(recipe_path, "recipe file (beside --out)", option="--out")
@@ -191,36 +199,56 @@ def cmd_train(args: argparse.Namespace) -> dict[str, Any]:
     if ckpt_dir.exists() and not ckpt_dir.is_dir():
         raise ValueError(f"--checkpoint-dir {ckpt_dir} is a file; give a folder")
     check_output_path(ckpt_dir / "model.safetensors", "checkpoint folder", option="--checkpoint-dir")
-    data = load_dataset(args.dataset, "train")
     overrides: dict[str, Any] = {f"train_{k}": v for k, v in (
         ("steps", args.steps), ("batch_size", args.batch_size), ("lr", args.lr), ("precision", args.precision))
         if v is not None}
     overrides["train_compile"] = bool(args.compile)
     overrides["train_seed"] = args.seed
-    overrides["model_in_channels"] = int(data.images.shape[1])
     if args.base_channels is not None:
         overrides["model_base_channels"] = args.base_channels
     if args.unconditional:
         overrides["model_num_classes"] = None
-    preset = get_preset(args.preset, **overrides)
-    device = choose_device(args.device)
-    with seeded(args.seed):
+    ctx.local_batch(get_preset(args.preset, **overrides).train.batch_size)  # the world size must divide the batch
+    data = load_dataset(args.dataset, "train")
+    preset = get_preset(args.preset, **overrides, model_in_channels=int(data.images.shape[1]))
+    ctx = start(ctx, device, args.backend)
+    try:
+        summary = _train_started(args, ctx, device, data, preset, ckpt_dir, recipe_path)
+    except BaseException:
+        abort(ctx)  # no final barrier: the other processes may be gone
+        raise
+    stop(ctx)
+    return summary
+
+
+def _train_started(args: argparse.Namespace, ctx: DistributedContext, device: torch.device, data: ImageDataset,
+                   preset: Preset, ckpt_dir: Path, recipe_path: Path) -> dict[str, Any]:
+    """The part of ``train`` that runs inside the process group (every rank; rank 0 writes)."""
+    with seeded(args.seed):  # the same initial weights in every process
         model = SimpleUNet.from_config(preset.model)
     schedule = NoiseSchedule(preset.num_timesteps, preset.schedule)
-    print(f"training {count_parameters(model):,}-parameter SimpleUNet ({preset.name} preset) for "
-          f"{preset.train.steps} steps on {len(data)} images of {args.dataset}, device {device}")
-    result = train(model, schedule, data, preset.train, device=device, checkpoint_dir=ckpt_dir, resume=args.resume)
-    save_model(result.model, args.out, schedule, state_dict=result.ema.model.state_dict(), weights="ema",
-               preset=preset.name, dataset=args.dataset, **result.summary())
-    record = {"command": "python -m ddpm_lib " + " ".join(sys.argv[1:]) if sys.argv[0].endswith("__main__.py")
-              else "train", "preset": preset.name, "dataset": args.dataset, "model": preset.model.to_dict(),
-              "parameters": count_parameters(result.model), "train": asdict(preset.train),
-              "schedule": schedule.config(), **result.summary(), "machine": _machine(device)}
-    if args.resume:
-        record["note"] = "resumed from a checkpoint: seconds and images_per_second cover the resumed part only"
-    atomic_write_json(recipe_path, record)
-    print(f"wrote {args.out} (EMA weights) and its recipe {recipe_path.name} in "
-          f"{result.seconds:.0f} s at {result.images_per_second:.0f} img/s")
+    say = print if ctx.is_main else (lambda *a, **k: None)
+    share = ctx.local_batch(preset.train.batch_size)
+    processes = f", {ctx.world_size} processes ({ctx.backend}) of {share} images each" if ctx.enabled else ""
+    say(f"training {count_parameters(model):,}-parameter SimpleUNet ({preset.name} preset) for "
+        f"{preset.train.steps} steps of batch {preset.train.batch_size} on {len(data)} images of {args.dataset}, "
+        f"device {device}{processes}")
+    result = train(model, schedule, data, preset.train, device=device, checkpoint_dir=ckpt_dir,
+                   resume=args.resume, dist=ctx, progress=ctx.is_main)
+    if ctx.is_main:
+        save_model(result.model, args.out, schedule, state_dict=result.ema.model.state_dict(), weights="ema",
+                   preset=preset.name, dataset=args.dataset, **result.summary())
+        record = {"command": "python -m ddpm_lib " + " ".join(sys.argv[1:]) if sys.argv[0].endswith("__main__.py")
+                  else "train", "preset": preset.name, "dataset": args.dataset, "model": preset.model.to_dict(),
+                  "parameters": count_parameters(result.model), "train": asdict(preset.train),
+                  "global_batch": preset.train.batch_size, "batch_per_process":
+                  ctx.local_batch(preset.train.batch_size), "lr": preset.train.lr,
+                  "schedule": schedule.config(), **result.summary(), "machine": _machine(device)}
+        if args.resume:
+            record["note"] = "resumed from a checkpoint: seconds and images_per_second cover the resumed part only"
+        atomic_write_json(recipe_path, record)
+    say(f"wrote {args.out} (EMA weights) and its recipe {recipe_path.name} in "
+        f"{result.seconds:.0f} s at {result.images_per_second:.0f} img/s")
     return {"command": "train", "out": str(args.out), **result.summary()}
 
 
@@ -299,12 +327,14 @@ COMMANDS = {"quest": cmd_quest, "train": cmd_train, "sample": cmd_sample, "evalu
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    ctx = context_from_env()
     try:
         summary = COMMANDS[args.command](args)
     except (ValueError, TypeError, OSError, FloatingPointError, RuntimeError) as err:
-        print(f"error: {err}", file=sys.stderr)
+        where = f" (rank {ctx.rank} of {ctx.world_size})" if ctx.enabled else ""
+        print(f"error{where}: {err}", file=sys.stderr)
         return 2
-    _emit(summary, args.json)
+    _emit(summary, args.json and ctx.is_main)
     return 0
 
 

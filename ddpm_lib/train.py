@@ -4,7 +4,9 @@ Taught in ``notebooks/04_training.ipynb``.
 
 Every random choice of step ``k`` (which images, which t, which noise, which labels are dropped)
 comes from a generator seeded with (seed, k), so a run that stops and resumes from a checkpoint
-reproduces the uninterrupted run exactly.
+reproduces the uninterrupted run exactly; there is no random state to save. In a data-parallel
+run (:mod:`ddpm_lib.distributed`) every process draws the same global batch and keeps its share,
+so N processes reproduce one process's run, and resume just as exactly.
 """
 
 from __future__ import annotations
@@ -19,11 +21,13 @@ from typing import Any, Callable
 import torch
 import torch.nn.functional as F
 from torch import nn
+from torch.nn.parallel import DistributedDataParallel
 from tqdm.auto import tqdm
 
 from .checkpoint import CheckpointError, load_training_state, save_model, save_training_state
 from .config import TrainConfig
 from .data import ImageDataset
+from .distributed import DistributedContext, average, barrier
 from .files import remove_stale_temps
 from .runtime import ResolvedPrecision, autocast, choose_device, progress_disabled, resolve_precision
 from .schedule import NoiseSchedule
@@ -37,26 +41,55 @@ class TrainingDivergedError(FloatingPointError):
     """The loss became NaN or infinite; training stopped before writing anything bad."""
 
 
-def diffusion_loss(model: Callable[..., torch.Tensor], schedule: NoiseSchedule, x0: torch.Tensor, *, labels: torch.Tensor | None = None,
-                   p_uncond: float = 0.0, generator: torch.Generator | None = None,
-                   t: torch.Tensor | None = None, noise: torch.Tensor | None = None) -> torch.Tensor:
+@dataclass
+class StepNoise:
+    """The randomness of one training step for a batch of B images, drawn in one fixed order.
+
+    t: (B,) levels ~ Uniform{0..T-1}; noise: (B, C, H, W) ~ N(0, I); drop: (B,) bool, True where
+    the label is replaced by the null label (None when no label is dropped).
+    """
+
+    t: torch.Tensor
+    noise: torch.Tensor
+    drop: torch.Tensor | None
+
+    @classmethod
+    def draw(cls, generator: torch.Generator | None, shape: torch.Size | tuple[int, ...], num_timesteps: int,
+             p_uncond: float, device: torch.device) -> "StepNoise":
+        b = shape[0]
+        t = torch.randint(0, num_timesteps, (b,), generator=generator, device=device)
+        noise = torch.randn(shape, generator=generator, device=device)
+        drop = torch.rand(b, generator=generator, device=device) < p_uncond if p_uncond > 0 else None
+        return cls(t, noise, drop)
+
+    def rows(self, index: slice) -> "StepNoise":
+        """The randomness of rows ``index`` of the batch (one process's share)."""
+        return StepNoise(self.t[index], self.noise[index], None if self.drop is None else self.drop[index])
+
+
+def diffusion_loss(model: Callable[..., torch.Tensor], schedule: NoiseSchedule, x0: torch.Tensor, *,
+                   labels: torch.Tensor | None = None, p_uncond: float = 0.0, generator: torch.Generator | None = None,
+                   t: torch.Tensor | None = None, noise: torch.Tensor | None = None, drop: torch.Tensor | None = None,
+                   null_label: int | None = None) -> torch.Tensor:
     """L_simple of Algorithm 1: E_{t, x0, eps} || eps - eps_theta(sqrt(a_t) x0 + sqrt(1 - a_t) eps, t) ||^2.
 
     x0: (B, C, H, W) in [-1, 1]; t ~ Uniform{0..T-1} and eps ~ N(0, I) unless given. With labels,
-    each label is replaced by the model's null label with probability ``p_uncond`` (so the same
-    model learns the unconditional eps for classifier-free guidance); labels may also be
-    (B, L) prompt token ids, dropped row by row. Returns a scalar.
+    each label is replaced by the null label with probability ``p_uncond`` (or where the (B,)
+    mask ``drop`` is True), so the same model learns the unconditional eps for classifier-free
+    guidance; labels may also be (B, L) prompt token ids, dropped row by row. ``null_label``
+    defaults to ``model.null_label``. Returns a scalar.
     """
     b, device = x0.shape[0], x0.device
     if t is None:
         t = torch.randint(0, schedule.num_timesteps, (b,), generator=generator, device=device)
     if noise is None:
         noise = torch.randn(x0.shape, generator=generator, device=device)
-    if labels is not None and p_uncond > 0:
+    if labels is not None and drop is None and p_uncond > 0:
         drop = torch.rand(b, generator=generator, device=device) < p_uncond
+    if labels is not None and drop is not None:
         drop = drop.reshape(b, *([1] * (labels.ndim - 1)))  # labels may be (B,) classes or (B, L) prompt tokens
-        null_label = int(getattr(model, "null_label"))
-        labels = torch.where(drop, torch.full_like(labels, null_label), labels)
+        null = int(getattr(model, "null_label")) if null_label is None else null_label
+        labels = torch.where(drop, torch.full_like(labels, null), labels)
     xt = schedule.q_sample(x0, t, noise)
     eps = model(xt, t, labels) if labels is not None else model(xt, t)
     return F.mse_loss(eps.float(), noise)
@@ -127,32 +160,58 @@ class TrainResult:
     seconds: float = 0.0
     images_per_second: float = 0.0
     precision: str = "fp32"
+    world_size: int = 1
 
     def summary(self) -> dict[str, object]:
+        """steps, seconds, images/s of the whole run (all processes), precision, processes, final loss."""
         return {"steps": self.steps_done, "seconds": round(self.seconds, 2),
                 "images_per_second": round(self.images_per_second, 1), "precision": self.precision,
-                "final_loss": self.history[-1][1] if self.history else None}
+                "world_size": self.world_size, "final_loss": self.history[-1][1] if self.history else None}
+
+
+def needs_grad_scaler(precision: ResolvedPrecision) -> bool:
+    """fp16 gradients underflow without loss scaling; bf16 has fp32's exponent range and needs none."""
+    return precision == "fp16"
 
 
 def training_step(model: nn.Module, optimizer: torch.optim.Optimizer, schedule: NoiseSchedule, x0: torch.Tensor, *,
-                  labels: torch.Tensor | None, p_uncond: float, grad_clip: float, precision: ResolvedPrecision,
-                  generator: torch.Generator | None = None, forward: Callable[..., torch.Tensor] | None = None) -> float:
+                  labels: torch.Tensor | None, grad_clip: float, precision: ResolvedPrecision,
+                  noise: StepNoise | None = None, p_uncond: float = 0.0, generator: torch.Generator | None = None,
+                  forward: Callable[..., torch.Tensor] | None = None,
+                  average: Callable[[torch.Tensor], torch.Tensor] | None = None,
+                  scaler: torch.amp.GradScaler | None = None) -> float:
     """One step of Algorithm 1 under autocast: loss, backward, clipping, optimiser step. Returns the loss.
 
-    ``forward`` is the callable used for the loss (a ``torch.compile`` of ``model``); the
-    optimiser and clipping act on ``model``'s parameters. A non-finite loss is returned without
-    touching the weights, so the caller can stop before anything bad is written.
+    ``noise`` fixes the step's t, eps and dropped labels (else they are drawn from ``generator``
+    with ``p_uncond``). ``forward`` is the callable used for the loss (a ``torch.compile`` or
+    DistributedDataParallel wrapper of ``model``); the optimiser and clipping act on ``model``'s
+    parameters. ``average`` turns this process's loss into the mean over all processes, so that
+    every process sees the same value. With ``scaler`` (fp16) the loss is scaled before backward
+    and the gradients unscaled before clipping. A non-finite loss is returned without touching the
+    weights, so the caller can stop before anything bad is written.
     """
+    fixed = {} if noise is None else {"t": noise.t, "noise": noise.noise, "drop": noise.drop}
+    null_label = getattr(model, "null_label", None) if labels is not None else None
     with autocast(x0.device, precision):
-        loss = diffusion_loss(forward or model, schedule, x0, labels=labels, p_uncond=p_uncond, generator=generator)
-    value = loss.detach().item()
+        loss = diffusion_loss(forward or model, schedule, x0, labels=labels, p_uncond=p_uncond, generator=generator,
+                              null_label=null_label, **fixed)
+    shared = loss.detach() if average is None else average(loss.detach())
+    value = shared.item()
     if not math.isfinite(value):
         return value
     optimizer.zero_grad(set_to_none=True)
-    loss.backward()
+    if scaler is not None:
+        scaler.scale(loss).backward()
+        scaler.unscale_(optimizer)
+    else:
+        loss.backward()
     if grad_clip > 0:
         nn.utils.clip_grad_norm_(model.parameters(), grad_clip)
-    optimizer.step()
+    if scaler is not None:
+        scaler.step(optimizer)
+        scaler.update()
+    else:
+        optimizer.step()
     return value
 
 
@@ -182,7 +241,7 @@ def _load_or_explain(module: nn.Module | torch.optim.Optimizer | EMA, state: Any
 def train(model: nn.Module, schedule: NoiseSchedule, dataset: ImageDataset, config: TrainConfig, *,
           device: str | torch.device | None = None, checkpoint_dir: str | Path | None = None, resume: bool = False,
           progress: bool = True, callback: Callable[[int, float], None] | None = None,
-          conditional: bool | None = None) -> TrainResult:
+          conditional: bool | None = None, dist: DistributedContext | None = None) -> TrainResult:
     """Train ``model`` to predict noise (Algorithm 1) with AdamW, warm-up, clipping and EMA.
 
     Args:
@@ -192,9 +251,14 @@ def train(model: nn.Module, schedule: NoiseSchedule, dataset: ImageDataset, conf
             (model, EMA, optimizer, step) and ``model.safetensors`` (EMA weights) there, atomically.
         resume: continue from ``checkpoint_dir/train_state.pt``; the result equals an uninterrupted run.
         callback: called as ``callback(step, loss)`` after every step (for live plots).
+        dist: this process's place in a data-parallel run (:mod:`ddpm_lib.distributed`, started
+            by the caller). ``config.batch_size`` is the global batch; each process trains on its
+            share, gradients are averaged, and rank 0 alone writes checkpoints. Default: one process.
 
     Raises :class:`TrainingDivergedError` on a non-finite loss, leaving the last checkpoint intact.
     """
+    ctx = dist or DistributedContext()
+    rows = ctx.batch_slice(config.batch_size)  # checks that the world size divides the batch
     device = choose_device(device)
     precision = resolve_precision(config.precision, device)
     num_classes = getattr(model, "num_classes", None)
@@ -224,6 +288,7 @@ def train(model: nn.Module, schedule: NoiseSchedule, dataset: ImageDataset, conf
     model.to(memory_format=memory_format)
     ema = EMA(model, config.ema_decay)
     optimizer = torch.optim.AdamW(model.parameters(), lr=config.lr, weight_decay=config.weight_decay)
+    scaler = torch.amp.GradScaler(device.type) if needs_grad_scaler(precision) else None
     images, labels = dataset.images, dataset.labels
 
     start, history = 0, []
@@ -232,36 +297,58 @@ def train(model: nn.Module, schedule: NoiseSchedule, dataset: ImageDataset, conf
         _load_or_explain(model, state["model"], "model", path)
         _load_or_explain(ema, state["ema"], "EMA model", path)
         _load_or_explain(optimizer, state["optimizer"], "optimizer state", path)
+        if scaler is not None and "grad_scaler" in state:
+            scaler.load_state_dict(state["grad_scaler"])
         start = int(state["step"])
         history = [(int(s), float(v)) for s, v in state["history"].tolist()]
-    if ckpt is not None:
+    if ckpt is not None and ctx.is_main:
         for name in (STATE_FILE, WEIGHTS_FILE):
             remove_stale_temps(ckpt / name)  # left by a run that was killed mid-write
 
     def write_checkpoint(step: int) -> None:
-        if ckpt is None:
+        if ckpt is None or not ctx.is_main:  # rank 0 writes; every rank holds the same weights
             return
-        save_training_state(ckpt / STATE_FILE, {
-            "model": model.state_dict(), "ema": ema.state_dict(), "optimizer": optimizer.state_dict(),
-            "step": step, "history": torch.tensor(history, dtype=torch.float64).reshape(-1, 2),
-            "config": asdict(config)})
+        state = {"model": model.state_dict(), "ema": ema.state_dict(), "optimizer": optimizer.state_dict(),
+                 "step": step, "history": torch.tensor(history, dtype=torch.float64).reshape(-1, 2),
+                 "config": asdict(config), "world_size": ctx.world_size}
+        if scaler is not None:
+            state["grad_scaler"] = scaler.state_dict()
+        save_training_state(ckpt / STATE_FILE, state)
         save_model(model, ckpt / WEIGHTS_FILE, schedule, state_dict=ema.model.state_dict(), steps=step,
-                   train_config=asdict(config), weights="ema")
+                   train_config=asdict(config), weights="ema", world_size=ctx.world_size)
 
-    forward = torch.compile(model) if config.compile else model
+    forward: Callable[..., torch.Tensor] = model
+    if ctx.enabled:  # gradients are averaged over the processes inside backward()
+        forward = DistributedDataParallel(model, device_ids=[device.index] if device.type == "cuda" else None)
+    if config.compile:
+        forward = torch.compile(forward)
     model.train()
     t0 = time.perf_counter()
     bar = tqdm(range(start, config.steps), desc="training", disable=progress_disabled(progress), initial=start, total=config.steps)
     for step in bar:
         g = _step_generator(config.seed, step, device)
-        idx = batch_indices(step, len(images), config.batch_size, config.seed)
+        idx = batch_indices(step, len(images), config.batch_size, config.seed)[rows]
         x0 = images[idx].to(device, non_blocking=True).contiguous(memory_format=memory_format)
         y = labels[idx].to(device) if conditional else None
+        # the whole global batch's randomness, in one fixed order; this process keeps its rows
+        noise = StepNoise.draw(g, (config.batch_size, *images.shape[1:]), schedule.num_timesteps,
+                               config.p_uncond if conditional else 0.0, device).rows(rows)
         for group in optimizer.param_groups:
             group["lr"] = lr_at(step, config)
-        value = training_step(model, optimizer, schedule, x0, labels=y, p_uncond=config.p_uncond,
-                              grad_clip=config.grad_clip, precision=precision, generator=g, forward=forward)
-        if not math.isfinite(value):
+        try:
+            value = training_step(model, optimizer, schedule, x0, labels=y, grad_clip=config.grad_clip,
+                                  precision=precision, noise=noise, forward=forward, scaler=scaler,
+                                  average=lambda loss: average(ctx, loss))
+        except RuntimeError as err:
+            if not ctx.enabled:
+                raise
+            saved = ckpt is not None and (ckpt / STATE_FILE).is_file()
+            last = f"the last checkpoint in {ckpt} is whole" if saved else "no checkpoint was written yet"
+            raise RuntimeError(
+                f"rank {ctx.rank} of {ctx.world_size}: another process of this run stopped during step {step} "
+                f"(torchrun's report names the rank that failed first); {last}. Fix that process's error, then "
+                f"start the run again with --resume. ({str(err).strip().splitlines()[0][:200]})") from err
+        if not math.isfinite(value):  # every process sees the same averaged loss, so all stop here
             saved = ckpt is not None and (ckpt / STATE_FILE).is_file()
             last = (f"the last checkpoint in {ckpt} is intact (resume with --resume)" if saved
                     else "no checkpoint was written yet")
@@ -282,8 +369,10 @@ def train(model: nn.Module, schedule: NoiseSchedule, dataset: ImageDataset, conf
     bar.close()
     seconds = time.perf_counter() - t0
     write_checkpoint(config.steps)
+    barrier(ctx)  # the other ranks return only once rank 0's files are complete
     model.to(memory_format=torch.contiguous_format)
     ema.model.to(memory_format=torch.contiguous_format)
     done = config.steps - start
     return TrainResult(model=model, ema=ema, history=history, steps_done=config.steps, seconds=seconds,
-                       images_per_second=done * config.batch_size / max(seconds, 1e-9), precision=precision)
+                       images_per_second=done * config.batch_size / max(seconds, 1e-9), precision=precision,
+                       world_size=ctx.world_size)

@@ -181,3 +181,36 @@ def test_bench_times_the_training_loops_own_step(monkeypatch):
     cfg = ModelConfig(base_channels=8, channel_mults=(1, 2), num_classes=10, norm_groups=4, attention_heads=2)
     assert bench.training_rate(cfg, 2, "fp32", False, torch.device("cpu"), seconds=0.01) > 0
     assert len(calls) >= 5  # warm-up and timed calls all go through train.training_step
+
+
+def test_grad_scaler_step_equals_the_unscaled_step():
+    from ddpm_lib.train import StepNoise, needs_grad_scaler, training_step
+
+    assert needs_grad_scaler("fp16") and not needs_grad_scaler("bf16") and not needs_grad_scaler("fp32")
+    s = NoiseSchedule(100)
+    x0 = torch.rand(4, 1, 32, 32, generator=torch.Generator().manual_seed(0)) * 2 - 1
+    noise = StepNoise.draw(torch.Generator().manual_seed(1), x0.shape, 100, 0.0, torch.device("cpu"))
+    results = []
+    for scaler in (None, torch.amp.GradScaler("cpu", init_scale=2.0 ** 12)):
+        model = tiny_model()
+        opt = torch.optim.AdamW(model.parameters(), lr=1e-3)
+        loss = training_step(model, opt, s, x0, labels=None, grad_clip=1.0, precision="fp32", noise=noise,
+                             scaler=scaler)
+        results.append((loss, model.state_dict()))
+    assert results[0][0] == results[1][0]
+    for k, v in results[0][1].items():  # the scale is undone before clipping and the step
+        torch.testing.assert_close(results[1][1][k], v, atol=1e-6, rtol=1e-5)
+
+
+def test_fp16_training_uses_a_grad_scaler_and_saves_its_state(tmp_path, monkeypatch):
+    import ddpm_lib.train as train_module
+
+    monkeypatch.setattr(train_module, "resolve_precision", lambda precision, device: "fp16")  # as on an fp16-only GPU
+    result = train(tiny_model(), NoiseSchedule(100), tiny_data(), TrainConfig(steps=2, batch_size=8, precision="fp32"),
+                   checkpoint_dir=tmp_path, progress=False)
+    assert result.precision == "fp16"
+    state = load_training_state(tmp_path / STATE_FILE)
+    assert state["grad_scaler"]["scale"] > 1  # scaled fp16 backward, state kept for resume
+    resumed = train(tiny_model(), NoiseSchedule(100), tiny_data(), TrainConfig(steps=3, batch_size=8, precision="fp32"),
+                    checkpoint_dir=tmp_path, resume=True, progress=False)
+    assert resumed.steps_done == 3
