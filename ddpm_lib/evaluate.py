@@ -136,7 +136,7 @@ class JudgeTraining:
 def train_classifier(images: torch.Tensor, labels: torch.Tensor, recipe: JudgeTraining = JudgeTraining(), *,
                      num_classes: int = 10, device: str | torch.device = "cpu", progress: bool = False) -> JudgeNet:
     """Train a fresh :class:`JudgeNet` on (images, labels): AdamW, one-cycle LR, label smoothing, affine augmentation."""
-    check_images(images, what="training images")
+    check_images(images, images.shape[1] if images.ndim == 4 else 1, what="training images")
     if labels.shape != (images.shape[0],):
         raise ValueError(f"labels must have shape ({images.shape[0]},), got {tuple(labels.shape)}")
     device = torch.device(device)
@@ -310,7 +310,7 @@ def evaluate_samples(judge: JudgeNet, samples: torch.Tensor, labels: torch.Tenso
     a classifier) needs ``cas=True``, ``labels`` and ``test_labels`` for the reference images.
     """
     t0 = time.perf_counter()
-    check_images(samples, what=name)
+    check_images(samples, judge.in_channels, what=name)
     acc = conditional_accuracy(judge, samples, labels) if labels is not None else None
     report = Report(name=name, num_samples=int(samples.shape[0]), accuracy=acc["accuracy"] if acc else None,
                     per_class=acc["per_class"] if acc else {},
@@ -412,11 +412,12 @@ def judge_model(model: NoisePredictor, schedule: NoiseSchedule, *, num_samples: 
                 guidance_scale: float, sampler: SamplerName = "ddim", eta: float = 0.0,
                 generator: torch.Generator | None = None, precision: str = "auto", cas: bool = False,
                 judge_path: str | Path | None = None, name: str | None = None,
-                progress: bool = True) -> dict[str, Any]:
-    """Generate ``num_samples`` balanced samples and score them with the judge against the held-out digits.
+                progress: bool = True, dataset: str = "mnist-5k", root: str | Path = "data") -> dict[str, Any]:
+    """Generate ``num_samples`` balanced samples and score them with the judge against ``dataset``'s test split.
 
     Returns the table rows (floor, ceiling, samples) and the sample's scores. Every argument is
-    checked, and the judge loaded, before the first sample is drawn.
+    checked, and the judge and data loaded, before the first sample is drawn. For a dataset other
+    than digits, pass a judge trained on it (``python -m ddpm_lib train-judge --dataset ...``).
     """
     check_num_samples(num_samples)
     check_guidance(guidance_scale)
@@ -424,7 +425,16 @@ def judge_model(model: NoisePredictor, schedule: NoiseSchedule, *, num_samples: 
     if sampler == "ddim":
         ddim_timesteps(schedule.num_timesteps, steps)
     judge, judge_info = load_judge(judge_path)
-    train_ds, test_ds = load_dataset("mnist-5k", "train"), load_dataset("mnist-5k", "test")
+    train_ds, test_ds = load_dataset(dataset, "train", root=root), load_dataset(dataset, "test", root=root)
+    channels = int(getattr(model, "in_channels", 1))
+    if judge.in_channels != channels or test_ds.images.shape[1] != channels:
+        raise ValueError(f"the model draws {channels}-channel images, the judge reads {judge.in_channels}-channel ones "
+                         f"and {dataset!r} has {test_ds.images.shape[1]}; train a judge on this dataset with "
+                         f"`python -m ddpm_lib train-judge --dataset {dataset}` and pass it with --judge")
+    judged_on = judge_info.get("dataset", "mnist-5k")
+    if judged_on != dataset:
+        raise ValueError(f"the judge was trained on {judged_on!r}, not {dataset!r}: its accuracy and features mean "
+                         f"nothing there; train one with `python -m ddpm_lib train-judge --dataset {dataset}`")
     labels = balanced_labels(num_samples) if getattr(model, "num_classes", None) else None
     t0 = time.perf_counter()
     x = generate(model, schedule, labels, num_samples=num_samples, sampler=sampler, steps=steps, eta=eta,
@@ -443,7 +453,8 @@ def judge_model(model: NoisePredictor, schedule: NoiseSchedule, *, num_samples: 
 
 def evaluate_checkpoint(path: str | Path, *, num_samples: int = 1000, sampler: SamplerName = "ddim", steps: int = 50,
                         eta: float = 0.0, guidance: float = 3.0, precision: str = "auto", seed: int = 0,
-                        device: str | None = None, cas: bool = False, judge_path: str | Path | None = None) -> dict[str, Any]:
+                        device: str | None = None, cas: bool = False, judge_path: str | Path | None = None,
+                        dataset: str = "mnist-5k") -> dict[str, Any]:
     """``python -m ddpm_lib evaluate``: print the metrics table for a checkpoint's samples."""
     check_num_samples(num_samples, "--num-samples")
     dev = choose_device(device)
@@ -451,7 +462,8 @@ def evaluate_checkpoint(path: str | Path, *, num_samples: int = 1000, sampler: S
     model, schedule, _ = load_model(path, dev)
     schedule = schedule or NoiseSchedule().to(dev)
     result = judge_model(model, schedule, num_samples=num_samples, steps=steps, guidance_scale=guidance,
-                         sampler=sampler, eta=eta, generator=g, precision=precision, cas=cas, judge_path=judge_path)
+                         sampler=sampler, eta=eta, generator=g, precision=precision, cas=cas, judge_path=judge_path,
+                         dataset=dataset)
     print(format_table(result["rows"]))
     return {"command": "evaluate", "checkpoint": str(path), **{k: v for k, v in result.items() if k != "rows"},
             "rows": result["rows"]}

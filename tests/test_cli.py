@@ -124,3 +124,28 @@ def test_library_code_never_seeds_the_global_generator():
                  for i, line in enumerate(p.read_text().splitlines(), 1)
                  if "torch.manual_seed(" in line and p.name != "runtime.py"]
     assert offenders == []  # runtime.seeded is the one place, and it restores the caller's state
+
+
+def test_colour_images_end_to_end_train_judge_and_evaluate(tmp_path, capsys, monkeypatch):
+    import torch
+
+    import ddpm_lib.__main__ as cli
+    import ddpm_lib.evaluate as evaluate
+    from ddpm_lib.data import ImageDataset
+
+    g = torch.Generator().manual_seed(0)
+    fake = {split: ImageDataset(torch.rand(n, 3, 32, 32, generator=g) * 2 - 1, torch.arange(n) % 10,
+                                tuple("abcdefghij"), "cifar10") for split, n in (("train", 64), ("test", 40))}
+    loader = lambda name, split, root="data": fake[split]  # noqa: E731  (CIFAR-10 itself is not downloadable here)
+    monkeypatch.setattr(cli, "load_dataset", loader)
+    monkeypatch.setattr(evaluate, "load_dataset", loader)
+    model, judge = tmp_path / "m.safetensors", tmp_path / "judge.safetensors"
+    assert main(["train", "--preset", "smoke", "--dataset", "cifar10", "--steps", "2", "--batch-size", "8",
+                 "--out", str(model)]) == 0
+    assert main(["train-judge", "--dataset", "cifar10", "--epochs", "1", "--out", str(judge), "--json"]) == 0
+    assert last_json(capsys)["dataset"] == "cifar10"
+    assert main(["evaluate", "--checkpoint", str(model), "--dataset", "cifar10", "--judge", str(judge),
+                 "--num-samples", "10", "--steps", "2", "--json"]) == 0
+    assert last_json(capsys)["num_samples"] == 10
+    assert main(["evaluate", "--checkpoint", str(model), "--dataset", "cifar10", "--num-samples", "10"]) == 2
+    assert "the judge reads 1-channel ones" in capsys.readouterr().err  # the shipped digit judge cannot score colour

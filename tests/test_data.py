@@ -100,3 +100,32 @@ def test_mnist5k_csv_is_parsed_once_and_shared_read_only():
     assert torch.equal(a.images, b.images) and a.images.data_ptr() != b.images.data_ptr()  # callers get copies
     with pytest.raises(ValueError):
         _mnist5k_arrays()[0][0, 0] = 1.0
+
+
+def test_cifar10_binary_batches_are_read_without_unpickling(tmp_path):
+    from ddpm_lib.data import CIFAR10_DIR, cifar10_files
+
+    rng = np.random.default_rng(0)
+    folder = tmp_path / CIFAR10_DIR
+    folder.mkdir()
+    expected = {}
+    for split in ("train", "test"):
+        pix, lab = [], []
+        for path in cifar10_files(tmp_path, split):
+            n = 3
+            labels = rng.integers(0, 10, n, dtype=np.uint8)
+            pixels = rng.integers(0, 256, (n, 3, 32, 32), dtype=np.uint8)
+            np.concatenate([labels[:, None], pixels.reshape(n, -1)], 1).tofile(path)  # the authors' record layout
+            pix.append(pixels)
+            lab.append(labels)
+        expected[split] = (np.concatenate(pix), np.concatenate(lab))
+    train = load_dataset("cifar10", "train", root=tmp_path, download=False)
+    assert train.images.shape == (15, 3, 32, 32) and train.classes[0] == "airplane"
+    assert train.labels.tolist() == expected["train"][1].tolist()
+    torch.testing.assert_close(train.images, torch.as_tensor(expected["train"][0], dtype=torch.float32) / 255 * 2 - 1)
+    test = load_dataset("cifar10", "test", root=tmp_path, download=False)
+    assert test.images.shape == (3, 3, 32, 32) and test.images[0, 1, 5, 7].item() == pytest.approx(
+        expected["test"][0][0, 1, 5, 7] / 255 * 2 - 1)  # channel planes, then rows, in that order
+    (folder / "test_batch.bin").write_bytes(b"\x00" * 100)
+    with pytest.raises(DatasetUnavailableError, match="test_batch.bin is not a CIFAR-10 binary batch: 100 bytes"):
+        load_dataset("cifar10", "test", root=tmp_path, download=False)
