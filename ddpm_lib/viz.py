@@ -6,8 +6,10 @@ through :func:`ddpm_lib.data.to_unit`.
 
 from __future__ import annotations
 
+import io
+import tempfile
 from pathlib import Path
-from typing import Sequence
+from typing import Any, Callable, Sequence
 
 import matplotlib.pyplot as plt
 import torch
@@ -141,6 +143,51 @@ def animate_trajectory(traj: Trajectory, num_frames: int = 20, nrow: int = 10, i
     anim = animation.FuncAnimation(fig, draw, frames=len(frames), interval=interval, blit=False)
     plt.close(fig)
     return anim
+
+
+def figure_png(draw: Callable[..., Any], dpi: int = 100, **values: Any) -> bytes:
+    """Call ``draw(**values)`` (which draws on new matplotlib figures and does not show them) and
+    return the last figure as PNG bytes; every figure it made is closed."""
+    before = set(plt.get_fignums())
+    draw(**values)
+    made = [n for n in plt.get_fignums() if n not in before]
+    if not made:
+        raise ValueError(f"{getattr(draw, '__name__', 'draw')} drew no matplotlib figure")
+    buffer = io.BytesIO()
+    plt.figure(made[-1]).savefig(buffer, format="png", dpi=dpi, bbox_inches="tight", facecolor="white")
+    for n in made:
+        plt.close(n)
+    return buffer.getvalue()
+
+
+def live_figure(draw: Callable[..., Any], controls: dict[str, Any], dpi: int = 100) -> Any:
+    """A figure driven by widgets that also reads well where no widget can run.
+
+    Shows ``draw(**values)`` as a plain PNG output (so a notebook opened untrusted, on GitHub or
+    in a slide shows the initial state), then the ``controls`` (ipywidgets, by argument name);
+    moving one redraws the PNG in place. Returns the IPython display handle.
+    """
+    import ipywidgets as widgets  # the course extra; only notebooks need it
+    from IPython.display import Image, display
+
+    def render() -> Image:
+        return Image(data=figure_png(draw, dpi=dpi, **{name: w.value for name, w in controls.items()}))
+
+    handle = display(render(), display_id=True)
+    for w in controls.values():
+        w.observe(lambda change: handle.update(render()), names="value")
+    display(widgets.HBox(list(controls.values())))
+    return handle
+
+
+def trajectory_gif(traj: Trajectory, num_frames: int = 12, nrow: int = 5, interval: int = 250, dpi: int = 72) -> bytes:
+    """The animation of :func:`animate_trajectory` as GIF bytes: it plays without JavaScript, so an
+    untrusted notebook shows it (``IPython.display.Image(data=..., format="gif")``)."""
+    anim = animate_trajectory(traj, num_frames=num_frames, nrow=nrow, interval=interval)
+    with tempfile.TemporaryDirectory() as folder:
+        path = Path(folder) / "trajectory.gif"
+        anim.save(str(path), writer=animation.PillowWriter(fps=max(1, round(1000 / interval))), dpi=dpi)
+        return path.read_bytes()
 
 
 def plot_losses(history: Sequence[tuple[int, float]], ax: plt.Axes | None = None, smooth: int = 20) -> plt.Axes:

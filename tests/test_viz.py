@@ -3,7 +3,10 @@ from PIL import Image
 
 from ddpm_lib.sample import Trajectory
 from ddpm_lib.schedule import NoiseSchedule
-from ddpm_lib.viz import (animate_trajectory, frame_indices, image_grid, noising_strip, save_grid, trajectory_strip)
+import pytest
+
+from ddpm_lib.viz import (animate_trajectory, figure_png, frame_indices, image_grid, live_figure, noising_strip, save_grid,
+                          show_images, trajectory_gif, trajectory_strip)
 
 
 def test_image_grid_layout_and_range():
@@ -46,3 +49,42 @@ def test_frames_and_animation():
     anim = animate_trajectory(traj, num_frames=4, nrow=2)
     html = anim.to_jshtml()
     assert "<img" in html or "animation" in html.lower()
+
+
+def test_figure_png_and_gif_render_without_scripts():
+    import matplotlib.pyplot as plt
+
+    def draw(n=2):
+        show_images(torch.zeros(n, 1, 8, 8), nrow=n)
+
+    before = plt.get_fignums()
+    png = figure_png(draw, n=3)
+    assert png[:8] == b"\x89PNG\r\n\x1a\n" and plt.get_fignums() == before  # no figure left open
+    traj = Trajectory(torch.arange(5, -1, -1), torch.rand(6, 2, 1, 8, 8) * 2 - 1, torch.rand(6, 2, 1, 8, 8) * 2 - 1,
+                      torch.rand(2, 1, 8, 8) * 2 - 1)
+    gif = trajectory_gif(traj, num_frames=3, nrow=2)
+    assert gif[:6] == b"GIF89a"
+    with pytest.raises(ValueError, match="drew no matplotlib figure"):
+        figure_png(lambda: None)
+
+
+def test_live_figure_shows_a_png_first_and_redraws_it_in_place(monkeypatch):
+    import ipywidgets as widgets
+    from IPython import display as ipy_display
+
+    shown, updates = [], []
+
+    class Handle:
+        def update(self, obj):
+            updates.append(obj)
+
+    def fake_display(obj, display_id=False):
+        shown.append(obj)
+        return Handle() if display_id else None
+
+    monkeypatch.setattr(ipy_display, "display", fake_display)
+    slider = widgets.IntSlider(2, 1, 4)
+    live_figure(lambda n: show_images(torch.zeros(n, 1, 8, 8), nrow=n), {"n": slider})
+    assert isinstance(shown[0], ipy_display.Image) and shown[0].data[:4] == b"\x89PNG"  # the static picture comes first
+    slider.value = 3
+    assert len(updates) == 1 and updates[0].data != shown[0].data  # redrawn in place for the new value
