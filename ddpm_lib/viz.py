@@ -1,7 +1,10 @@
 """Pictures: image grids, noising strips, denoising animations, loss curves; atomic PNG writes.
 
 Used by every notebook and by the Quest. Images come in the model range [-1, 1] and are shown
-through :func:`ddpm_lib.data.to_unit`.
+through :func:`ddpm_lib.data.to_unit`. What a notebook shows must read well where no script runs
+(a notebook opened untrusted, a static export, a slide): :func:`live_figure` draws a widget-driven
+figure as a plain PNG that its controls redraw in place, and :func:`trajectory_gif` turns the
+denoising animation into a GIF.
 """
 
 from __future__ import annotations
@@ -124,7 +127,10 @@ def animate_trajectory(traj: Trajectory, num_frames: int = 20, nrow: int = 10, i
     In a notebook: ``HTML(animate_trajectory(traj).to_jshtml())``.
     """
     frames = frame_indices(len(traj.timesteps), num_frames)
-    fig, (ax_l, ax_r) = plt.subplots(1, 2, figsize=(8, 4.2))
+    first = image_grid(traj.xt[frames[0]].clamp(-1, 1), nrow)
+    panel_width = 3.8  # inches per panel; the height follows the grid's shape, plus room for the titles
+    fig, (ax_l, ax_r) = plt.subplots(1, 2, figsize=(2 * panel_width + 0.4,
+                                                    panel_width * first.shape[0] / first.shape[1] + 0.9))
     ims = []
     for ax, data, name in ((ax_l, traj.xt, "x_t"), (ax_r, traj.x0, "predicted x_0")):
         grid = image_grid(data[frames[0]].clamp(-1, 1), nrow)
@@ -140,6 +146,7 @@ def animate_trajectory(traj: Trajectory, num_frames: int = 20, nrow: int = 10, i
         title.set_text(f"reverse step {i + 1}/{len(traj.timesteps)}, t = {int(traj.timesteps[i])}")
         return [*ims, title]
 
+    fig.tight_layout()
     anim = animation.FuncAnimation(fig, draw, frames=len(frames), interval=interval, blit=False)
     plt.close(fig)
     return anim
