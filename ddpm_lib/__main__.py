@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import math
 import platform
 import sys
 import time
@@ -33,48 +32,47 @@ from .sample import generate
 from .schedule import NoiseSchedule
 from .train import train
 from .unet import SimpleUNet, count_parameters
+from .validate import check_number, check_whole
 from .viz import save_grid
 
 DIGITS = tuple(range(10))
 
 
-def _whole(minimum: int, maximum: int | None = None, what: str = "a whole number") -> Callable[[str], int]:
-    """An argparse type: a whole number in [minimum, maximum], with a message that says so."""
-    span = f">= {minimum}" if maximum is None else f"from {minimum} to {maximum}"
-
+def _whole(minimum: int, maximum: int | None = None, why: str = "") -> Callable[[str], int]:
+    """An argparse type: a whole number in [minimum, maximum], refused with :mod:`ddpm_lib.validate`'s wording."""
     def parse(text: str) -> int:
         try:
-            value = int(text)
+            value: object = int(text)
         except ValueError:
-            raise argparse.ArgumentTypeError(f"expected {what} {span}, got {text!r}") from None
-        if value < minimum or (maximum is not None and value > maximum):
-            raise argparse.ArgumentTypeError(f"expected {what} {span}, got {text!r}")
-        return value
+            value = text
+        try:
+            return check_whole("the value", value, minimum, maximum, why=why)
+        except ValueError as err:
+            raise argparse.ArgumentTypeError(str(err)) from None
 
     return parse
 
 
-def _number(low: float, high: float, *, low_open: bool = False, what: str = "a number") -> Callable[[str], float]:
+def _number(low: float, high: float, *, low_open: bool = False, why: str = "") -> Callable[[str], float]:
     """An argparse type: a finite number in the interval (nan and inf are refused)."""
-    interval = f"{'(' if low_open else '['}{low:g}, {high:g}]"
-
     def parse(text: str) -> float:
         try:
-            value = float(text)
+            value: object = float(text)
         except ValueError:
-            raise argparse.ArgumentTypeError(f"expected {what} in {interval}, got {text!r}") from None
-        if not math.isfinite(value) or value < low or value > high or (low_open and value == low):
-            raise argparse.ArgumentTypeError(f"expected {what} in {interval}, got {text!r}")
-        return value
+            value = text
+        try:
+            return check_number("the value", value, low, high, low_open=low_open, why=why)
+        except ValueError as err:
+            raise argparse.ArgumentTypeError(str(err)) from None
 
     return parse
 
 
-SEED = _whole(0, MAX_SEED, "a seed: a whole number")
+SEED = _whole(0, MAX_SEED)
 POSITIVE = _whole(1)
-GUIDANCE = _number(-100.0, 100.0, what="a finite guidance scale")
-ETA = _number(0.0, 1.0, what="eta (0: deterministic DDIM, 1: DDPM-like)")
-LR = _number(0.0, 10.0, low_open=True, what="a learning rate")
+GUIDANCE = _number(-100.0, 100.0)
+ETA = _number(0.0, 1.0, why=" (0: deterministic DDIM, 1: DDPM-like)")
+LR = _number(0.0, 10.0, low_open=True)
 
 
 def _parse_digits(text: str) -> list[int]:
@@ -155,7 +153,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("bench", help="training and sampling throughput, and the machine's matmul peak")
     p.add_argument("--preset", choices=PRESET_NAMES, default=None, help="(only sizes the sampling benchmark)")
-    p.add_argument("--seconds", type=_number(0.0, 3600.0, low_open=True, what="seconds"), default=8.0,
+    p.add_argument("--seconds", type=_number(0.0, 3600.0, low_open=True), default=8.0,
                    help="time per measurement (default 8)")
     p.add_argument("--peer", action="store_true", help="also time diffusers' UNet2DModel (bench extra)")
     _add_common(p)

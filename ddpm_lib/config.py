@@ -10,7 +10,6 @@ naming the field, the value and what is expected, before any work starts.
 
 from __future__ import annotations
 
-import math
 import os
 from dataclasses import asdict, dataclass, fields, replace
 from typing import Any, Literal
@@ -18,36 +17,11 @@ from typing import Any, Literal
 import torch
 
 from .runtime import MAX_SEED, PRECISIONS, Precision
+from .validate import check_number, check_whole
 
 PresetName = Literal["smoke", "cpu", "gpu"]
 PRESET_NAMES: tuple[str, ...] = ("smoke", "cpu", "gpu")
 MODE_ENV = "DDPM_COURSE_MODE"
-
-
-def check_int(owner: str, name: str, value: object, minimum: int, maximum: int | None = None) -> int:
-    """``value`` as a whole number in [minimum, maximum], else ``ValueError`` naming ``owner.name``."""
-    if isinstance(value, bool) or not isinstance(value, int) or value < minimum or (maximum is not None and value > maximum):
-        span = f">= {minimum}" if maximum is None else f"from {minimum} to {maximum}"
-        raise ValueError(f"{owner} field {name!r} must be a whole number {span}, got {value!r}")
-    return value
-
-
-def check_float(owner: str, name: str, value: object, low: float, high: float, *, low_open: bool = False,
-                high_open: bool = False) -> float:
-    """``value`` as a finite number in the interval, else ``ValueError`` naming ``owner.name``."""
-    ok = isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
-    if ok:
-        v = float(value)  # type: ignore[arg-type]
-        ok = (v > low if low_open else v >= low) and (v < high if high_open else v <= high)
-    if not ok:
-        interval = f"{'(' if low_open else '['}{low:g}, {high:g}{')' if high_open else ']'}"
-        raise ValueError(f"{owner} field {name!r} must be a finite number in {interval}, got {value!r}")
-    return float(value)  # type: ignore[arg-type]
-
-
-def _check_optional_int(owner: str, name: str, value: object) -> None:
-    if value is not None:
-        check_int(owner, name, value, 1)
 
 
 @dataclass(frozen=True)
@@ -65,8 +39,8 @@ class ModelConfig:
 
     def __post_init__(self) -> None:
         own = "ModelConfig"
-        check_int(own, "in_channels", self.in_channels, 1)
-        check_int(own, "base_channels", self.base_channels, 4)
+        check_whole(f"{own} field 'in_channels'", self.in_channels, 1)
+        check_whole(f"{own} field 'base_channels'", self.base_channels, 4)
         if self.base_channels % 2:
             raise ValueError(f"{own} field 'base_channels' must be even (it is also the size of the sinusoidal "
                              f"time embedding), got {self.base_channels}")
@@ -75,12 +49,13 @@ class ModelConfig:
             raise ValueError(f"{own} field 'channel_mults' must list at least two whole numbers >= 1 (one width "
                              f"per level, e.g. (1, 2, 4, 8)), got {mults!r}")
         for m in mults:
-            check_int(own, "channel_mults", m, 1)
-        _check_optional_int(own, "num_classes", self.num_classes)
-        _check_optional_int(own, "context_dim", self.context_dim)
-        check_int(own, "norm_groups", self.norm_groups, 1)
-        check_int(own, "attention_heads", self.attention_heads, 1)
-        check_float(own, "dropout", self.dropout, 0.0, 1.0, high_open=True)
+            check_whole(f"{own} field 'channel_mults'", m, 1)
+        for name in ("num_classes", "context_dim"):
+            if getattr(self, name) is not None:
+                check_whole(f"{own} field {name!r}", getattr(self, name), 1)
+        check_whole(f"{own} field 'norm_groups'", self.norm_groups, 1)
+        check_whole(f"{own} field 'attention_heads'", self.attention_heads, 1)
+        check_number(f"{own} field 'dropout'", self.dropout, 0.0, 1.0, high_open=True)
         for width in (self.base_channels * m for m in mults):
             if width % self.norm_groups:
                 raise ValueError(f"{own}: every width base_channels x mult must divide into norm_groups="
@@ -132,21 +107,21 @@ class TrainConfig:
 
     def __post_init__(self) -> None:
         own = "TrainConfig"
-        check_int(own, "steps", self.steps, 1)
-        check_int(own, "batch_size", self.batch_size, 1)
-        check_float(own, "lr", self.lr, 0.0, 10.0, low_open=True)
-        check_float(own, "weight_decay", self.weight_decay, 0.0, 1.0)
-        check_int(own, "warmup_steps", self.warmup_steps, 0)
-        check_float(own, "grad_clip", self.grad_clip, 0.0, math.inf, high_open=True)
-        check_float(own, "ema_decay", self.ema_decay, 0.0, 1.0, high_open=True)
-        check_float(own, "p_uncond", self.p_uncond, 0.0, 1.0)
+        check_whole(f"{own} field 'steps'", self.steps, 1)
+        check_whole(f"{own} field 'batch_size'", self.batch_size, 1)
+        check_number(f"{own} field 'lr'", self.lr, 0.0, 10.0, low_open=True)
+        check_number(f"{own} field 'weight_decay'", self.weight_decay, 0.0, 1.0)
+        check_whole(f"{own} field 'warmup_steps'", self.warmup_steps, 0)
+        check_number(f"{own} field 'grad_clip'", self.grad_clip, 0.0)
+        check_number(f"{own} field 'ema_decay'", self.ema_decay, 0.0, 1.0, high_open=True)
+        check_number(f"{own} field 'p_uncond'", self.p_uncond, 0.0, 1.0)
         if self.precision not in PRECISIONS:
             raise ValueError(f"{own} field 'precision' must be one of {', '.join(PRECISIONS)}, got {self.precision!r}")
         for name in ("channels_last", "compile"):
             if not isinstance(getattr(self, name), bool):
                 raise ValueError(f"{own} field {name!r} must be True or False, got {getattr(self, name)!r}")
-        check_int(own, "checkpoint_every", self.checkpoint_every, 1)
-        check_int(own, "seed", self.seed, 0, MAX_SEED)
+        check_whole(f"{own} field 'checkpoint_every'", self.checkpoint_every, 1)
+        check_whole(f"{own} field 'seed'", self.seed, 0, MAX_SEED)
 
 
 @dataclass(frozen=True)

@@ -33,7 +33,6 @@ from torch import nn
 from tqdm.auto import tqdm
 
 from .checkpoint import CheckpointError, load_model, load_weights
-from .config import check_int
 from .data import load_dataset
 from .files import atomic_write
 from .linear import LinearNoisePredictor, PCACodec
@@ -41,6 +40,7 @@ from .paths import JUDGE_PATH
 from .runtime import check_seed, choose_device, make_generator, progress_disabled, seeded
 from .sample import NoisePredictor, SamplerName, check_eta, check_guidance, ddim_timesteps, generate, sample_ddim
 from .schedule import NoiseSchedule
+from .validate import check_whole
 
 JUDGE_FORMAT = "ddpm_lib.judge.v1"
 DEFAULT_JUDGE_PATH = JUDGE_PATH
@@ -140,8 +140,8 @@ def train_classifier(images: torch.Tensor, labels: torch.Tensor, recipe: JudgeTr
     if labels.shape != (images.shape[0],):
         raise ValueError(f"labels must have shape ({images.shape[0]},), got {tuple(labels.shape)}")
     device = torch.device(device)
-    check_int("JudgeTraining", "epochs", recipe.epochs, 1)
-    check_int("JudgeTraining", "batch_size", recipe.batch_size, 1)
+    check_whole("JudgeTraining field 'epochs'", recipe.epochs, 1)
+    check_whole("JudgeTraining field 'batch_size'", recipe.batch_size, 1)
     g = torch.Generator().manual_seed(recipe.seed)
     with seeded(recipe.seed):  # weight initialisation and dropout have no generator argument
         return _fit_classifier(images, labels, recipe, num_classes, device, g, progress)
@@ -402,10 +402,7 @@ def balanced_labels(num_samples: int, num_classes: int = 10) -> torch.Tensor:
 
 def check_num_samples(num_samples: object, option: str = "num_samples") -> int:
     """At least two samples (a Frechet distance fits a covariance), checked before any sampling."""
-    if isinstance(num_samples, bool) or not isinstance(num_samples, int) or num_samples < MIN_EVAL_SAMPLES:
-        raise ValueError(f"{option} must be a whole number >= {MIN_EVAL_SAMPLES} (the Frechet distance fits a "
-                         f"covariance to the samples), got {num_samples!r}")
-    return num_samples
+    return check_whole(option, num_samples, MIN_EVAL_SAMPLES, why=" (the Frechet distance fits a covariance to the samples)")
 
 
 def judge_model(model: NoisePredictor, schedule: NoiseSchedule, *, num_samples: int, steps: int,

@@ -19,6 +19,8 @@ from typing import Iterator, Literal
 
 import torch
 
+from .validate import check_whole
+
 Precision = Literal["auto", "fp32", "bf16", "fp16"]
 ResolvedPrecision = Literal["fp32", "bf16", "fp16"]
 PRECISIONS: tuple[str, ...] = ("auto", "fp32", "bf16", "fp16")
@@ -98,9 +100,7 @@ def progress_disabled(progress: bool) -> bool:
 
 def check_seed(seed: object, what: str = "seed") -> int:
     """``seed`` as an int in 0..2^63-1 (what ``torch.Generator.manual_seed`` accepts), else ``ValueError``."""
-    if isinstance(seed, bool) or not isinstance(seed, int) or not 0 <= seed <= MAX_SEED:
-        raise ValueError(f"{what} must be an integer from 0 to 2**63 - 1 = {MAX_SEED}, got {seed!r}")
-    return seed
+    return check_whole(what, seed, 0, MAX_SEED, why=" (2**63 - 1, what torch.Generator accepts)")
 
 
 def make_generator(seed: int, device: str | torch.device = "cpu") -> torch.Generator:

@@ -23,7 +23,6 @@ denoiser of notebook 01 runs through the same code as the UNet.
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 from typing import Callable, Iterator, Literal, Protocol, Sequence
 
@@ -32,6 +31,7 @@ from tqdm.auto import tqdm
 
 from .runtime import ResolvedPrecision, autocast, model_device, progress_disabled, resolve_precision
 from .schedule import NoiseSchedule, extract
+from .validate import check_number, check_whole
 
 VarianceKind = Literal["beta", "posterior"]
 VARIANCE_KINDS: tuple[str, ...] = ("beta", "posterior")
@@ -48,10 +48,7 @@ class NoisePredictor(Protocol):
 # -- argument checks (before any network evaluation) -----------------------------------------------
 def check_guidance(guidance_scale: float) -> float:
     """A finite guidance scale w, else ``ValueError`` (nan or inf would poison every sample)."""
-    if isinstance(guidance_scale, bool) or not isinstance(guidance_scale, (int, float)) or not math.isfinite(guidance_scale):
-        raise ValueError(f"guidance scale must be a finite number (0: unconditional, 1: conditional, >1: guided), "
-                         f"got {guidance_scale!r}")
-    return float(guidance_scale)
+    return check_number("guidance scale", guidance_scale, why=" (0: unconditional, 1: conditional, >1: guided)")
 
 
 def check_eta(eta: float) -> float:
@@ -60,9 +57,7 @@ def check_eta(eta: float) -> float:
     eta > 1 would ask for sigma^2 > 1 - alpha_bar_{t_prev} on some steps: the direction term
     sqrt(1 - a' - sigma^2) of eq. 12 would be the square root of a negative number.
     """
-    if isinstance(eta, bool) or not isinstance(eta, (int, float)) or not math.isfinite(eta) or not 0 <= eta <= 1:
-        raise ValueError(f"eta must be a number in [0, 1] (0: deterministic DDIM, 1: DDPM-like noise), got {eta!r}")
-    return float(eta)
+    return check_number("eta", eta, 0.0, 1.0, why=" (0: deterministic DDIM, 1: DDPM-like noise)")
 
 
 def check_labels(model: object, labels: torch.Tensor | None, batch: int, device: torch.device) -> torch.Tensor | None:
@@ -316,8 +311,7 @@ def trajectory(steps: Iterator[ReverseStep]) -> Trajectory:
 # -- samplers -------------------------------------------------------------------------------------
 def ddim_timesteps(num_timesteps: int, steps: int) -> list[int]:
     """``steps`` time indices evenly spread over 0..T-1, descending, always including T-1 and 0."""
-    if isinstance(steps, bool) or not isinstance(steps, int) or not 1 <= steps <= num_timesteps:
-        raise ValueError(f"steps must be a whole number between 1 and {num_timesteps} (the schedule's T), got {steps!r}")
+    check_whole("steps", steps, 1, num_timesteps, why=" (the schedule's T is the most)")
     if steps == 1:
         return [num_timesteps - 1]
     ts = torch.linspace(0, num_timesteps - 1, steps, dtype=torch.float64).round().long().unique()
@@ -450,8 +444,7 @@ def sample_inpaint(model: NoisePredictor, schedule: NoiseSchedule, known: torch.
     """
     if known.shape != mask.shape:
         raise ValueError(f"known {tuple(known.shape)} and mask {tuple(mask.shape)} must have the same shape")
-    if isinstance(resample, bool) or not isinstance(resample, int) or resample < 1:
-        raise ValueError(f"resample must be a whole number >= 1, got {resample!r}")
+    check_whole("resample", resample, 1)
     dev = model_device(model, device)
     known, mask = known.to(dev).float(), mask.to(dev).float()
     pairs, last_repeat = [], []
@@ -504,10 +497,9 @@ def generate(model: NoisePredictor, schedule: NoiseSchedule, labels: torch.Tenso
         raise ValueError(f"num_samples={num_samples} but {len(labels)} labels were given: one sample is drawn per "
                          f"label; drop num_samples or pass {num_samples} labels")
     n = len(labels) if labels is not None else num_samples
-    if isinstance(n, bool) or not isinstance(n, int) or n < 1:
-        raise ValueError(f"nothing to generate: give labels or num_samples >= 1, got num_samples={num_samples!r}")
-    if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
-        raise ValueError(f"batch_size must be a whole number >= 1, got {batch_size!r}")
+    n = check_whole("num_samples", n, 1, why=" (nothing to generate: give labels, or num_samples for unconditional "
+                                          "samples)")
+    check_whole("batch_size", batch_size, 1)
     if image_shape is None:
         image_shape = (int(getattr(model, "in_channels", 1)), 32, 32)
     if labels is not None:

@@ -21,9 +21,10 @@ from typing import Any, Sequence
 import torch
 from torch import nn
 
-from .config import ModelConfig, check_int
+from .config import ModelConfig
 from .data import ImageDataset
 from .unet import SimpleUNet
+from .validate import check_whole
 
 DIGIT_WORDS = ("zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine")
 TEMPLATES = ("{d}", "{w}", "a {w}", "the digit {w}", "a handwritten {w}", "number {d}", "the number {w}",
@@ -38,7 +39,7 @@ class PromptTokenizer:
     """
 
     def __init__(self, words: Sequence[str] | None = None, max_len: int = 6) -> None:
-        check_int("PromptTokenizer", "max_len", max_len, 1)
+        check_whole("PromptTokenizer argument 'max_len'", max_len, 1)
         if words is None:
             words = sorted({*DIGIT_WORDS, *(str(d) for d in range(10)),
                             *(w for t in TEMPLATES for w in t.split() if not w.startswith("{"))})
@@ -118,8 +119,8 @@ class TextModelConfig:
             raise ValueError("TextModelConfig: the UNet config needs context_dim (the width of its cross-attention)")
         if not self.words or not all(isinstance(w, str) and w for w in self.words):
             raise ValueError(f"TextModelConfig field 'words' must be a non-empty list of words, got {self.words!r}")
-        check_int("TextModelConfig", "max_len", self.max_len, 1)
-        check_int("TextModelConfig", "heads", self.heads, 1)
+        check_whole("TextModelConfig field 'max_len'", self.max_len, 1)
+        check_whole("TextModelConfig field 'heads'", self.heads, 1)
 
     def to_dict(self) -> dict[str, Any]:
         return {"unet": self.unet.to_dict(), "words": list(self.words), "max_len": self.max_len, "heads": self.heads}

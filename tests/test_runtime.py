@@ -40,9 +40,9 @@ def test_seeded_is_reproducible_and_restores_the_global_state():
 def test_seeds_and_devices_are_checked():
     assert check_seed(MAX_SEED) == MAX_SEED
     assert make_generator(5).initial_seed() == 5
-    with pytest.raises(ValueError, match="seed must be an integer from 0 to 2\\*\\*63 - 1"):
+    with pytest.raises(ValueError, match="seed must be a whole number from 0 to 9223372036854775807 .*got 18446744073709551616"):
         check_seed(2**64)
-    with pytest.raises(ValueError, match="seed must be an integer"):
+    with pytest.raises(ValueError, match="seed must be a whole number from 0 to .*got -1"):
         check_seed(-1)
     assert choose_device("cpu") == torch.device("cpu")
     with pytest.raises(ValueError, match="unknown device 'gpu0'; use 'cpu', 'cuda' or 'cuda:N'"):

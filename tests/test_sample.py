@@ -116,9 +116,9 @@ def test_samplers_recover_a_gaussian_data_distribution():
 def test_ddim_timesteps_strided():
     assert ddim_timesteps(1000, 5) == [999, 749, 500, 250, 0]
     assert ddim_timesteps(1000, 1) == [999]
-    with pytest.raises(ValueError, match="between 1 and 1000"):
+    with pytest.raises(ValueError, match="steps must be a whole number from 1 to 1000 .*got 0"):
         ddim_timesteps(1000, 0)
-    with pytest.raises(ValueError, match="between 1 and 1000"):
+    with pytest.raises(ValueError, match="steps must be a whole number from 1 to 1000 .*got 1001"):
         ddim_timesteps(1000, 1001)
 
 
