@@ -17,7 +17,7 @@ from .config import ModelConfig, get_preset
 from .runtime import autocast, choose_device, cpu_supports_bf16, resolve_precision, seeded
 from .sample import sample_ddim, sample_ddpm
 from .schedule import NoiseSchedule
-from .train import training_step
+from .train import StepNoise, training_step
 from .unet import SimpleUNet, count_parameters
 
 TABLE1 = ModelConfig(base_channels=64, channel_mults=(1, 2, 4, 8), num_classes=10)
@@ -84,7 +84,8 @@ def training_rate(config: ModelConfig, batch: int, precision: str, channels_last
     prec = resolve_precision(precision, device)
 
     def step() -> None:
-        training_step(model, opt, schedule, x, labels=y, p_uncond=0.1, grad_clip=1.0, precision=prec, generator=g)
+        noise = StepNoise.draw(g, x.shape, schedule.num_timesteps, 0.1 if y is not None else 0.0, device)
+        training_step(model, opt, schedule, x, labels=y, noise=noise, grad_clip=1.0, precision=prec)
 
     return timed_rate(step, batch, seconds)
 

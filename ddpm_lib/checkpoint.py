@@ -28,10 +28,6 @@ TEXT_FORMAT = "ddpm_lib.text_unet.v1"
 FORMATS: tuple[str, ...] = (FORMAT, TEXT_FORMAT)
 DiffusionModel = Union[SimpleUNet, TextConditionedUNet]
 
-__all__ = ["CheckpointError", "FORMAT", "TEXT_FORMAT", "find_checkpoint",
-           "load_model", "load_training_state", "load_weights", "read_metadata", "save_model", "save_training_state"]
-
-
 class CheckpointError(ValueError):
     """The file is not a ddpm_lib checkpoint, or does not fit the model it is loaded into."""
 

@@ -43,7 +43,6 @@ from .schedule import NoiseSchedule
 from .validate import check_whole
 
 JUDGE_FORMAT = "ddpm_lib.judge.v1"
-DEFAULT_JUDGE_PATH = JUDGE_PATH
 MIN_EVAL_SAMPLES = 2  # a Frechet distance needs a covariance: at least two samples
 
 
@@ -377,7 +376,7 @@ def save_judge(judge: JudgeNet, path: str | Path, **info: Any) -> Path:
 
 def load_judge(path: str | Path | None = None, device: str | torch.device = "cpu") -> tuple[JudgeNet, dict[str, Any]]:
     """Load the shipped judge (``ddpm_lib/weights/judge.safetensors`` by default): (judge in eval mode, info)."""
-    path = Path(path) if path is not None else DEFAULT_JUDGE_PATH
+    path = Path(path) if path is not None else JUDGE_PATH
     if not path.is_file():
         raise FileNotFoundError(f"no judge weights at {path}; train them with `python -m ddpm_lib train-judge`")
     try:

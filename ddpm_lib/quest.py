@@ -15,8 +15,9 @@ import torch
 
 from .config import Preset, get_preset
 from .data import load_dataset
-from .evaluate import DEFAULT_JUDGE_PATH, check_num_samples, format_table, judge_model
+from .evaluate import check_num_samples, format_table, judge_model
 from .files import check_output_path
+from .paths import JUDGE_PATH
 from .runtime import choose_device, make_generator, seeded
 from .sample import NoisePredictor, check_guidance, ddim_steps, ddim_timesteps, generate, trajectory
 from .schedule import NoiseSchedule
@@ -95,14 +96,14 @@ def run_quest(preset_name: str | None = None, out: str | Path = "chaos_sculpture
     summary: dict[str, Any] = {"command": "quest", "preset": preset.name, "creation": str(paths["creation"]),
                                "progress": str(paths["progress"]), "checkpoint": str(ckpt_dir / WEIGHTS_FILE),
                                "train_seconds": round(train_seconds, 1), **result.summary()}
-    if evaluate and DEFAULT_JUDGE_PATH.is_file():
+    if evaluate and JUDGE_PATH.is_file():
         scores = judge_model(ema, schedule, num_samples=preset.num_eval_samples, steps=preset.sample_steps,
                              guidance_scale=w, generator=g, progress=False)
         print(format_table(scores["rows"]))
         summary.update(accuracy=scores["accuracy"], frechet=scores["frechet"], frechet_floor=scores["frechet_floor"],
                        eval_samples=scores["num_samples"])
     elif evaluate:
-        print(f"(no judge at {DEFAULT_JUDGE_PATH}: run `python -m ddpm_lib train-judge` for scores)")
+        print(f"(no judge at {JUDGE_PATH}: run `python -m ddpm_lib train-judge` for scores)")
     summary["wall_seconds"] = round(time.perf_counter() - t_start, 1)
     print(f"wrote {paths['creation']}, {paths['progress']} and {ckpt_dir / WEIGHTS_FILE}")
     print(f"Quest finished in {summary['wall_seconds']:.0f} s")

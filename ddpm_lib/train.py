@@ -175,26 +175,23 @@ def needs_grad_scaler(precision: ResolvedPrecision) -> bool:
 
 
 def training_step(model: nn.Module, optimizer: torch.optim.Optimizer, schedule: NoiseSchedule, x0: torch.Tensor, *,
-                  labels: torch.Tensor | None, grad_clip: float, precision: ResolvedPrecision,
-                  noise: StepNoise | None = None, p_uncond: float = 0.0, generator: torch.Generator | None = None,
+                  labels: torch.Tensor | None, noise: StepNoise, grad_clip: float, precision: ResolvedPrecision,
                   forward: Callable[..., torch.Tensor] | None = None,
                   average: Callable[[torch.Tensor], torch.Tensor] | None = None,
                   scaler: torch.amp.GradScaler | None = None) -> float:
     """One step of Algorithm 1 under autocast: loss, backward, clipping, optimiser step. Returns the loss.
 
-    ``noise`` fixes the step's t, eps and dropped labels (else they are drawn from ``generator``
-    with ``p_uncond``). ``forward`` is the callable used for the loss (a ``torch.compile`` or
+    ``noise`` holds the step's t, eps and dropped labels (:meth:`StepNoise.draw`). ``forward`` is the callable used for the loss (a ``torch.compile`` or
     DistributedDataParallel wrapper of ``model``); the optimiser and clipping act on ``model``'s
     parameters. ``average`` turns this process's loss into the mean over all processes, so that
     every process sees the same value. With ``scaler`` (fp16) the loss is scaled before backward
     and the gradients unscaled before clipping. A non-finite loss is returned without touching the
     weights, so the caller can stop before anything bad is written.
     """
-    fixed = {} if noise is None else {"t": noise.t, "noise": noise.noise, "drop": noise.drop}
     null_label = getattr(model, "null_label", None) if labels is not None else None
     with autocast(x0.device, precision):
-        loss = diffusion_loss(forward or model, schedule, x0, labels=labels, p_uncond=p_uncond, generator=generator,
-                              null_label=null_label, **fixed)
+        loss = diffusion_loss(forward or model, schedule, x0, labels=labels, t=noise.t, noise=noise.noise,
+                              drop=noise.drop, null_label=null_label)
     shared = loss.detach() if average is None else average(loss.detach())
     value = shared.item()
     if not math.isfinite(value):

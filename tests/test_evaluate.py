@@ -5,7 +5,8 @@ import pytest
 import torch
 
 from ddpm_lib.data import load_dataset
-from ddpm_lib.evaluate import (DEFAULT_JUDGE_PATH, JudgeNet, JudgeTraining, balanced_subset,
+from ddpm_lib.paths import JUDGE_PATH
+from ddpm_lib.evaluate import (JudgeNet, JudgeTraining, balanced_subset,
                                classification_accuracy_score, conditional_accuracy, evaluate_samples, format_table,
                                frechet_distance, judge_features, judge_frechet_distance, load_judge, memorisation,
                                reference_rows, save_judge)
@@ -30,13 +31,13 @@ def test_judge_shapes():
 
 def test_shipped_judge_accuracy_matches_its_record(judge, data):
     _, test = data
-    info = json.loads(Path(DEFAULT_JUDGE_PATH).with_suffix(".json").read_text())
+    info = json.loads(Path(JUDGE_PATH).with_suffix(".json").read_text())
     acc = conditional_accuracy(judge, test.images, test.labels)
     assert acc["num_samples"] == 1000
     assert acc["accuracy"] >= 0.97
     assert acc["accuracy"] == pytest.approx(info["test_accuracy"], abs=1e-9)
     assert set(acc["per_class"]) == set(range(10))
-    assert DEFAULT_JUDGE_PATH.stat().st_size < 2 * 2**20
+    assert JUDGE_PATH.stat().st_size < 2 * 2**20
 
 
 def test_frechet_distance_of_a_set_with_itself_is_zero_and_grows_with_noise(judge, data):
