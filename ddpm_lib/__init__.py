@@ -15,6 +15,8 @@ One concept per module (each names the notebook that teaches it):
 - ``runtime``: device, mixed precision, progress bars, scoped seeding
 - ``files``: atomic writes and output-path checks
 - ``paths``: shipped weights (package data) and the course folder
+- ``validate``: range checks with one wording for every refusal
+- ``distributed``: data-parallel training under torchrun
 """
 
 from .config import ModelConfig, Preset, TrainConfig, default_preset_name, get_preset

@@ -12,7 +12,7 @@ import sys
 import time
 from dataclasses import asdict
 from pathlib import Path
-from typing import Any, Callable, Sequence
+from typing import Any, Callable, Sequence, TypeVar
 
 import torch
 
@@ -36,36 +36,31 @@ from .validate import check_number, check_whole
 from .viz import save_grid
 
 DIGITS = tuple(range(10))
+T = TypeVar("T")
 
 
-def _whole(minimum: int, maximum: int | None = None, why: str = "") -> Callable[[str], int]:
-    """An argparse type: a whole number in [minimum, maximum], refused with :mod:`ddpm_lib.validate`'s wording."""
-    def parse(text: str) -> int:
+def _argument(convert: Callable[[str], object], check: Callable[[object], T]) -> Callable[[str], T]:
+    """An argparse type: ``convert`` the text (``int``, ``float``), then ``check`` it with :mod:`ddpm_lib.validate`'s
+    wording; text that does not convert is checked as it is, so the message shows what was typed."""
+    def parse(text: str) -> T:
         try:
-            value: object = int(text)
+            value = convert(text)
         except ValueError:
             value = text
         try:
-            return check_whole("the value", value, minimum, maximum, why=why)
+            return check(value)
         except ValueError as err:
             raise argparse.ArgumentTypeError(str(err)) from None
 
     return parse
+
+
+def _whole(minimum: int, maximum: int | None = None) -> Callable[[str], int]:
+    return _argument(int, lambda v: check_whole("the value", v, minimum, maximum))
 
 
 def _number(low: float, high: float, *, low_open: bool = False, why: str = "") -> Callable[[str], float]:
-    """An argparse type: a finite number in the interval (nan and inf are refused)."""
-    def parse(text: str) -> float:
-        try:
-            value: object = float(text)
-        except ValueError:
-            value = text
-        try:
-            return check_number("the value", value, low, high, low_open=low_open, why=why)
-        except ValueError as err:
-            raise argparse.ArgumentTypeError(str(err)) from None
-
-    return parse
+    return _argument(float, lambda v: check_number("the value", v, low, high, low_open=low_open, why=why))
 
 
 SEED = _whole(0, MAX_SEED)
