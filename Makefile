@@ -49,6 +49,7 @@ notebooks: $(STAMP)
 	  echo "== $$nb"; \
 	  TQDM_DISABLE=1 ../$(VENV)/bin/jupyter execute --inplace --timeout=1800 "$$nb" || exit 1; \
 	done
+	$(PY) -m tools.notebook_form notebooks/*.ipynb
 
 slides: $(STAMP)
 	$(VENV)/bin/jupyter nbconvert --to slides --output-dir build/slides notebooks/*.ipynb

@@ -1,0 +1,87 @@
+"""The committed notebooks are in the form JupyterLab saves, so opening one leaves ``git diff`` empty."""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from tools import notebook_form
+from tools.notebook_form import dumps, javascript_numbers, merge_streams, normalise
+
+NOTEBOOKS = sorted((Path(__file__).resolve().parents[1] / "notebooks").glob("*.ipynb"))
+
+
+def _stream(name: str, text: str | list[str]) -> dict:
+    return {"name": name, "output_type": "stream", "text": text}
+
+
+def _notebook(outputs: list[dict], **meta: object) -> dict:
+    cell = {"cell_type": "code", "execution_count": 1, "id": "a1", "metadata": {}, "outputs": outputs,
+            "source": "print(1)"}
+    return {"cells": [cell], "metadata": dict(meta), "nbformat": 4, "nbformat_minor": 5}
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)
+def test_committed_notebook_is_in_jupyterlab_form(path: Path) -> None:
+    text = path.read_text(encoding="utf-8")
+    notebook = json.loads(text)
+    # The Python version inside language_info is the one machine-specific field: keep the file's.
+    info = dict(notebook_form.language_info(), version=notebook["metadata"]["language_info"]["version"])
+    assert dumps(normalise(notebook, info=info)) == text, (
+        f"{path.name} is not in the form JupyterLab saves; fix: python -m tools.notebook_form notebooks/*.ipynb")
+    assert notebook["metadata"]["kernelspec"]["display_name"] == "Python 3 (ipykernel)"
+
+
+def test_merge_streams_joins_runs_of_one_stream_only() -> None:
+    image = {"output_type": "display_data", "data": {"text/plain": ["<Figure>"]}, "metadata": {}}
+    outputs = [_stream("stdout", ["a\n", "b\n"]), _stream("stdout", "c\n"), _stream("stderr", "w\n"),
+               _stream("stdout", "d"), image, _stream("stdout", "e\n")]
+    merged = merge_streams(outputs)
+    assert [o.get("name") for o in merged] == ["stdout", "stderr", "stdout", None, "stdout"]
+    assert merged[0]["text"] == "a\nb\nc\n"
+    assert merged[2]["text"] == "d" and merged[4]["text"] == "e\n"
+    assert outputs[0]["text"] == ["a\n", "b\n"], "the input list must not be modified"
+
+
+def test_javascript_numbers_turns_whole_floats_into_ints_only() -> None:
+    state = {"max": 8.0, "step": 0.5, "value": [3.0, -2.0, 1e-7], "flag": True, "name": "w", "n": 4}
+    assert javascript_numbers(state) == {"max": 8, "step": 0.5, "value": [3, -2, 1e-7], "flag": True,
+                                         "name": "w", "n": 4}
+    assert type(javascript_numbers(8.0)) is int and javascript_numbers(True) is True
+
+
+def test_normalise_sets_kernel_and_language_info_and_is_idempotent() -> None:
+    nb = _notebook([_stream("stdout", "x\n"), _stream("stdout", "y\n")],
+                   kernelspec={"display_name": "Python 3", "language": "python", "name": "python3"},
+                   language_info={"name": "python"})
+    once = normalise(nb)
+    assert once["metadata"]["kernelspec"]["display_name"] == "Python 3 (ipykernel)"
+    assert once["metadata"]["language_info"]["pygments_lexer"] == "ipython3"
+    assert once["metadata"]["language_info"]["codemirror_mode"] == {"name": "ipython", "version": 3}
+    assert len(once["cells"][0]["outputs"]) == 1
+    assert dumps(normalise(json.loads(dumps(once)))) == dumps(once)
+    assert nb["metadata"]["kernelspec"]["display_name"] == "Python 3", "the input must not be modified"
+    assert json.loads(dumps(once))["cells"][0]["outputs"][0]["text"] == ["x\n", "y\n"]
+
+
+def test_check_mode_names_the_file_and_the_fix_and_writes_nothing(tmp_path: Path, capsys) -> None:
+    path = tmp_path / "old.ipynb"
+    original = json.dumps(_notebook([_stream("stdout", "x\n")], kernelspec={"display_name": "Python 3"}))
+    path.write_text(original, encoding="utf-8")
+    assert notebook_form.main(["--check", str(path)]) == 1
+    err = capsys.readouterr().err
+    assert f"{path}: differ from JupyterLab's form" in err and "fix: python -m tools.notebook_form" in err
+    assert path.read_text(encoding="utf-8") == original
+    assert notebook_form.main([str(path)]) == 0
+    assert notebook_form.main(["--check", str(path)]) == 0
+    assert not list(tmp_path.glob(".*.tmp"))
+
+
+def test_a_file_that_is_not_a_notebook_is_named(tmp_path: Path, capsys) -> None:
+    path = tmp_path / "broken.ipynb"
+    path.write_text("{not json", encoding="utf-8")
+    with pytest.raises(SystemExit) as exit_info:
+        notebook_form.main([str(path)])
+    assert exit_info.value.code == 2
+    assert f"{path}: cannot read a notebook" in capsys.readouterr().err
