@@ -14,7 +14,7 @@ help:
 	@echo "make test        type check, unit tests + every notebook (smoke mode) with nbval"
 	@echo "make lab         JupyterLab on the course notebooks"
 	@echo "make notebooks   re-execute every notebook in place with the cpu preset"
-	@echo "make slides      export every notebook to reveal.js slides under build/slides"
+	@echo "make slides      offline reveal.js decks of every notebook under build/slides (open from disk)"
 	@echo "make bench       training and sampling throughput on this machine"
 	@echo "make judge       retrain the judge classifier (ddpm_lib/weights/judge.safetensors)"
 	@echo "make pretrained  retrain the shipped pretrained DDPM (ddpm_lib/weights/pretrained_ddpm.safetensors)"
@@ -52,7 +52,7 @@ notebooks: $(STAMP)
 	$(PY) -m tools.notebook_form notebooks/*.ipynb
 
 slides: $(STAMP)
-	$(VENV)/bin/jupyter nbconvert --to slides --output-dir build/slides notebooks/*.ipynb
+	$(PY) -m tools.slides --out build/slides
 
 bench: $(STAMP)
 	$(PY) -m ddpm_lib bench $(PRESET_FLAG)

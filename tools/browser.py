@@ -1,0 +1,224 @@
+"""Headless Chromium (Debian's ``chromium`` and ``chromedriver``, driven by Selenium) for the checks a
+reader's browser makes: slide decks that paginate and fit, JupyterLab running a notebook.
+
+Nothing here downloads a browser. ``chromium_driver`` raises ``BrowserUnavailable`` with the reason
+and the fix when Selenium, Chromium or chromedriver is missing, so tests can skip cleanly.
+
+    python -m tools.browser build/slides/*.slides.html   # one line per slide that does not fit
+"""
+from __future__ import annotations
+
+import argparse
+import contextlib
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from tools.slides import CANVAS
+
+CHROMIUM_NAMES = ("chromium", "chromium-browser", "google-chrome")
+LAB_TOKEN = "course-browser-test"
+INSTALL_HINT = "apt-get install chromium chromium-driver, and pip install selenium"
+
+
+class BrowserUnavailable(RuntimeError):
+    """No headless browser can be started here; the message says what is missing and the fix."""
+
+
+def find_browser() -> tuple[str, str]:
+    """Paths of a Chromium binary and its chromedriver (``CHROMIUM``/``CHROMEDRIVER`` override them)."""
+    browser = os.environ.get("CHROMIUM") or next((p for n in CHROMIUM_NAMES if (p := shutil.which(n))), None)
+    driver = os.environ.get("CHROMEDRIVER") or shutil.which("chromedriver")
+    if browser is None:
+        raise BrowserUnavailable(f"no Chromium on PATH (looked for {', '.join(CHROMIUM_NAMES)}); fix: {INSTALL_HINT}")
+    if driver is None:
+        raise BrowserUnavailable(f"no chromedriver on PATH beside {browser}; fix: {INSTALL_HINT}")
+    return browser, driver
+
+
+def chromium_driver(window: tuple[int, int] = (1280, 900)) -> Any:
+    """A headless Chromium WebDriver with the given window size (width, height) in CSS pixels."""
+    try:
+        from selenium import webdriver
+        from selenium.common.exceptions import WebDriverException
+        from selenium.webdriver.chrome.options import Options
+        from selenium.webdriver.chrome.service import Service
+    except ImportError as err:
+        raise BrowserUnavailable(f"Selenium is not installed ({err}); fix: {INSTALL_HINT}") from err
+    browser, driver = find_browser()
+    options = Options()
+    options.binary_location = browser
+    for arg in ("--headless=new", "--no-sandbox", "--disable-dev-shm-usage", "--disable-gpu",
+                f"--window-size={window[0]},{window[1]}", "--hide-scrollbars"):
+        options.add_argument(arg)
+    try:
+        return webdriver.Chrome(service=Service(driver), options=options)
+    except WebDriverException as err:
+        raise BrowserUnavailable(f"{browser} with {driver} did not start: {err.msg}; fix: install matching "
+                                 f"versions ({INSTALL_HINT})") from err
+
+
+def wait_for(driver: Any, script: str, timeout: float, what: str, interval: float = 0.25) -> Any:
+    """Poll ``return <script>`` until it is truthy; raise ``TimeoutError`` naming ``what`` otherwise."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = driver.execute_script(f"return {script}")
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"gave up after {timeout:.0f} s waiting for {what}")
+        time.sleep(interval)
+
+
+# --- slide decks -------------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class SlideFit:
+    """One reveal.js slide measured in the canvas's own CSS pixels (before reveal scales it)."""
+
+    index: str            #: "h/v", as in the deck's URL
+    title: str            #: the slide's first heading or first words
+    height: int           #: content height (scrollHeight)
+    width: int            #: content width (scrollWidth)
+    clipped_lines: int    #: <pre> blocks wider than their box (code cut at the right edge)
+
+    def fits(self, canvas: tuple[int, int] = CANVAS) -> bool:
+        return self.height <= canvas[1] and self.width <= canvas[0] and self.clipped_lines == 0
+
+
+@dataclass(frozen=True)
+class DeckReport:
+    slides: list[SlideFit]
+    reveal_ready: bool    #: reveal.js initialised (arrow keys page through slides)
+    maths: int            #: formulas MathJax rendered
+    raw_tex: list[str]    #: visible text that still looks like TeX source
+    failed: list[str]     #: requests the page could not load (offline, every one is a defect)
+
+
+_MEASURE = """
+const s = Reveal.getCurrentSlide();
+const pres = Array.from(s.querySelectorAll('pre')).filter(p => p.scrollWidth > p.clientWidth + 1).length;
+const head = s.querySelector('h1, h2, h3');
+const title = (head ? head.textContent : s.textContent).replace(/\u00b6/g, '').trim().replace(/\\s+/g, ' ').slice(0, 60);
+return [s.scrollHeight, s.scrollWidth, pres, title];
+"""
+
+_MATHS_DONE = "window.MathJax && MathJax.Hub && MathJax.Hub.queue && MathJax.Hub.queue.pending === 0 && window.__typeset_done"
+
+_RAW_TEX = r"""
+const walker = document.createTreeWalker(document.querySelector('.slides'), NodeFilter.SHOW_TEXT);
+const raw = [];
+const pattern = /\$\$|\$[^$\s][^$]*\\[a-zA-Z]+|\\(frac|sqrt|alpha|beta|epsilon|mathbf|left|right)\b/;
+let node;
+while ((node = walker.nextNode())) {
+  const parent = node.parentElement;
+  if (!parent || parent.closest('pre, code, script, style, .MathJax_Preview, aside.notes')) continue;
+  if (pattern.test(node.textContent)) raw.push(node.textContent.trim().slice(0, 80));
+}
+return raw;
+"""
+
+
+def measure_deck(driver: Any, deck: Path, timeout: float = 60.0) -> DeckReport:
+    """Open ``deck`` from disk (file://, as an instructor would) and measure every slide."""
+    driver.get(deck.resolve().as_uri())
+    ready = bool(wait_for(driver, "window.Reveal && Reveal.isReady && Reveal.isReady()", timeout,
+                          f"reveal.js to start in {deck.name}"))
+    driver.execute_script("MathJax.Hub.Queue(function () { window.__typeset_done = true; });")
+    wait_for(driver, _MATHS_DONE, timeout, f"MathJax to typeset {deck.name}")
+    slides = []
+    for h, v in driver.execute_script(
+            "return Reveal.getSlides().map(s => { const i = Reveal.getIndices(s); return [i.h, i.v || 0]; })"):
+        driver.execute_script(f"Reveal.slide({h}, {v}, -1)")
+        height, width, clipped, title = driver.execute_script(_MEASURE)
+        slides.append(SlideFit(f"{h}/{v}", title, int(height), int(width), int(clipped)))
+    failed = [entry["message"] for entry in driver.get_log("browser")
+              if "Failed to load resource" in entry.get("message", "") or "ERR_" in entry.get("message", "")]
+    maths = int(driver.execute_script(
+        "return document.querySelectorAll('.MathJax, .MathJax_Display, .MathJax_CHTML, mjx-container').length"))
+    return DeckReport(slides, ready, maths, list(driver.execute_script(_RAW_TEX)), failed)
+
+
+# --- JupyterLab --------------------------------------------------------------------------------------
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@contextlib.contextmanager
+def jupyter_lab(root: Path, *, env: dict[str, str] | None = None, log: Path | None = None,
+                timeout: float = 90.0) -> Iterator[str]:
+    """Run JupyterLab on 127.0.0.1 serving ``root``; yield its base URL with the token. Stops it after.
+
+    The app object is exposed as ``window.jupyterapp`` so a test can run commands
+    (``notebook:run-all-cells``, ``docmanager:save``) as the menus do.
+    """
+    port, token = free_port(), LAB_TOKEN
+    command = [sys.executable, "-m", "jupyterlab", "--no-browser", "--ip=127.0.0.1", f"--port={port}",
+               f"--IdentityProvider.token={token}", "--LabApp.expose_app_in_browser=True",
+               f"--ServerApp.root_dir={root}", "--ServerApp.open_browser=False",
+               "--LabApp.news_url=", "--LabApp.check_for_updates_class=jupyterlab.NeverCheckForUpdate"]
+    if hasattr(os, "geteuid") and os.geteuid() == 0:
+        command.append("--allow-root")
+    out = open(log, "w") if log is not None else subprocess.DEVNULL
+    process = subprocess.Popen(command, stdout=out, stderr=subprocess.STDOUT, env={**os.environ, **(env or {})})
+    try:
+        deadline = time.monotonic() + timeout
+        while True:
+            with contextlib.suppress(OSError):
+                socket.create_connection(("127.0.0.1", port), 0.5).close()
+                break
+            if process.poll() is not None or time.monotonic() > deadline:
+                raise RuntimeError(f"JupyterLab did not start on 127.0.0.1:{port}"
+                                   + (f"; see {log}" if log else ""))
+            time.sleep(0.3)
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        process.terminate()
+        try:
+            process.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            process.kill()
+        if out is not subprocess.DEVNULL:
+            out.close()
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m tools.browser", description="Measure slide decks in Chromium.")
+    parser.add_argument("decks", nargs="+", type=Path)
+    args = parser.parse_args(argv)
+    try:
+        driver = chromium_driver()
+    except BrowserUnavailable as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+    bad = 0
+    try:
+        for deck in args.decks:
+            report = measure_deck(driver, deck)
+            over = [s for s in report.slides if not s.fits()]
+            bad += len(over) + len(report.raw_tex) + len(report.failed)
+            print(f"{deck.name}: {len(report.slides)} slides, {len(over)} do not fit {CANVAS[0]}x{CANVAS[1]}, "
+                  f"{report.maths} formulas rendered, {len(report.raw_tex)} raw TeX, {len(report.failed)} failed requests")
+            for s in over:
+                print(f"  slide {s.index}: {s.width}x{s.height}, {s.clipped_lines} clipped <pre>  {s.title!r}")
+            for text in report.raw_tex:
+                print(f"  raw TeX: {text!r}")
+            for message in report.failed:
+                print(f"  failed request: {message}")
+    finally:
+        driver.quit()
+    return 1 if bad else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
