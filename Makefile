@@ -7,11 +7,12 @@ PRESET ?=
 PRESET_FLAG := $(if $(PRESET),--preset $(PRESET),)
 SMOKE_ENV := DDPM_COURSE_MODE=smoke TQDM_DISABLE=1 MPLBACKEND=Agg
 
-.PHONY: help install quest test typecheck test-fast lab notebooks slides bench judge pretrained results clean
+.PHONY: help install quest test test-browser typecheck test-fast lab notebooks slides bench judge pretrained results clean
 
 help:
 	@echo "make quest       train a DDPM and write chaos_sculptures/new_creation.png (PRESET=smoke|cpu|gpu)"
 	@echo "make test        type check, unit tests + every notebook (smoke mode) with nbval"
+	@echo "make test-browser JupyterLab and the slide decks in headless Chromium (apt-get install chromium chromium-driver)"
 	@echo "make lab         JupyterLab on the course notebooks"
 	@echo "make notebooks   re-execute every notebook in place with the cpu preset"
 	@echo "make slides      offline reveal.js decks of every notebook under build/slides (open from disk)"
@@ -33,13 +34,16 @@ quest: $(STAMP)
 
 test: $(STAMP)
 	$(VENV)/bin/mypy
-	$(SMOKE_ENV) $(PY) -m pytest tests notebooks --nbval-lax --nbval-current-env -p no:cacheprovider
+	$(SMOKE_ENV) $(PY) -m pytest tests notebooks --ignore=tests/browser --nbval-lax --nbval-current-env -p no:cacheprovider
+
+test-browser: $(STAMP)
+	$(SMOKE_ENV) $(PY) -m pytest tests/browser -p no:cacheprovider -rs
 
 typecheck: $(STAMP)
 	$(VENV)/bin/mypy
 
 test-fast: $(STAMP)
-	$(SMOKE_ENV) $(PY) -m pytest tests -p no:cacheprovider
+	$(SMOKE_ENV) $(PY) -m pytest tests --ignore=tests/browser -p no:cacheprovider
 
 lab: $(STAMP)
 	$(VENV)/bin/jupyter lab notebooks

@@ -15,6 +15,7 @@ import shutil
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -157,39 +158,108 @@ def free_port() -> int:
 @contextlib.contextmanager
 def jupyter_lab(root: Path, *, env: dict[str, str] | None = None, log: Path | None = None,
                 timeout: float = 90.0) -> Iterator[str]:
-    """Run JupyterLab on 127.0.0.1 serving ``root``; yield its base URL with the token. Stops it after.
+    """Run JupyterLab on 127.0.0.1 serving ``root``; yield its base URL. Stops it afterwards.
 
     The app object is exposed as ``window.jupyterapp`` so a test can run commands
-    (``notebook:run-all-cells``, ``docmanager:save``) as the menus do.
+    (``notebook:run-all-cells``, ``docmanager:save``) as the menus do. Kernels inherit ``env``.
+    User settings and workspaces live in a temporary folder (the reader's own are not read or
+    written), with the news pop-up off so it covers nothing in screenshots.
     """
-    port, token = free_port(), LAB_TOKEN
+    port = free_port()
     command = [sys.executable, "-m", "jupyterlab", "--no-browser", "--ip=127.0.0.1", f"--port={port}",
-               f"--IdentityProvider.token={token}", "--LabApp.expose_app_in_browser=True",
-               f"--ServerApp.root_dir={root}", "--ServerApp.open_browser=False",
-               "--LabApp.news_url=", "--LabApp.check_for_updates_class=jupyterlab.NeverCheckForUpdate"]
+               f"--IdentityProvider.token={LAB_TOKEN}", "--LabApp.expose_app_in_browser=True",
+               f"--ServerApp.root_dir={root}", "--LabApp.news_url=",
+               "--LabApp.check_for_updates_class=jupyterlab.NeverCheckForUpdate"]
     if hasattr(os, "geteuid") and os.geteuid() == 0:
         command.append("--allow-root")
-    out = open(log, "w") if log is not None else subprocess.DEVNULL
-    process = subprocess.Popen(command, stdout=out, stderr=subprocess.STDOUT, env={**os.environ, **(env or {})})
-    try:
-        deadline = time.monotonic() + timeout
-        while True:
-            with contextlib.suppress(OSError):
-                socket.create_connection(("127.0.0.1", port), 0.5).close()
-                break
-            if process.poll() is not None or time.monotonic() > deadline:
-                raise RuntimeError(f"JupyterLab did not start on 127.0.0.1:{port}"
-                                   + (f"; see {log}" if log else ""))
-            time.sleep(0.3)
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        process.terminate()
+    with contextlib.ExitStack() as stack:
+        out = stack.enter_context(open(log, "w")) if log is not None else None
+        home = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="lab-settings-")))
+        news = home / "settings" / "@jupyterlab" / "apputils-extension" / "notification.jupyterlab-settings"
+        news.parent.mkdir(parents=True)
+        news.write_text('{"fetchNews": "false", "checkForUpdates": false}', encoding="utf-8")
+        isolated = {"JUPYTERLAB_SETTINGS_DIR": str(home / "settings"),
+                    "JUPYTERLAB_WORKSPACES_DIR": str(home / "workspaces")}
+        process = subprocess.Popen(command, stdout=out or subprocess.DEVNULL, stderr=subprocess.STDOUT,
+                                   env={**os.environ, **isolated, **(env or {})})
         try:
-            process.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            process.kill()
-        if out is not subprocess.DEVNULL:
-            out.close()
+            deadline = time.monotonic() + timeout
+            while True:
+                with contextlib.suppress(OSError):
+                    socket.create_connection(("127.0.0.1", port), 0.5).close()
+                    break
+                if process.poll() is not None or time.monotonic() > deadline:
+                    raise RuntimeError(f"JupyterLab did not start on 127.0.0.1:{port}" + (f"; see {log}" if log else ""))
+                time.sleep(0.3)
+            yield f"http://127.0.0.1:{port}"
+        finally:
+            process.terminate()
+            try:
+                process.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait()
+
+
+_PANEL = "window.jupyterapp?.shell?.currentWidget"
+_READY = (f"{_PANEL}?.context?.isReady && {_PANEL}?.sessionContext?.session?.kernel?.status === 'idle'")
+
+
+class LabNotebook:
+    """A notebook open in JupyterLab, driven through ``window.jupyterapp``."""
+
+    def __init__(self, driver: Any, base_url: str, path: str, timeout: float = 120.0) -> None:
+        self.driver, self.path = driver, path
+        driver.get(f"{base_url}/lab/tree/{path}?token={LAB_TOKEN}")
+        wait_for(driver, _READY, timeout, f"JupyterLab to open {path} and start its kernel")
+        wait_for(driver, f"{_PANEL}.content.widgets.length > 0 && "
+                 f"{_PANEL}.content.widgets.length === {_PANEL}.content.model.cells.length",
+                 timeout, f"the cells of {path} to load")
+
+    def js(self, body: str) -> Any:
+        return self.driver.execute_script(f"const panel = {_PANEL}; const nb = panel.content; {body}")
+
+    @property
+    def dirty(self) -> bool:
+        return bool(self.js("return panel.context.model.dirty;"))
+
+    def command(self, name: str) -> None:
+        self.driver.execute_script(f"return window.jupyterapp.commands.execute('{name}')")
+
+    def save(self, timeout: float = 30.0) -> None:
+        self.command("docmanager:save")
+        wait_for(self.driver, f"!{_PANEL}.context.model.dirty", timeout, f"{self.path} to be saved")
+
+    def outputs(self) -> list[list[dict[str, Any]]]:
+        """Each code cell's outputs as nbformat JSON (from JupyterLab's model, rendered or not)."""
+        return list(self.js("return nb.model.sharedModel.cells.filter(c => c.cell_type === 'code')"
+                            ".map(c => c.toJSON().outputs);"))
+
+    def run_all(self, timeout: float) -> None:
+        """Clear every output, run all cells, and wait until each code cell ran or one raised."""
+        self.command("notebook:clear-all-cell-outputs")
+        wait_for(self.driver, f"{_PANEL}.content.model.sharedModel.cells.every(c => c.cell_type !== 'code' "
+                 "|| c.execution_count === null)", 30, "outputs to clear")
+        self.command("notebook:run-all-cells")
+        done = (f"{_PANEL}.sessionContext.session.kernel.status === 'idle' && "
+                f"{_PANEL}.content.model.sharedModel.cells.filter(c => c.cell_type === 'code')"
+                ".every(c => c.execution_count !== null) || "
+                f"{_PANEL}.content.model.sharedModel.cells.some(c => c.cell_type === 'code' && "
+                "c.outputs.some(o => o.output_type === 'error'))")
+        wait_for(self.driver, done, timeout, f"every cell of {self.path} to run", interval=1.0)
+
+    def errors(self) -> list[str]:
+        """``ename: evalue`` of every error output."""
+        return [f"{o.get('ename')}: {o.get('evalue')}" for cell in self.outputs() for o in cell
+                if o.get("output_type") == "error"]
+
+    def cell_node(self, index: int) -> Any:
+        """The DOM node of code cell ``index`` (counting code cells only), scrolled into view."""
+        position = self.js(f"const ids = nb.widgets.map((w, i) => [w.model.type, i]).filter(p => p[0] === 'code');"
+                           f" return ids[{index}][1];")
+        self.js(f"nb.activeCellIndex = {position}; return nb.scrollToItem({position}, 'center');")
+        time.sleep(0.5)
+        return self.js(f"return nb.widgets[{position}].node;")
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -119,9 +119,14 @@ def vendor(package: NpmPackage, vendor_dir: Path, *, tarballs: Path | None = Non
     vendor_dir.mkdir(parents=True, exist_ok=True)
     prefixes = tuple(f"package/{keep}" for keep in package.keep)
     with tempfile.TemporaryDirectory(dir=vendor_dir, prefix=f".{package.name}-") as tmp:
-        with tarfile.open(fileobj=io.BytesIO(data), mode="r:gz") as archive:
-            members = [m for m in archive.getmembers() if m.name.startswith(prefixes)]
-            archive.extractall(tmp, members=members, filter="data")
+        try:
+            with tarfile.open(fileobj=io.BytesIO(data), mode="r:gz") as archive:
+                members = [m for m in archive.getmembers() if m.name.startswith(prefixes)]
+                archive.extractall(tmp, members=members, filter="data")
+        except tarfile.TarError as err:
+            raise SlidesError(f"{source}: cannot unpack {package.filename} safely ({err})") from err
+        if not (Path(tmp) / "package").is_dir():
+            raise SlidesError(f"{source}: none of {', '.join(package.keep)} inside; is it {package.name}?")
         (Path(tmp) / "package").rename(dest)
     return dest
 
