@@ -65,6 +65,12 @@ def test_normalise_sets_kernel_and_language_info_and_is_idempotent() -> None:
     assert json.loads(dumps(once))["cells"][0]["outputs"][0]["text"] == ["x\n", "y\n"]
 
 
+def test_normalise_drops_execution_timestamps_only() -> None:
+    nb = _notebook([])
+    nb["cells"][0]["metadata"] = {"execution": {"iopub.status.idle": "2026-11-22T08:09:49Z"}, "tags": ["x"]}
+    assert normalise(nb)["cells"][0]["metadata"] == {"tags": ["x"]}
+
+
 def test_check_mode_names_the_file_and_the_fix_and_writes_nothing(tmp_path: Path, capsys) -> None:
     path = tmp_path / "old.ipynb"
     original = json.dumps(_notebook([_stream("stdout", "x\n")], kernelspec={"display_name": "Python 3"}))

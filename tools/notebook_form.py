@@ -11,6 +11,9 @@ writes them back even if nobody edited a cell:
 - the notebook passes through the browser's JSON, so a whole-valued float such as a widget's saved
   ``"max": 8.0`` comes back as ``8``.
 
+It also drops the per-cell ``execution`` timestamps that ``jupyter execute`` records (JupyterLab
+keeps them but never writes them by default), so re-running a notebook changes only what it shows.
+
 ``normalise`` applies the same three rewrites; ``make notebooks`` runs it after executing, and
 ``tests/test_notebook_form.py`` checks every committed notebook is already in this form.
 
@@ -73,6 +76,7 @@ def normalise(notebook: dict[str, Any], *, info: dict[str, Any] | None = None) -
     meta["kernelspec"] = {"display_name": KERNEL_DISPLAY_NAME, "language": "python", "name": KERNEL_NAME}
     meta["language_info"] = info if info is not None else language_info()
     for cell in nb.get("cells", []):
+        cell.get("metadata", {}).pop("execution", None)
         if cell.get("cell_type") == "code":
             cell["outputs"] = merge_streams(cell.get("outputs", []))
     return nb
