@@ -19,6 +19,7 @@ import torch
 from .bench import run_bench
 from .checkpoint import load_model, read_metadata, save_model
 from .config import PRESET_NAMES, Preset, get_preset
+from .course import preset_model
 from .data import DATASET_NAMES, ImageDataset, load_dataset
 from .distributed import (BACKENDS, DistributedContext, abort, choose_backend, context_from_env, process_device, start,
                           stop)
@@ -27,11 +28,11 @@ from .evaluate import (MIN_EVAL_SAMPLES, JudgeTraining, accuracy, evaluate_check
 from .files import atomic_write_json, atomic_write_text, check_output_path
 from .paths import JUDGE_PATH, PRETRAINED_PATH
 from .quest import run_quest
-from .runtime import MAX_SEED, PRECISIONS, choose_device, make_generator, seeded
+from .runtime import MAX_SEED, PRECISIONS, choose_device, make_generator
 from .sample import generate
 from .schedule import NoiseSchedule
 from .train import train
-from .unet import SimpleUNet, count_parameters
+from .unet import count_parameters
 from .validate import check_number, check_whole
 from .viz import save_grid
 
@@ -220,9 +221,7 @@ def cmd_train(args: argparse.Namespace) -> dict[str, Any]:
 def _train_started(args: argparse.Namespace, ctx: DistributedContext, device: torch.device, data: ImageDataset,
                    preset: Preset, ckpt_dir: Path, recipe_path: Path) -> dict[str, Any]:
     """The part of ``train`` that runs inside the process group (every rank; rank 0 writes)."""
-    with seeded(args.seed):  # the same initial weights in every process
-        model = SimpleUNet.from_config(preset.model)
-    schedule = NoiseSchedule(preset.num_timesteps, preset.schedule)
+    model, schedule = preset_model(preset, args.seed)  # the same initial weights in every process
     say = print if ctx.is_main else (lambda *a, **k: None)
     share = ctx.local_batch(preset.train.batch_size)
     processes = f", {ctx.world_size} processes ({ctx.backend}) of {share} images each" if ctx.enabled else ""

@@ -14,15 +14,16 @@ from typing import Any
 import torch
 
 from .config import Preset, get_preset
+from .course import preset_model
 from .data import load_dataset
 from .evaluate import check_num_samples, format_table, judge_model
 from .files import check_output_path
 from .paths import JUDGE_PATH
-from .runtime import choose_device, make_generator, seeded
+from .runtime import choose_device, make_generator
 from .sample import NoisePredictor, check_guidance, ddim_steps, ddim_timesteps, generate, trajectory
 from .schedule import NoiseSchedule
 from .train import WEIGHTS_FILE, train
-from .unet import SimpleUNet, count_parameters
+from .unet import count_parameters
 from .viz import save_grid, trajectory_strip
 
 CREATION = "new_creation.png"
@@ -82,9 +83,7 @@ def run_quest(preset_name: str | None = None, out: str | Path = "chaos_sculpture
         check_output_path(out / name, "Quest picture", option="--out")
     ckpt_dir = out / CHECKPOINT_DIR
     data = load_dataset("mnist-5k", "train")
-    with seeded(seed):
-        model = SimpleUNet.from_config(preset.model)
-    schedule = NoiseSchedule(preset.num_timesteps, preset.schedule)
+    model, schedule = preset_model(preset, seed)
     print(f"Quest ({preset.name} preset): {count_parameters(model):,}-parameter SimpleUNet, "
           f"{preset.train.steps} steps of batch {preset.train.batch_size} on {len(data)} digits, device {dev}")
     result = train(model, schedule, data, preset.train, device=dev, checkpoint_dir=ckpt_dir, resume=resume)

@@ -1,0 +1,56 @@
+"""The models notebooks start from: every notebook finds or makes its own, whatever ran before it."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import torch
+
+from ddpm_lib.checkpoint import save_model
+from ddpm_lib.config import get_preset
+from ddpm_lib.course import notebook04_weights, notebook_model, preset_model, smoke_weights
+from ddpm_lib.paths import PRETRAINED_PATH
+
+
+def test_preset_model_is_seeded_and_leaves_the_global_rng_alone() -> None:
+    preset = get_preset("smoke")
+    torch.manual_seed(123)
+    before = torch.random.get_rng_state()
+    a, schedule = preset_model(preset, seed=7)
+    assert torch.equal(torch.random.get_rng_state(), before)
+    b, _ = preset_model(preset, seed=7)
+    c, _ = preset_model(preset, seed=8)
+    first = next(iter(a.state_dict()))
+    assert torch.equal(a.state_dict()[first], b.state_dict()[first])
+    assert not torch.equal(a.state_dict()[first], c.state_dict()[first])
+    assert schedule.num_timesteps == preset.num_timesteps == 100 and schedule.kind == "cosine"
+
+
+def test_smoke_notebooks_train_their_own_model_once_when_notebook_04_has_not_run(tmp_path: Path, capsys) -> None:
+    preset = get_preset("smoke")
+    model, schedule, info, path = notebook_model(preset, runs_dir=tmp_path)
+    assert path == smoke_weights(tmp_path) and path.is_file()
+    assert info["steps"] == preset.train.steps and not model.training
+    assert schedule.num_timesteps == preset.num_timesteps
+    assert "notebook 04 has not run in this folder" in capsys.readouterr().out
+    stamp = path.stat().st_mtime_ns
+    again = notebook_model(preset, runs_dir=tmp_path)
+    assert again.path == path and path.stat().st_mtime_ns == stamp, "the cached model is reused, not retrained"
+    assert capsys.readouterr().out == ""
+
+
+def test_smoke_notebooks_prefer_the_model_notebook_04_saved(tmp_path: Path) -> None:
+    preset = get_preset("smoke")
+    model, schedule = preset_model(preset)
+    saved = save_model(model, notebook04_weights("smoke", tmp_path), schedule, note="notebook 04")
+    _, _, info, path = notebook_model(preset, runs_dir=tmp_path)
+    assert path == saved and info["note"] == "notebook 04"
+    assert not smoke_weights(tmp_path).exists()
+
+
+def test_cpu_notebooks_use_the_shipped_model_and_name_both_places_when_it_is_gone(tmp_path: Path) -> None:
+    _, _, info, path = notebook_model(get_preset("cpu"), runs_dir=tmp_path)
+    assert path == PRETRAINED_PATH and info["steps"] == 2000
+    with pytest.raises(FileNotFoundError) as err:
+        notebook_model(get_preset("cpu"), runs_dir=tmp_path, pretrained=tmp_path / "gone.safetensors")
+    assert "gone.safetensors" in str(err.value) and str(notebook04_weights("cpu", tmp_path)) in str(err.value)
