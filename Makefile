@@ -14,7 +14,7 @@ help:
 	@echo "make test        type check, unit tests + every notebook (smoke mode) with nbval"
 	@echo "make test-browser JupyterLab and the slide decks in headless Chromium (apt-get install chromium chromium-driver)"
 	@echo "make lab         JupyterLab on the course notebooks"
-	@echo "make notebooks   re-execute every notebook in place with the cpu preset"
+	@echo "make notebooks   re-execute every notebook in place with the cpu preset, timing it (and in smoke mode)"
 	@echo "make slides      offline reveal.js decks of every notebook under build/slides (open from disk)"
 	@echo "make bench       training and sampling throughput on this machine"
 	@echo "make judge       retrain the judge classifier (ddpm_lib/weights/judge.safetensors)"
@@ -49,11 +49,8 @@ lab: $(STAMP)
 	$(VENV)/bin/jupyter lab notebooks
 
 notebooks: $(STAMP)
-	cd notebooks && for nb in 0*.ipynb; do \
-	  echo "== $$nb"; \
-	  TQDM_DISABLE=1 ../$(VENV)/bin/jupyter execute --inplace --timeout=1800 "$$nb" || exit 1; \
-	done
-	$(PY) -m tools.notebook_form notebooks/*.ipynb
+	$(PY) -m tools.notebook_times --preset cpu --inplace notebooks/0*.ipynb
+	$(PY) -m tools.notebook_times --preset smoke notebooks/0*.ipynb
 
 slides: $(STAMP)
 	$(PY) -m tools.slides --out build/slides

@@ -133,11 +133,13 @@ def test_roles_skip_setup_keep_sections_and_turn_solutions_into_notes() -> None:
                     _cell("markdown", "## A section", "slide"),
                     _cell("markdown", "a paragraph that was a sub-slide", "subslide"),
                     _cell("code", "x = 1", "fragment"),
-                    _cell("markdown", "<details><summary>Solution</summary>\n...</details>")]}
+                    _cell("markdown", "<details><summary>Solution</summary>\n...</details>"),
+                    _cell("markdown", "> **Before you run.** ...")]}
     nb["cells"][1]["metadata"] = {"tags": ["parameters"]}
+    nb["cells"][7]["metadata"] = {"tags": ["before-you-run"]}
     slide_layout.assign_roles(nb)
     assert [slide_layout.slide_type(c) for c in nb["cells"]] == [
-        "slide", "skip", "skip", "slide", "-", "fragment", "notes"]
+        "slide", "skip", "skip", "slide", "-", "fragment", "notes", "skip"]
 
 
 def test_pack_starts_a_subslide_where_the_next_cell_would_overflow() -> None:

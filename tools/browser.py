@@ -262,6 +262,20 @@ class LabNotebook:
         return self.js(f"return nb.widgets[{position}].node;")
 
 
+def print_report(name: str, report: DeckReport) -> int:
+    """One line for the deck, one per problem (slide too large, raw TeX, failed request); their count."""
+    over = [s for s in report.slides if not s.fits()]
+    print(f"{name}: {len(report.slides)} slides, {len(over)} larger than {CANVAS[0]}x{CANVAS[1]}, "
+          f"{report.maths} formulas rendered, {len(report.raw_tex)} raw TeX, {len(report.failed)} failed requests")
+    for s in over:
+        print(f"  slide {s.index}: {s.width}x{s.height}, {s.clipped_lines} clipped <pre>  {s.title!r}")
+    for text in report.raw_tex:
+        print(f"  raw TeX: {text!r}")
+    for message in report.failed:
+        print(f"  failed request: {message}")
+    return len(over) + len(report.raw_tex) + len(report.failed)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m tools.browser", description="Measure slide decks in Chromium.")
     parser.add_argument("decks", nargs="+", type=Path)
@@ -271,20 +285,8 @@ def main(argv: list[str] | None = None) -> int:
     except BrowserUnavailable as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
-    bad = 0
     try:
-        for deck in args.decks:
-            report = measure_deck(driver, deck)
-            over = [s for s in report.slides if not s.fits()]
-            bad += len(over) + len(report.raw_tex) + len(report.failed)
-            print(f"{deck.name}: {len(report.slides)} slides, {len(over)} do not fit {CANVAS[0]}x{CANVAS[1]}, "
-                  f"{report.maths} formulas rendered, {len(report.raw_tex)} raw TeX, {len(report.failed)} failed requests")
-            for s in over:
-                print(f"  slide {s.index}: {s.width}x{s.height}, {s.clipped_lines} clipped <pre>  {s.title!r}")
-            for text in report.raw_tex:
-                print(f"  raw TeX: {text!r}")
-            for message in report.failed:
-                print(f"  failed request: {message}")
+        bad = sum(print_report(deck.name, measure_deck(driver, deck)) for deck in args.decks)
     finally:
         driver.quit()
     return 1 if bad else 0

@@ -26,8 +26,9 @@ from pathlib import Path
 from typing import Any
 
 from ddpm_lib.files import atomic_write_text
-from tools.browser import BrowserUnavailable, chromium_driver, measure_deck
+from tools.browser import BrowserUnavailable, chromium_driver, measure_deck, print_report
 from tools.notebook_form import dumps
+from tools.notebook_times import BOX_TAG
 from tools.slides import CANVAS, HIDE_INPUT_TAG, SlidesError, export_deck, vendor_all
 
 #: Room kept free under each slide (px) for reveal's controls and rounding.
@@ -68,9 +69,10 @@ def is_section_start(cell: dict[str, Any]) -> bool:
 
 
 def assign_roles(nb: dict[str, Any]) -> None:
-    """Setup cells -> skip, solutions -> notes; every other non-section, non-fragment cell -> '-'."""
+    """Setup cells and the "Before you run" box -> skip, solutions -> notes; every other
+    non-section, non-fragment cell -> '-'."""
     for index, cell in enumerate(nb["cells"]):
-        if is_setup(cell):
+        if is_setup(cell) or BOX_TAG in cell.get("metadata", {}).get("tags", []):
             set_slide_type(cell, "skip")
         elif is_solution(cell):
             set_slide_type(cell, "notes")
@@ -177,13 +179,7 @@ def main(argv: list[str] | None = None) -> int:
                     atomic_write_text(path, dumps(nb))
                     for warning in warnings:
                         print(f"warning: {warning}", file=sys.stderr)
-                report = measure_deck(driver, export_deck(path, workdir))
-                over = [s for s in report.slides if not s.fits()]
-                problems += len(over)
-                print(f"{path.name}: {len(report.slides)} slides, {len(over)} taller or wider than "
-                      f"{CANVAS[0]}x{CANVAS[1]}")
-                for s in over:
-                    print(f"  slide {s.index}: {s.width}x{s.height}  {s.title!r}")
+                problems += print_report(path.name, measure_deck(driver, export_deck(path, workdir)))
     except SlidesError as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
