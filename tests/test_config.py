@@ -1,5 +1,4 @@
 import pytest
-import torch
 
 from ddpm_lib.config import ModelConfig, TrainConfig, default_preset_name, get_preset
 

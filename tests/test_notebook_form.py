@@ -84,6 +84,17 @@ def test_check_mode_names_the_file_and_the_fix_and_writes_nothing(tmp_path: Path
     assert not list(tmp_path.glob(".*.tmp"))
 
 
+def test_save_writes_jupyterlabs_form_only_when_it_differs(tmp_path: Path) -> None:
+    path = tmp_path / "nb.ipynb"
+    nb = _notebook([_stream("stdout", "x\n"), _stream("stdout", "y\n")], kernelspec={"display_name": "Python 3"})
+    assert notebook_form.save(path, nb) is True
+    assert json.loads(path.read_text(encoding="utf-8"))["metadata"]["kernelspec"]["display_name"] == \
+        "Python 3 (ipykernel)"
+    stamp = path.stat().st_mtime_ns
+    assert notebook_form.save(path, json.loads(path.read_text(encoding="utf-8"))) is False
+    assert path.stat().st_mtime_ns == stamp and not list(tmp_path.glob(".*.tmp"))
+
+
 def test_a_file_that_is_not_a_notebook_is_named(tmp_path: Path, capsys) -> None:
     path = tmp_path / "broken.ipynb"
     path.write_text("{not json", encoding="utf-8")

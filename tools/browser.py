@@ -66,11 +66,12 @@ def chromium_driver(window: tuple[int, int] = (1280, 900)) -> Any:
                                  f"versions ({INSTALL_HINT})") from err
 
 
-def wait_for(driver: Any, script: str, timeout: float, what: str, interval: float = 0.25) -> Any:
-    """Poll ``return <script>`` until it is truthy; raise ``TimeoutError`` naming ``what`` otherwise."""
+def wait_for(driver: Any, script: str, timeout: float, what: str, *args: Any, interval: float = 0.25) -> Any:
+    """Poll ``return <script>`` (``args`` as ``arguments[i]``) until it is truthy; raise ``TimeoutError``
+    naming ``what`` otherwise."""
     deadline = time.monotonic() + timeout
     while True:
-        value = driver.execute_script(f"return {script}")
+        value = driver.execute_script(f"return {script}", *args)
         if value:
             return value
         if time.monotonic() > deadline:
@@ -203,6 +204,7 @@ def jupyter_lab(root: Path, *, env: dict[str, str] | None = None, log: Path | No
 
 _PANEL = "window.jupyterapp?.shell?.currentWidget"
 _READY = (f"{_PANEL}?.context?.isReady && {_PANEL}?.sessionContext?.session?.kernel?.status === 'idle'")
+_CODE_CELLS = f"{_PANEL}.content.model.sharedModel.cells.filter(c => c.cell_type === 'code')"
 
 
 class LabNotebook:
@@ -232,20 +234,16 @@ class LabNotebook:
 
     def outputs(self) -> list[list[dict[str, Any]]]:
         """Each code cell's outputs as nbformat JSON (from JupyterLab's model, rendered or not)."""
-        return list(self.js("return nb.model.sharedModel.cells.filter(c => c.cell_type === 'code')"
-                            ".map(c => c.toJSON().outputs);"))
+        return list(self.driver.execute_script(f"return {_CODE_CELLS}.map(c => c.toJSON().outputs);"))
 
     def run_all(self, timeout: float) -> None:
         """Clear every output, run all cells, and wait until each code cell ran or one raised."""
         self.command("notebook:clear-all-cell-outputs")
-        wait_for(self.driver, f"{_PANEL}.content.model.sharedModel.cells.every(c => c.cell_type !== 'code' "
-                 "|| c.execution_count === null)", 30, "outputs to clear")
+        wait_for(self.driver, f"{_CODE_CELLS}.every(c => c.execution_count === null)", 30, "outputs to clear")
         self.command("notebook:run-all-cells")
         done = (f"{_PANEL}.sessionContext.session.kernel.status === 'idle' && "
-                f"{_PANEL}.content.model.sharedModel.cells.filter(c => c.cell_type === 'code')"
-                ".every(c => c.execution_count !== null) || "
-                f"{_PANEL}.content.model.sharedModel.cells.some(c => c.cell_type === 'code' && "
-                "c.outputs.some(o => o.output_type === 'error'))")
+                f"{_CODE_CELLS}.every(c => c.execution_count !== null) || "
+                f"{_CODE_CELLS}.some(c => c.outputs.some(o => o.output_type === 'error'))")
         wait_for(self.driver, done, timeout, f"every cell of {self.path} to run", interval=1.0)
 
     def errors(self) -> list[str]:

@@ -58,6 +58,11 @@ def _text(text: str | list[str]) -> str:
     return text if isinstance(text, str) else "".join(text)
 
 
+def cell_source(cell: dict[str, Any]) -> str:
+    """A cell's source as one string (nbformat stores it as a string or a list of lines)."""
+    return _text(cell.get("source", ""))
+
+
 def javascript_numbers(value: Any) -> Any:
     """``value`` with every whole-valued float turned into an int, as ``JSON.stringify`` writes it."""
     if isinstance(value, float) and value.is_integer():
@@ -90,6 +95,16 @@ def dumps(notebook: dict[str, Any]) -> str:
     return nbformat.writes(nbformat.from_dict(notebook), version=4) + "\n"
 
 
+def save(path: Path, notebook: dict[str, Any], *, info: dict[str, Any] | None = None) -> bool:
+    """Write ``notebook`` to ``path`` in JupyterLab's form, atomically, unless the file already holds
+    exactly that; return whether it wrote."""
+    wanted = dumps(normalise(notebook, info=info))
+    if path.is_file() and path.read_text(encoding="utf-8") == wanted:
+        return False
+    atomic_write_text(path, wanted)
+    return True
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m tools.notebook_form", description=__doc__.splitlines()[0])
     parser.add_argument("notebooks", nargs="+", type=Path)
@@ -103,11 +118,11 @@ def main(argv: list[str] | None = None) -> int:
             notebook = json.loads(text)
         except (OSError, json.JSONDecodeError) as err:
             parser.error(f"{path}: cannot read a notebook ({err}); pass .ipynb files")
-        wanted = dumps(normalise(notebook, info=info))
-        if wanted != text:
+        if args.check:
+            if dumps(normalise(notebook, info=info)) != text:
+                differ.append(path)
+        elif save(path, notebook, info=info):
             differ.append(path)
-            if not args.check:
-                atomic_write_text(path, wanted)
     verb = "differ from" if args.check else "rewritten to"
     for path in differ:
         print(f"{path}: {verb} JupyterLab's form", file=sys.stderr if args.check else sys.stdout)

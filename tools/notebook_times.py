@@ -16,7 +16,6 @@ import argparse
 import json
 import os
 import platform
-import re
 import sys
 import tempfile
 import time
@@ -24,9 +23,10 @@ import uuid
 from datetime import date, datetime
 from pathlib import Path
 from typing import Any
+from unittest import mock
 
-from ddpm_lib.files import atomic_write_json, atomic_write_text
-from tools.notebook_form import dumps, normalise
+from ddpm_lib.files import atomic_write_json
+from tools.notebook_form import cell_source, save
 
 ROOT = Path(__file__).resolve().parents[1]
 TIMES_PATH = ROOT / "notebooks" / "run_times.json"
@@ -61,7 +61,7 @@ def _heading(cells: list[dict[str, Any]], index: int) -> str:
     """The title of the section cell ``index`` sits in (the nearest markdown heading above it)."""
     for cell in reversed(cells[:index]):
         if cell.get("cell_type") == "markdown":
-            for line in "".join(cell.get("source", "")).splitlines():
+            for line in cell_source(cell).splitlines():
                 if line.startswith("#"):
                     return line.lstrip("#").strip()
     return "the first cells"
@@ -81,21 +81,13 @@ def execute(path: Path, preset: str, timeout: int = 3600) -> tuple[dict[str, Any
     from nbclient import NotebookClient
 
     nb = nbformat.read(path, as_version=4)
-    env_before = {k: os.environ.get(k) for k in ("DDPM_COURSE_MODE", "DDPM_COURSE_ROOT", "TQDM_DISABLE")}
-    with tempfile.TemporaryDirectory(prefix=f"times-{path.stem}-") as root:
-        os.environ.update(DDPM_COURSE_MODE=preset, DDPM_COURSE_ROOT=root, TQDM_DISABLE="1")
-        try:
-            client = NotebookClient(nb, timeout=timeout, kernel_name="python3", record_timing=True,
-                                    resources={"metadata": {"path": str(path.parent)}})
-            start = time.perf_counter()
-            client.execute()
-            wall = time.perf_counter() - start
-        finally:
-            for key, value in env_before.items():
-                if value is None:
-                    os.environ.pop(key, None)
-                else:
-                    os.environ[key] = value
+    with tempfile.TemporaryDirectory(prefix=f"times-{path.stem}-") as root, \
+            mock.patch.dict(os.environ, DDPM_COURSE_MODE=preset, DDPM_COURSE_ROOT=root, TQDM_DISABLE="1"):
+        client = NotebookClient(nb, timeout=timeout, kernel_name="python3", record_timing=True,
+                                resources={"metadata": {"path": str(path.parent)}})
+        start = time.perf_counter()
+        client.execute()
+        wall = time.perf_counter() - start
     cells = nb["cells"]
     per_cell = [(_seconds(c.get("metadata", {}).get("execution", {})), i) for i, c in enumerate(cells)
                 if c.get("cell_type") == "code"]
@@ -159,11 +151,7 @@ def with_box(nb: dict[str, Any], text: str) -> dict[str, Any]:
 
 def write_boxes(notebooks: list[Path], times: dict[str, Any]) -> None:
     for path in notebooks:
-        nb = json.loads(path.read_text(encoding="utf-8"))
-        text = dumps(normalise(with_box(nb, box_markdown(times, path.stem)),
-                               info=nb.get("metadata", {}).get("language_info")))
-        if text != path.read_text(encoding="utf-8"):
-            atomic_write_text(path, text)
+        save(path, with_box(json.loads(path.read_text(encoding="utf-8")), box_markdown(times, path.stem)))
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -186,7 +174,7 @@ def main(argv: list[str] | None = None) -> int:
             print(f"{path.name}: {timing['seconds']:.0f} s with the {args.preset} preset; slowest cell in "
                   f"{timing['slowest']['section']!r} ({timing['slowest']['seconds']:.0f} s)", flush=True)
             if args.inplace:
-                atomic_write_text(path, dumps(normalise(executed)))
+                save(path, executed)
             atomic_write_json(args.times, times)
     if all(p in times["presets"] for p in PRESETS):
         write_boxes(args.notebooks, times)

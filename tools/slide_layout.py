@@ -25,15 +25,13 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-from ddpm_lib.files import atomic_write_text
-from tools.browser import BrowserUnavailable, chromium_driver, measure_deck, print_report
-from tools.notebook_form import dumps
-from tools.notebook_times import BOX_TAG
+from tools.browser import BrowserUnavailable, DeckReport, chromium_driver, measure_deck, print_report
+from tools.notebook_form import cell_source, save
+from tools.notebook_times import is_box
 from tools.slides import CANVAS, HIDE_INPUT_TAG, SlidesError, export_deck, vendor_all
 
 #: Room kept free under each slide (px) for reveal's controls and rounding.
 MARGIN = 24
-AUTHOR_TYPES = ("slide", "subslide", "fragment", "notes", "skip")
 
 
 def slide_type(cell: dict[str, Any]) -> str:
@@ -44,35 +42,30 @@ def set_slide_type(cell: dict[str, Any], kind: str) -> None:
     cell.setdefault("metadata", {}).setdefault("slideshow", {})["slide_type"] = kind
 
 
-def _source(cell: dict[str, Any]) -> str:
-    src = cell.get("source", "")
-    return src if isinstance(src, str) else "".join(src)
-
-
 def is_setup(cell: dict[str, Any]) -> bool:
     """Parameters cells and the imports cell: code an audience does not need to see."""
     if cell.get("cell_type") != "code":
         return False
     if "parameters" in cell.get("metadata", {}).get("tags", []):
         return True
-    lines = [ln for ln in _source(cell).splitlines() if ln.strip() and not ln.lstrip().startswith("#")]
+    lines = [ln for ln in cell_source(cell).splitlines() if ln.strip() and not ln.lstrip().startswith("#")]
     return bool(lines) and lines[0].startswith(("import ", "from "))
 
 
 def is_solution(cell: dict[str, Any]) -> bool:
-    return cell.get("cell_type") == "markdown" and _source(cell).lstrip().startswith("<details><summary>Solution")
+    return cell.get("cell_type") == "markdown" and cell_source(cell).lstrip().startswith("<details><summary>Solution")
 
 
 def is_section_start(cell: dict[str, Any]) -> bool:
     return cell.get("cell_type") == "markdown" and slide_type(cell) in ("slide", "subslide") \
-        and _source(cell).lstrip().startswith("#")
+        and cell_source(cell).lstrip().startswith("#")
 
 
 def assign_roles(nb: dict[str, Any]) -> None:
     """Setup cells and the "Before you run" box -> skip, solutions -> notes; every other
     non-section, non-fragment cell -> '-'."""
     for index, cell in enumerate(nb["cells"]):
-        if is_setup(cell) or BOX_TAG in cell.get("metadata", {}).get("tags", []):
+        if is_setup(cell) or is_box(cell):
             set_slide_type(cell, "skip")
         elif is_solution(cell):
             set_slide_type(cell, "notes")
@@ -86,15 +79,20 @@ def visible(nb: dict[str, Any]) -> list[int]:
     return [i for i, c in enumerate(nb["cells"]) if slide_type(c) not in ("skip", "notes")]
 
 
+def measure(nb: dict[str, Any], driver: Any, workdir: Path, vendor: str) -> DeckReport:
+    """Export ``nb`` (a notebook not on disk) as a deck in ``workdir`` and measure its slides."""
+    path = workdir / "probe.ipynb"
+    path.write_text(json.dumps(nb), encoding="utf-8")
+    return measure_deck(driver, export_deck(path, workdir, vendor=vendor))
+
+
 def cell_heights(nb: dict[str, Any], driver: Any, workdir: Path, vendor: str) -> dict[int, int]:
     """Height (px) of each visible cell rendered alone on a slide."""
     probe = copy.deepcopy(nb)
     cells = visible(probe)
     for i in cells:
         set_slide_type(probe["cells"][i], "slide")
-    path = workdir / "probe.ipynb"
-    path.write_text(json.dumps(probe), encoding="utf-8")
-    report = measure_deck(driver, export_deck(path, workdir, vendor=vendor))
+    report = measure(probe, driver, workdir, vendor)
     if len(report.slides) != len(cells):
         raise RuntimeError(f"expected {len(cells)} probe slides, measured {len(report.slides)}")
     return {i: s.height for i, s in zip(cells, report.slides)}
@@ -142,13 +140,11 @@ def layout(path: Path, driver: Any, workdir: Path, vendor: str, budget: int) -> 
         nb["cells"][i]["metadata"].setdefault("tags", []).append(HIDE_INPUT_TAG)
     if tall:
         heights = cell_heights(nb, driver, workdir, vendor)
-    warnings = [f"{path.name}: cell {i} is {h}px tall alone ({_source(nb['cells'][i])[:50]!r}); split it"
+    warnings = [f"{path.name}: cell {i} is {h}px tall alone ({cell_source(nb['cells'][i])[:50]!r}); split it"
                 for i, h in heights.items() if h > CANVAS[1]]
     for _ in range(3):
         pack(nb, heights, budget)
-        probe = workdir / "packed.ipynb"
-        probe.write_text(json.dumps(nb), encoding="utf-8")
-        report = measure_deck(driver, export_deck(probe, workdir, vendor=vendor))
+        report = measure(nb, driver, workdir, vendor)
         overflow = max((s.height - CANVAS[1] for s in report.slides), default=0)
         if overflow <= 0:
             break
@@ -176,7 +172,7 @@ def main(argv: list[str] | None = None) -> int:
             for path in args.notebooks:
                 if not args.check:
                     nb, warnings = layout(path, driver, workdir, "vendor", budget)
-                    atomic_write_text(path, dumps(nb))
+                    save(path, nb)
                     for warning in warnings:
                         print(f"warning: {warning}", file=sys.stderr)
                 problems += print_report(path.name, measure_deck(driver, export_deck(path, workdir)))
