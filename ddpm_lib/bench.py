@@ -18,7 +18,7 @@ from .runtime import autocast, choose_device, cpu_supports_bf16, resolve_precisi
 from .sample import sample_ddim, sample_ddpm
 from .schedule import NoiseSchedule
 from .train import StepNoise, training_step
-from .unet import SimpleUNet, count_parameters
+from .unet import SelfAttention, SimpleUNet, count_parameters
 
 TABLE1 = ModelConfig(base_channels=64, channel_mults=(1, 2, 4, 8), num_classes=10)
 
@@ -67,6 +67,29 @@ def forward_flops(model: SimpleUNet, batch: int = 2) -> float:
     with counter, torch.no_grad():
         model(x, t, labels)
     return counter.get_total_flops() / batch
+
+
+def attention_cost(channels: int, side: int, device: torch.device, heads: int = 4,
+                   seconds: float = 1.0) -> dict[str, float]:
+    """One :class:`~ddpm_lib.unet.SelfAttention` layer on a (1, channels, side, side) feature map.
+
+    Returns the FLOPs counted by FlopCounterMode (``flops``), split into the part that grows with
+    the square of the number of positions N = side^2 (``quadratic``: Q K^T and the weights times V,
+    4 N^2 C) and the rest (the projections, linear in N), and the measured forward passes per second.
+    """
+    layer = SelfAttention(channels, heads=heads).to(device).eval()
+    x = torch.randn(1, channels, side, side, device=device)
+    layer.store_weights = True  # explicit matrix products, which the counter sees one by one
+    counter = FlopCounterMode(display=False)
+    with counter, torch.no_grad():
+        layer(x)
+    layer.store_weights = False
+    flops = float(counter.get_total_flops())
+    n = side * side
+    with torch.no_grad():
+        rate = timed_rate(lambda: layer(x), 1, seconds)
+    return {"side": side, "positions": n, "flops": flops, "quadratic": 4.0 * n * n * channels,
+            "per_second": rate}
 
 
 def training_rate(config: ModelConfig, batch: int, precision: str, channels_last: bool, device: torch.device,

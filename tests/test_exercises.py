@@ -1,3 +1,7 @@
+"""Every exercise's check: the right answer passes, each known mistake gets its own sentence, an
+untouched exercise says "not attempted" and gives nothing away, and hints come one wrong attempt
+at a time."""
+
 import math
 
 import pytest
@@ -5,10 +9,11 @@ import torch
 import torch.nn.functional as F
 
 from ddpm_lib import exercises as ex
+from ddpm_lib.exercises.core import compile_function
+from ddpm_lib.exercises.predict import crossing, standard_error_of_difference
 from ddpm_lib.linear import interaction_features
 from ddpm_lib.sample import slerp
 from ddpm_lib.schedule import extract
-from ddpm_lib.unet import SinusoidalPositionEmbeddings
 
 
 def untouched(*args):
@@ -19,74 +24,236 @@ def model(x, t):
     return 0.3 * x + t.float().reshape(-1, 1, 1, 1) / 1000
 
 
-SOLUTIONS = {
-    "interaction": (ex.check_interaction_features, (interaction_features,),
-                    lambda z, c: torch.cat([z, c, (z[:, :, None] * c[:, None, :]).flatten(1)], 1)),
-    "one_shot": (ex.check_one_shot_denoise, (lambda z, c: z - 0.5 * z.sum(1, keepdim=True),
-                                             lambda z, c: 0.5 * z.sum(1, keepdim=True), 6), lambda z, c: z),
-    "alpha_bar": (ex.check_alphas_cumprod, (lambda b: torch.cumprod(1 - b, 0),), lambda b: 1 - b),
-    "q_sample": (ex.check_q_sample, (lambda s, x0, t, e: s.q_sample(x0, t, e),),
-                 lambda s, x0, t, e: extract(s.alphas_cumprod, t, x0.shape) * x0),
-    "sinusoidal": (ex.check_sinusoidal_embedding, (lambda t, d: SinusoidalPositionEmbeddings(d)(t),),
-                   lambda t, d: torch.zeros(len(t), d)),
-    "adagn": (ex.check_adagn, (lambda h, sc, sh: h * (1 + sc[:, :, None, None]) + sh[:, :, None, None],),
-              lambda h, sc, sh: h),
-    "loss": (ex.check_diffusion_loss, (lambda m, s, x0, t, e: F.mse_loss(m(s.q_sample(x0, t, e), t), e), model),
-             lambda m, s, x0, t, e: torch.tensor(0.0)),
-    "ema": (ex.check_ema_update, (lambda e, th, d: d * e + (1 - d) * th,), lambda e, th, d: th),
-    "ddpm_step": (ex.check_ddpm_step, (
-        lambda s, x, t, e, z: (x - extract(s.betas, t, x.shape) / extract(s.sqrt_one_minus_alphas_cumprod, t, x.shape) * e)
-        / extract(s.alphas, t, x.shape).sqrt() + extract(s.betas, t, x.shape).sqrt() * z,), lambda s, x, t, e, z: x),
-    "predict_x0": (ex.check_predict_x0, (lambda s, x, t, e: s.predict_x0(x, t, e),), lambda s, x, t, e: x),
-    "guidance": (ex.check_guidance, (lambda c, u, w: u + w * (c - u),), lambda c, u, w: c),
-    "ddim": (ex.check_ddim_step, (lambda x0, e, a: a.sqrt() * x0 + (1 - a).sqrt() * e,), lambda x0, e, a: x0),
-    "label_dropout": (ex.check_label_dropout, (lambda y, d, n: torch.where(d, n, y),), lambda y, d, n: y),
-    "slerp": (ex.check_slerp, (slerp,), lambda a, b, w: a),
-    "half_mask": (ex.check_half_mask, (lambda s: torch.ones(s).index_fill_(2, torch.arange(16, 32), 0),),
-                  lambda s: torch.ones(s)),
-    "inpaint": (ex.check_inpaint_merge, (lambda g, k, m: m * k + (1 - m) * g,), lambda g, k, m: g),
+def noise_of(z, c):
+    return 0.5 * z + 0.1 * c.argmax(1, keepdim=True)
+
+
+def ab(s, t, x):
+    return extract(s.alphas_cumprod, t, x.shape)
+
+
+def coef(s, name, t, x):
+    return extract(getattr(s, name), t, x.shape)
+
+
+# exercise -> (extra context, the right answer, {mistake key: an attempt that makes that mistake})
+IMPLEMENT = {
+    ex.INTERACTION_FEATURES: ((), interaction_features, {
+        "order": lambda z, c: torch.cat([z, c, (z[:, :, None] * c[:, None, :]).flatten(1)], 1),
+        "no_products": lambda z, c: torch.cat([z, c, torch.zeros(len(z), 10 * z.shape[1], dtype=z.dtype)], 1)}),
+    ex.ONE_SHOT_DENOISE: ((noise_of, 6), lambda z, c: z - noise_of(z, c), {
+        "returned_noise": noise_of, "sign": lambda z, c: z + noise_of(z, c)}),
+    ex.ALPHAS_CUMPROD: ((), lambda b: torch.cumprod(1 - b, 0), {
+        "alpha": lambda b: 1 - b, "beta_product": lambda b: torch.cumprod(b, 0),
+        "sum": lambda b: 1 - torch.cumsum(b, 0)}),
+    ex.Q_SAMPLE: ((), lambda s, x0, t, e: ab(s, t, x0).sqrt() * x0 + (1 - ab(s, t, x0)).sqrt() * e, {
+        "one_step": lambda s, x0, t, e: coef(s, "alphas", t, x0).sqrt() * x0 + (1 - coef(s, "alphas", t, x0)).sqrt() * e,
+        "no_sqrt": lambda s, x0, t, e: ab(s, t, x0) * x0 + (1 - ab(s, t, x0)) * e,
+        "swapped": lambda s, x0, t, e: (1 - ab(s, t, x0)).sqrt() * x0 + ab(s, t, x0).sqrt() * e}),
+    ex.SINUSOIDAL_EMBEDDING: ((), lambda t, d: torch.cat([
+        (t[:, None] * torch.exp(-math.log(10000) * torch.arange(d // 2) / (d // 2))).sin(),
+        (t[:, None] * torch.exp(-math.log(10000) * torch.arange(d // 2) / (d // 2))).cos()], 1), {
+        "cos_first": lambda t, d: torch.cat([
+            (t[:, None] * torch.exp(-math.log(10000) * torch.arange(d // 2) / (d // 2))).cos(),
+            (t[:, None] * torch.exp(-math.log(10000) * torch.arange(d // 2) / (d // 2))).sin()], 1),
+        "rising": lambda t, d: torch.cat([
+            (t[:, None] * torch.exp(math.log(10000) * torch.arange(d // 2) / (d // 2))).sin(),
+            (t[:, None] * torch.exp(math.log(10000) * torch.arange(d // 2) / (d // 2))).cos()], 1)}),
+    ex.ADAGN: ((), lambda h, sc, sh: h * (1 + sc[:, :, None, None]) + sh[:, :, None, None], {
+        "plain_scale": lambda h, sc, sh: h * sc[:, :, None, None] + sh[:, :, None, None],
+        "shift_first": lambda h, sc, sh: (h + sh[:, :, None, None]) * (1 + sc[:, :, None, None])}),
+    ex.DIFFUSION_LOSS: ((model,), lambda m, s, x0, t, e: F.mse_loss(m(s.q_sample(x0, t, e), t), e), {
+        "clean_input": lambda m, s, x0, t, e: F.mse_loss(m(x0, t), e),
+        "target_x0": lambda m, s, x0, t, e: F.mse_loss(m(s.q_sample(x0, t, e), t), x0),
+        "sum": lambda m, s, x0, t, e: ((m(s.q_sample(x0, t, e), t) - e) ** 2).sum()}),
+    ex.EMA_UPDATE: ((), lambda e, th, d: d * e + (1 - d) * th, {
+        "swapped": lambda e, th, d: (1 - d) * e + d * th, "no_average": lambda e, th, d: th}),
+    ex.DDPM_STEP: ((), lambda s, x, t, e, z: (x - coef(s, "betas", t, x) / (1 - ab(s, t, x)).sqrt() * e)
+                   / coef(s, "alphas", t, x).sqrt() + coef(s, "betas", t, x).sqrt() * z, {
+        "beta_z": lambda s, x, t, e, z: (x - coef(s, "betas", t, x) / (1 - ab(s, t, x)).sqrt() * e)
+        / coef(s, "alphas", t, x).sqrt() + coef(s, "betas", t, x) * z,
+        "one_step_noise": lambda s, x, t, e, z: (x - coef(s, "betas", t, x) / (1 - coef(s, "alphas", t, x)).sqrt() * e)
+        / coef(s, "alphas", t, x).sqrt() + coef(s, "betas", t, x).sqrt() * z,
+        "no_noise": lambda s, x, t, e, z: (x - coef(s, "betas", t, x) / (1 - ab(s, t, x)).sqrt() * e)
+        / coef(s, "alphas", t, x).sqrt()}),
+    ex.PREDICT_X0: ((), lambda s, x, t, e: (x - (1 - ab(s, t, x)).sqrt() * e) / ab(s, t, x).sqrt(), {
+        "no_rescale": lambda s, x, t, e: x - (1 - ab(s, t, x)).sqrt() * e,
+        "full_eps": lambda s, x, t, e: (x - e) / ab(s, t, x).sqrt()}),
+    ex.GUIDANCE: ((), lambda c, u, w: u + w * (c - u), {
+        "from_cond": lambda c, u, w: c + w * (c - u), "reversed": lambda c, u, w: u + w * (u - c)}),
+    ex.DDIM_STEP: ((), lambda x0, e, a: a.sqrt() * x0 + (1 - a).sqrt() * e, {
+        "no_sqrt": lambda x0, e, a: a * x0 + (1 - a) * e, "clean": lambda x0, e, a: x0}),
+    ex.INPAINT_MERGE: ((), lambda g, k, m: m * k + (1 - m) * g, {"swapped": lambda g, k, m: (1 - m) * k + m * g}),
+    ex.LABEL_DROPOUT: ((), lambda y, d, n: torch.where(d, n, y), {
+        "inverted": lambda y, d, n: torch.where(d, y, n), "zero": lambda y, d, n: torch.where(d, 0, y)}),
+    ex.SLERP: ((), slerp, {"linear": lambda a, b, w: (1 - w) * a + w * b}),
+    ex.HALF_MASK: ((), lambda s: torch.ones(s).index_fill_(2, torch.arange(16, 32), 0), {
+        "bottom": lambda s: torch.ones(s).index_fill_(2, torch.arange(0, 16), 0),
+        "columns": lambda s: torch.ones(s).index_fill_(3, torch.arange(16, 32), 0)}),
 }
 
 
-@pytest.mark.parametrize("name", SOLUTIONS)
-def test_correct_solution_passes(name):
-    check, (solution, *extra), _ = SOLUTIONS[name]
-    result = check(solution, *extra)
-    assert result.passed is True, str(result)
+def test_every_implement_exercise_is_covered():
+    assert set(IMPLEMENT) == set(ex.implement.ALL)
+    for exercise, (_, _, wrong) in IMPLEMENT.items():
+        assert set(wrong) == set(exercise.mistakes), exercise.name
 
 
-@pytest.mark.parametrize("name", SOLUTIONS)
-def test_untouched_exercise_reports_not_attempted_and_never_raises(name):
-    check, (_, *extra), _ = SOLUTIONS[name]
-    result = check(untouched, *extra)
-    assert result.passed is None and "Hint" in result.message
+@pytest.mark.parametrize("exercise", ex.implement.ALL, ids=lambda e: e.name)
+def test_implement_right_untouched_and_each_mistake(exercise):
+    context, right, wrong = IMPLEMENT[exercise]
+    tutor = ex.Tutor()
+    result = tutor.check(exercise, untouched, *context)
+    assert result.passed is None and result.message.startswith("not attempted")
+    assert "Hint" not in result.message  # nothing is given away before an attempt
+    for key, attempt in wrong.items():
+        result = ex.Tutor().check(exercise, attempt, *context)
+        assert result.passed is False and result.mistake == key, (key, str(result))
+        assert exercise.mistakes[key] in result.message
+    assert tutor.check(exercise, right, *context).passed is True
 
 
-@pytest.mark.parametrize("name", SOLUTIONS)
-def test_wrong_solution_fails_with_a_hint(name):
-    check, (_, *extra), wrong = SOLUTIONS[name]
-    result = check(wrong, *extra)
-    assert result.passed is False and len(result.message) > 20
+def test_hints_arrive_one_wrong_attempt_at_a_time_and_hold_no_code():
+    tutor = ex.Tutor()
+    wrong = lambda s, x0, t, e: x0  # noqa: E731  (an unknown mistake)
+    first, second, third = (tutor.check(ex.Q_SAMPLE, wrong).message for _ in range(3))
+    hint1, hint2 = ex.Q_SAMPLE.hints
+    assert hint1 in first and hint2 not in first
+    assert hint1 in second and hint2 in second and third.count("Hint") == 2
+    # a named mistake counts as the first hint: the generic hints follow on later attempts
+    named = ex.Tutor()
+    one_step = IMPLEMENT[ex.Q_SAMPLE][2]["one_step"]
+    assert "Hint" not in named.check(ex.Q_SAMPLE, one_step).message
+    assert hint1 in named.check(ex.Q_SAMPLE, one_step).message
+    code = ("torch.", "[:", "()", ".sqrt", "F.", "mse_loss", "cumprod(", "where(", "def ", "return ")
+    for exercise in ex.ALL:
+        for text in (*exercise.hints, *exercise.mistakes.values()):
+            assert not any(c in text for c in code), (exercise.name, text)
 
 
-def test_known_mistakes_get_specific_hints():
-    r = ex.check_q_sample(lambda s, x0, t, e: extract(s.alphas, t, x0.shape).sqrt() * x0
-                          + (1 - extract(s.alphas, t, x0.shape)).sqrt() * e)
-    assert r.passed is False and "alpha_bar" in r.message
-    r = ex.check_alphas_cumprod(lambda b: 1 - b)
-    assert "running product" in r.message
-    r = ex.check_guidance(lambda c, u, w: c + w * (c - u))
-    assert "unconditional" in r.message
-    r = ex.check_ema_update(lambda e, th, d: (1 - d) * e + d * th)
-    assert "swapped" in r.message
-
-
-def test_errors_and_shapes_are_reported_not_raised():
-    r = ex.check_ema_update(lambda e, th, d: 1 / 0)
+def test_errors_shapes_and_types_are_reported_not_raised():
+    tutor = ex.Tutor()
+    r = tutor.check(ex.EMA_UPDATE, lambda e, th, d: 1 / 0)
     assert r.passed is False and "ZeroDivisionError" in r.message
-    r = ex.check_ema_update(lambda e, th, d: th[:3])
-    assert r.passed is False and "shape" in r.message
-    r = ex.check_ema_update(lambda e, th, d: [1, 2])
-    assert r.passed is False and "torch.Tensor" in r.message
-    assert "✅" in ex.check_ema_update(lambda e, th, d: d * e + (1 - d) * th)._repr_markdown_()
-    assert math.isfinite(len(str(r)))
+    r = tutor.check(ex.EMA_UPDATE, lambda e, th, d: th[:3])
+    assert r.passed is False and "shape (5,)" in r.message
+    r = tutor.check(ex.EMA_UPDATE, lambda e, th, d: [1, 2])
+    assert r.passed is False and "torch.Tensor" in r.message and "list" in r.message
+    ok = tutor.check(ex.EMA_UPDATE, lambda e, th, d: d * e + (1 - d) * th)
+    assert "✅" in ok._repr_markdown_() and str(ok).startswith("[EMA update: correct]")
+
+
+# -- predict, then run ---------------------------------------------------------------------------
+# exercise -> (measured values, a right prediction, a wrong one, a word the explanation must contain)
+PREDICT = {
+    ex.ONE_SHOT_ACCURACY: ((0.42,), 0.5, 0.95, "42%"),
+    ex.COSINE_ALPHA_BAR_END: ((2.4e-9, 4.0e-5), 1e-6, 0.1, "2.4e-09"),
+    ex.HALF_ACCURACY_STEP: (([0, 100, 200, 300], [0.99, 0.9, 0.3, 0.1], [1 - i / 1000 for i in range(1000)]),
+                            200, 600, "t = 167"),
+    ex.ATTENTION_COST_RATIO: ((96.0, 16.0), 120, 16, "256-fold"),
+    ex.ZERO_PREDICTOR_LOSS: ((1.01, 0.03), 1.0, 0.03, "3%"),
+    ex.WRONG_T_LOSS_RATIO: ((6.0,), 4, 1.1, "6.0 times"),
+    ex.NEGATIVE_GUIDANCE_ACCURACY: ((0.03,), 0.0, 0.5, "below chance"),
+    ex.FEWEST_DDIM_STEPS: (([10, 20, 50], [0.8, 0.93, 0.95]), 15, 50, "are 20, and 10 steps fall below"),
+    ex.GUIDED_TRAINING_DATA: (([0.90, 0.91, 0.92], [0.90, 0.92, 0.91]), "no difference", "w=3", "answer is 'no difference'"),
+}
+
+
+def test_every_predict_exercise_is_covered():
+    assert set(PREDICT) == set(ex.predict.ALL)
+
+
+@pytest.mark.parametrize("exercise", ex.predict.ALL, ids=lambda e: e.name)
+def test_predict_untouched_right_wrong_and_nonsense(exercise):
+    measured, right, wrong, why = PREDICT[exercise]
+    tutor = ex.Tutor()
+    r = tutor.check(exercise, None, *measured)
+    assert r.passed is None and r.message.startswith("not attempted") and why not in r.message
+    r = tutor.check(exercise, right, *measured)
+    assert r.passed is True and why in r.message, r.message
+    r = tutor.check(exercise, wrong, *measured)
+    assert r.passed is False and why in r.message and "You" in r.message, r.message
+    r = tutor.check(exercise, "a lot" if exercise is not ex.GUIDED_TRAINING_DATA else "maybe", *measured)
+    assert r.passed is False and "'" in r.message
+
+
+def test_predictions_outside_their_range_are_explained():
+    r = ex.Tutor().check(ex.ONE_SHOT_ACCURACY, 40, 0.42)
+    assert r.passed is False and "40% is 0.4" in r.message
+    r = ex.Tutor().check(ex.FEWEST_DDIM_STEPS, 0, [10, 20], [0.95, 0.96])
+    assert r.passed is False and "1 or more" in r.message
+
+
+def test_fewest_steps_when_every_or_no_count_passes():
+    assert ex.Tutor().check(ex.FEWEST_DDIM_STEPS, 5, [10, 20], [0.95, 0.96]).passed is True
+    assert ex.Tutor().check(ex.FEWEST_DDIM_STEPS, 12, [10, 20], [0.95, 0.96]).passed is False
+    assert ex.Tutor().check(ex.FEWEST_DDIM_STEPS, 100, [10, 20], [0.5, 0.6]).passed is True
+
+
+def test_guided_data_measures_a_real_difference():
+    r = ex.Tutor().check(ex.GUIDED_TRAINING_DATA, "w=1", [0.95, 0.96, 0.955], [0.90, 0.91, 0.905])
+    assert r.passed is True and "'w=1'" in r.message
+    assert ex.Tutor().check(ex.GUIDED_TRAINING_DATA, "W = 3", [0.90] * 3, [0.95] * 3).passed is True
+
+
+def test_crossing_and_standard_error_against_hand_values():
+    assert crossing([0, 100, 200], [1.0, 0.6, 0.2], 0.5) == pytest.approx(125.0)
+    assert crossing([0, 100], [1.0, 0.9], 0.5) is None
+    assert standard_error_of_difference([1, 2, 3], [2, 4, 6]) == pytest.approx(math.sqrt(1 / 3 + 4 / 3))
+
+
+# -- find the bug --------------------------------------------------------------------------------
+def fixed(source, *edits):
+    for old, new in edits:
+        assert old in source, old
+        source = source.replace(old, new)
+    return compile_function(source, ex.bugs.NAMESPACE)
+
+
+NOISE_LINE = "        x = mean + beta.sqrt() * torch.randn(x.shape, generator=generator)\n"
+BUGS = {
+    ex.LAST_STEP_NOISE: (((NOISE_LINE, NOISE_LINE.replace("\n", " if step > 0 else mean\n")),), {
+        "noise_at_end": ((NOISE_LINE, "        noise = torch.randn(x.shape, generator=generator)\n"
+                                      "        x = mean + beta.sqrt() * noise\n"),),
+        "skips_last": (("range(schedule.num_timesteps)", "range(1, schedule.num_timesteps)"),
+                       (NOISE_LINE, NOISE_LINE.replace("\n", " if step > 0 else mean\n")))}),
+    ex.POSTERIOR_VARIANCE: ((("a_bar.roll(1)", "torch.cat([torch.ones(1), a_bar[:-1]])"),), {
+        "first_value": (("a_bar.roll(1)", "torch.cat([torch.zeros(1), a_bar[:-1]])"),),
+        "no_prev": (("a_bar.roll(1)", "a_bar"),)}),
+    ex.CLAMP_X0: ((("    x_t = x_t.clamp(-1, 1)\n", ""), ("    mean, _", "    x0_hat = x0_hat.clamp(-1, 1)\n    mean, _")), {
+        "clamp_xt": (("x_t = x_t.clamp(-1, 1)", "x_t = x_t.clamp(min=-1, max=1)"),),
+        "no_clamp": (("    x_t = x_t.clamp(-1, 1)\n", ""),),
+        "both": (("    mean, _", "    x0_hat = x0_hat.clamp(-1, 1)\n    mean, _"),)}),
+    ex.GUIDANCE_BRANCHES: ((("eps_uncond, eps_cond = eps.chunk(2)", "eps_cond, eps_uncond = eps.chunk(2)"),), {
+        "swapped": (("eps.chunk(2)", "torch.chunk(eps, 2)"),),
+        "no_null": (("return eps_uncond + w * (eps_cond - eps_uncond)", "return eps_cond"),
+                    ("eps_uncond, eps_cond = eps.chunk(2)", "eps_cond, eps_uncond = eps.chunk(2)"))}),
+}
+
+
+def test_every_bug_is_covered():
+    assert set(BUGS) == set(ex.bugs.ALL)
+    for exercise, (_, wrong) in BUGS.items():
+        assert set(wrong) == set(exercise.mistakes), exercise.name
+
+
+@pytest.mark.parametrize("exercise", ex.bugs.ALL, ids=lambda e: e.name)
+def test_bug_untouched_fixed_and_each_wrong_fix(exercise):
+    fix, wrong = BUGS[exercise]
+    tutor = ex.Tutor()
+    planted = compile_function(exercise.planted, ex.bugs.NAMESPACE)
+    r = tutor.check(exercise, planted)
+    assert r.passed is None and "not attempted" in r.message and "Hint" not in r.message
+    for key, edits in wrong.items():
+        r = ex.Tutor().check(exercise, fixed(exercise.planted, *edits))
+        assert r.passed is False and r.mistake == key, (key, str(r))
+    r = tutor.check(exercise, fixed(exercise.planted, *fix))
+    assert r.passed is True, str(r)
+
+
+def test_a_bug_left_in_but_edited_elsewhere_counts_as_an_attempt():
+    edited = fixed(ex.LAST_STEP_NOISE.planted, ("    x = x_T\n", "    x = x_T.clone()\n"))
+    r = ex.Tutor().check(ex.LAST_STEP_NOISE, edited)
+    assert r.passed is False and r.mistake == "noise_at_end"
+    r = ex.Tutor().check(ex.LAST_STEP_NOISE, "ddpm_sample")
+    assert r.passed is False and "function itself" in r.message

@@ -33,9 +33,11 @@ def test_cell_seconds_come_from_nbclients_timestamps() -> None:
 def test_the_slowest_cell_is_named_by_its_section() -> None:
     cells = [{"cell_type": "markdown", "source": "# 05 · Title"}, {"cell_type": "code", "source": "x"},
              {"cell_type": "markdown", "source": "Some text\n## Judging what was drawn\nmore"},
-             {"cell_type": "code", "source": "y"}]
+             {"cell_type": "code", "source": "y"},
+             {"cell_type": "markdown", "source": "### Exercise 3 (predict, then run)"}, {"cell_type": "code", "source": "z"}]
     assert _heading(cells, 1) == "05 · Title" and _heading(cells, 3) == "Judging what was drawn"
     assert _heading(cells, 0) == "the first cells"
+    assert _heading(cells, 5) == "Judging what was drawn"  # an exercise heading is not a section
 
 
 def test_the_box_states_the_measured_times_machine_and_what_to_do() -> None:

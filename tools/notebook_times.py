@@ -58,11 +58,12 @@ def machine() -> dict[str, Any]:
 
 
 def _heading(cells: list[dict[str, Any]], index: int) -> str:
-    """The title of the section cell ``index`` sits in (the nearest markdown heading above it)."""
+    """The title of the section cell ``index`` sits in (the nearest markdown heading of level 1 or 2
+    above it; exercise headings, level 3, sit inside sections)."""
     for cell in reversed(cells[:index]):
         if cell.get("cell_type") == "markdown":
             for line in cell_source(cell).splitlines():
-                if line.startswith("#"):
+                if line.startswith("#") and not line.startswith("###"):
                     return line.lstrip("#").strip()
     return "the first cells"
 

@@ -53,7 +53,9 @@ def is_setup(cell: dict[str, Any]) -> bool:
 
 
 def is_solution(cell: dict[str, Any]) -> bool:
-    return cell.get("cell_type") == "markdown" and cell_source(cell).lstrip().startswith("<details><summary>Solution")
+    """The closing "Solutions" section: its heading and every ``<details>`` solution in it."""
+    text = cell_source(cell).lstrip()
+    return cell.get("cell_type") == "markdown" and text.startswith(("<details><summary>Solution", "## Solutions"))
 
 
 def is_section_start(cell: dict[str, Any]) -> bool:

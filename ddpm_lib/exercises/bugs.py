@@ -1,0 +1,209 @@
+"""*Find the bug* exercises: short functions with one planted bug of a kind real diffusion code has
+had. The notebook shows each function's source (``Exercise.planted``); the learner edits it in
+place. The check recognises the untouched planted version by its compiled code, runs an edited
+one on fixed inputs and compares it with the library's correct computation.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Callable
+
+import torch
+
+from ..sample import guided_eps
+from ..schedule import NoiseSchedule, extract
+from .core import Exercise, Verdict, compile_function, judge_output, same_code
+
+#: the names a planted function may use; the notebooks import the same ones
+NAMESPACE: dict[str, Any] = {"torch": torch, "extract": extract}
+
+
+def _planted_bug(name: str, source: str, task: str, run: Callable[[Callable[..., Any]], Verdict],
+                 hints: tuple[str, ...], mistakes: dict[str, str]) -> Exercise:
+    planted = compile_function(source, NAMESPACE)
+
+    def evaluate(fn: Any) -> Verdict:
+        if not callable(fn):
+            return Verdict("wrong", detail=f"Pass the function itself, not {type(fn).__name__}.")
+        code = getattr(fn, "__code__", None)
+        if code is not None and same_code(code, planted.__code__):
+            return Verdict("untouched")
+        return run(fn)
+
+    return Exercise(name, "find the bug", task, evaluate, hints, mistakes, planted=source)
+
+
+class _ToyModel:
+    """A stand-in noise predictor, eps(x, t, y) = 0.3 x + t/T + 0.05 y, with a null label (10)."""
+
+    null_label = 10
+
+    def __call__(self, x: torch.Tensor, t: torch.Tensor, labels: torch.Tensor | None = None) -> torch.Tensor:
+        out = 0.3 * x + t.float().reshape(-1, *[1] * (x.dim() - 1)) / 20
+        if labels is not None:
+            out = out + 0.05 * labels.float().reshape(-1, *[1] * (x.dim() - 1))
+        return out
+
+
+# -- notebook 05: the last step ------------------------------------------------------------------
+LAST_STEP_SOURCE = '''\
+def ddpm_sample(model, schedule, x_T, generator):
+    """Algorithm 2 with sigma_t^2 = beta_t: from x_T (pure noise) down to x_0."""
+    x = x_T
+    for step in reversed(range(schedule.num_timesteps)):
+        t = torch.full((x.shape[0],), step)
+        eps = model(x, t)
+        beta = extract(schedule.betas, t, x.shape)
+        alpha = extract(schedule.alphas, t, x.shape)
+        a_bar = extract(schedule.alphas_cumprod, t, x.shape)
+        mean = (x - beta / (1 - a_bar).sqrt() * eps) / alpha.sqrt()
+        x = mean + beta.sqrt() * torch.randn(x.shape, generator=generator)
+    return x
+'''
+
+
+def _reference_loop(model: Callable[..., torch.Tensor], schedule: NoiseSchedule, x_T: torch.Tensor,
+                    generator: torch.Generator, noise_at_end: bool = False, first: int = 0) -> torch.Tensor:
+    x = x_T
+    for step in reversed(range(first, schedule.num_timesteps)):
+        t = torch.full((x.shape[0],), step)
+        b, a, ab = (extract(v, t, x.shape) for v in (schedule.betas, schedule.alphas, schedule.alphas_cumprod))
+        mean = (x - b / (1 - ab).sqrt() * model(x, t)) / a.sqrt()
+        x = mean + b.sqrt() * torch.randn(x.shape, generator=generator) if (step > 0 or noise_at_end) else mean
+    return x
+
+
+def _run_last_step(fn: Callable[..., Any]) -> Verdict:
+    schedule, model = NoiseSchedule(20), _ToyModel()
+    x_T = torch.randn(3, 1, 4, 4, generator=torch.Generator().manual_seed(11))
+
+    def run(f: Callable[..., torch.Tensor], **kw: Any) -> torch.Tensor:
+        return f(model, schedule, x_T.clone(), torch.Generator().manual_seed(12), **kw)
+
+    return judge_output(lambda: run(fn), lambda: run(_reference_loop), {
+        "noise_at_end": run(_reference_loop, noise_at_end=True),
+        "skips_last": run(_reference_loop, first=1)}, atol=1e-5, correct="Fixed: the loop matches Algorithm 2.")
+
+
+LAST_STEP_NOISE = _planted_bug(
+    "bug: the last step", LAST_STEP_SOURCE,
+    "Find the bug in ddpm_sample above, fix it in place, and run the check again.",
+    _run_last_step,
+    hints=("Compare the loop with Algorithm 2 line by line, at the very last step t = 0 (the paper's t = 1).",
+           "Algorithm 2 sets z = 0 at its last step: whatever noise is added there stays in the picture."),
+    mistakes={"noise_at_end": "The bug is still there: fresh noise is added even at the last step, t = 0, so "
+                              "every picture keeps a layer of grain of standard deviation sqrt(beta_0).",
+              "skips_last": "Now the loop stops one step early: t = 0 must still be denoised, only without "
+                            "fresh noise."})
+
+
+# -- notebook 05: the posterior variance ------------------------------------------------------------
+POSTERIOR_VARIANCE_SOURCE = '''\
+def posterior_variance(schedule):
+    """beta~_t = beta_t (1 - alpha_bar_{t-1}) / (1 - alpha_bar_t) for every t, with alpha_bar_{-1} = 1."""
+    a_bar = schedule.alphas_cumprod
+    a_bar_prev = a_bar.roll(1)
+    return schedule.betas * (1 - a_bar_prev) / (1 - a_bar)
+'''
+
+
+def _run_posterior_variance(fn: Callable[..., Any]) -> Verdict:
+    s = NoiseSchedule(1000)
+    ab = s.alphas_cumprod.double()
+    rolled = s.betas.double() * (1 - ab.roll(1)) / (1 - ab)
+    return judge_output(lambda: fn(s), s.posterior_variance, {"first_value": rolled, "no_prev": s.betas.double()},
+                        atol=1e-6, correct="Fixed: the variances match the schedule's.")
+
+
+POSTERIOR_VARIANCE = _planted_bug(
+    "bug: the posterior variance", POSTERIOR_VARIANCE_SOURCE,
+    "Find the bug in posterior_variance above, fix it in place, and run the check again.",
+    _run_posterior_variance,
+    hints=("Print the first few values of the result next to schedule.posterior_variance.",
+           "alpha_bar_{t-1} must be 1 at t = 0 (nothing has been destroyed before the first step); look at "
+           "what roll puts in front."),
+    mistakes={"first_value": "At t = 0 the variance is still about 1 instead of 0, so the final step adds a full "
+                             "unit of noise: alpha_bar before the first step must be 1, and roll wraps the last "
+                             "alpha_bar round to the front (a 0 there is just as wrong).",
+              "no_prev": "Those are the betas: the posterior variance uses alpha_bar one step earlier in its "
+                         "numerator."})
+
+
+# -- notebook 05: clamping ------------------------------------------------------------------------------
+CLAMP_SOURCE = '''\
+def reverse_mean(schedule, x_t, t, eps):
+    """Mean of one reverse step, with the predicted clean image kept inside [-1, 1]."""
+    x_t = x_t.clamp(-1, 1)
+    x0_hat = (x_t - extract(schedule.sqrt_one_minus_alphas_cumprod, t, x_t.shape) * eps) \\
+        / extract(schedule.sqrt_alphas_cumprod, t, x_t.shape)
+    mean, _ = schedule.q_posterior(x0_hat, x_t, t)
+    return mean
+'''
+
+
+def _run_clamp(fn: Callable[..., Any]) -> Verdict:
+    s = NoiseSchedule(1000)
+    g = torch.Generator().manual_seed(13)
+    x0 = torch.rand(3, 1, 6, 6, generator=g) * 2 - 1
+    t = torch.tensor([5, 300, 900])
+    eps_true = torch.randn(x0.shape, generator=g)
+    x_t = s.q_sample(x0, t, eps_true)
+    eps = eps_true + 0.5 * torch.randn(x0.shape, generator=g)  # an imperfect prediction
+
+    def mean(clamp_xt: bool, clamp_x0: bool) -> torch.Tensor:
+        xt = x_t.clamp(-1, 1) if clamp_xt else x_t
+        x0_hat = s.predict_x0(xt, t, eps)
+        return s.q_posterior(x0_hat.clamp(-1, 1) if clamp_x0 else x0_hat, xt, t)[0]
+
+    return judge_output(lambda: fn(s, x_t.clone(), t, eps), mean(False, True), {
+        "clamp_xt": mean(True, False), "no_clamp": mean(False, False), "both": mean(True, True)},
+        atol=1e-5, correct="Fixed: only the predicted clean image is clamped.")
+
+
+CLAMP_X0 = _planted_bug(
+    "bug: what gets clamped", CLAMP_SOURCE,
+    "Find the bug in reverse_mean above, fix it in place, and run the check again.",
+    _run_clamp,
+    hints=("Which of the two tensors is supposed to lie in [-1, 1]: the noisy sample or the clean image?",
+           "x_t is image plus noise and leaves [-1, 1] as soon as there is noise; only x0_hat is an image."),
+    mistakes={"clamp_xt": "The bug is still there: clamping x_t cuts off the noise the next steps need, and "
+                          "x0_hat is left unbounded.",
+              "no_clamp": "Now nothing is clamped: the predicted clean image can leave [-1, 1] at high t.",
+              "both": "x0_hat is clamped now, but x_t still is too: it legitimately lies outside [-1, 1]."})
+
+
+# -- notebook 06: the guidance branches ------------------------------------------------------------------
+GUIDANCE_SOURCE = '''\
+def guided_eps(model, x, t, labels, w):
+    """Classifier-free guidance: both predictions from one forward pass over a doubled batch."""
+    null = torch.full_like(labels, model.null_label)
+    eps = model(torch.cat([x, x]), torch.cat([t, t]), torch.cat([labels, null]))
+    eps_uncond, eps_cond = eps.chunk(2)
+    return eps_uncond + w * (eps_cond - eps_uncond)
+'''
+
+
+def _run_guidance(fn: Callable[..., Any]) -> Verdict:
+    model = _ToyModel()
+    g = torch.Generator().manual_seed(14)
+    x, t, y = torch.randn(4, 1, 4, 4, generator=g), torch.tensor([3, 50, 500, 999]), torch.tensor([0, 3, 7, 9])
+    null = torch.full_like(y, model.null_label)
+    cond, uncond = model(x, t, y), model(x, t, null)
+    return judge_output(lambda: fn(model, x, t, y, 3.0), guided_eps(model, x, t, y, 3.0), {
+        "swapped": cond + 3.0 * (uncond - cond), "no_null": cond},
+        correct="Fixed: guidance extrapolates from the unconditional towards the conditional prediction.")
+
+
+GUIDANCE_BRANCHES = _planted_bug(
+    "bug: the guidance branches", GUIDANCE_SOURCE,
+    "Find the bug in guided_eps above, fix it in place, and run the check again.",
+    _run_guidance,
+    hints=("Which half of the doubled batch carries the real labels?",
+           "The first half of the batch was built with the labels, the second with the null label; chunk "
+           "returns the halves in that order."),
+    mistakes={"swapped": "The bug is still there: the two halves of the batch are unpacked the wrong way round, "
+                         "so guidance pushes away from the requested digit.",
+              "no_null": "That returns the conditional prediction alone: guidance needs both."})
+
+
+ALL: tuple[Exercise, ...] = (LAST_STEP_NOISE, POSTERIOR_VARIANCE, CLAMP_X0, GUIDANCE_BRANCHES)

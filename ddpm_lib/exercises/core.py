@@ -1,0 +1,172 @@
+"""How an exercise is checked: a verdict on one attempt, and a tutor that turns verdicts into feedback.
+
+An :class:`Exercise` only judges (``evaluate(answer, *context) -> Verdict``); it holds no state.
+A :class:`Tutor`, one per notebook session, counts each exercise's wrong attempts and decides
+what to say:
+
+- an untouched exercise (a function that still raises ``NotImplementedError``, a prediction
+  still ``None``, a planted bug left as it is) says "not attempted" and gives nothing away;
+- a wrong attempt names the mistake when it is a known one, else gives the first hint; each
+  further wrong attempt reveals one more hint. Hints never contain the code;
+- a right answer says so (a prediction also gets the measured outcome and why).
+
+Checks never raise, so a notebook executed top to bottom always succeeds.
+"""
+
+from __future__ import annotations
+
+import types
+from dataclasses import dataclass, field
+from typing import Any, Callable, Literal
+
+import torch
+
+Kind = Literal["implement", "predict, then run", "find the bug"]
+Status = Literal["correct", "wrong", "untouched"]
+
+
+@dataclass(frozen=True)
+class Verdict:
+    """What an exercise's ``evaluate`` concluded about one attempt.
+
+    ``mistake`` is the key of a known mistake (see :attr:`Exercise.mistakes`); ``detail`` says
+    what was observed (a measured value, an error, a shape); ``explanation`` is shown whatever the
+    outcome once it is known (predictions: why the experiment came out as it did).
+    """
+
+    status: Status
+    mistake: str | None = None
+    detail: str = ""
+    explanation: str = ""
+
+
+@dataclass(frozen=True, eq=False)  # compared and hashed by identity: each exercise exists once
+class Exercise:
+    """One exercise: its name, kind, what the learner must do, and how an attempt is judged.
+
+    ``evaluate(answer, *context)`` returns a :class:`Verdict`. ``mistakes`` maps each known
+    mistake's key to the sentence that names it; ``hints`` are revealed one per wrong attempt;
+    ``planted`` is a find-the-bug exercise's source, bug included, as the notebook shows it.
+    """
+
+    name: str
+    kind: Kind
+    task: str
+    evaluate: Callable[..., Verdict]
+    hints: tuple[str, ...]
+    mistakes: dict[str, str] = field(default_factory=dict)
+    planted: str = ""  # find the bug: the source the notebook shows, bug included
+
+
+@dataclass
+class CheckResult:
+    """Outcome of a check: ``passed`` is True, False, or None (not attempted)."""
+
+    exercise: str
+    passed: bool | None
+    message: str
+    mistake: str | None = None
+
+    def __str__(self) -> str:
+        mark = {True: "correct", False: "not yet", None: "not attempted"}[self.passed]
+        return f"[{self.exercise}: {mark}] {self.message}"
+
+    def _repr_markdown_(self) -> str:
+        icon = {True: "✅", False: "❌", None: "✏️"}[self.passed]
+        return f"{icon} **{self.exercise}**: {self.message}"
+
+
+class Tutor:
+    """Checks attempts and remembers, per exercise, how many were wrong (one tutor per notebook)."""
+
+    def __init__(self) -> None:
+        self.wrong_attempts: dict[str, int] = {}
+
+    def check(self, exercise: Exercise, answer: Any, *context: Any) -> CheckResult:
+        """Judge ``answer`` (a function, a prediction, a fixed function) and say what to do next."""
+        try:
+            verdict = exercise.evaluate(answer, *context)
+        except Exception as err:  # a defect in the check itself must not stop the notebook
+            verdict = Verdict("wrong", detail=f"the check could not run ({type(err).__name__}: {err})")
+        name = exercise.name
+        if verdict.status == "untouched":
+            text = f"not attempted. {exercise.task}"
+            return CheckResult(name, None, _join(text, verdict.explanation))
+        if verdict.status == "correct":
+            return CheckResult(name, True, _join(verdict.detail or "correct.", verdict.explanation))
+        count = self.wrong_attempts.get(name, 0) + 1
+        self.wrong_attempts[name] = count
+        parts = [verdict.detail]
+        if verdict.mistake is not None:
+            parts.append(exercise.mistakes[verdict.mistake])
+            shown = exercise.hints[:count - 1]  # the named mistake is the first hint
+        else:
+            shown = exercise.hints[:count]
+        parts += [f"Hint {i + 1}: {h}" for i, h in enumerate(shown)]
+        parts.append(verdict.explanation)
+        return CheckResult(name, False, _join(*parts), verdict.mistake)
+
+
+def _join(*parts: str) -> str:
+    return " ".join(p.strip() for p in parts if p and p.strip())
+
+
+# -- judging a function against reference outputs ------------------------------------------------
+def close(a: Any, b: torch.Tensor, atol: float = 1e-4) -> bool:
+    """Same shape and values (in float64) within ``atol``."""
+    return isinstance(a, torch.Tensor) and a.shape == b.shape and torch.allclose(
+        a.double(), b.double(), atol=atol, rtol=1e-4)
+
+
+def judge_output(attempt: Callable[[], Any], expected: torch.Tensor | Callable[[], torch.Tensor],
+                 mistakes: dict[str, torch.Tensor] | None = None, atol: float = 1e-4,
+                 correct: str = "matches the library's answer.") -> Verdict:
+    """Call ``attempt()`` and compare its tensor with ``expected`` and with each known mistake's output.
+
+    ``NotImplementedError`` means untouched; any other exception, a wrong type or shape is a
+    wrong attempt whose detail says what happened.
+    """
+    try:
+        got = attempt()
+    except NotImplementedError:
+        return Verdict("untouched")
+    except Exception as err:  # the learner's code: report, never crash the notebook
+        return Verdict("wrong", detail=f"Your function raised {type(err).__name__}: {err}.")
+    want = expected() if callable(expected) else expected
+    if not isinstance(got, torch.Tensor):
+        return Verdict("wrong", detail=f"Expected a torch.Tensor, got {type(got).__name__}.")
+    if got.shape != want.shape:
+        return Verdict("wrong", detail=f"Expected shape {tuple(want.shape)}, got {tuple(got.shape)}.")
+    if close(got, want, atol):
+        return Verdict("correct", detail=correct)
+    for key, wrong in (mistakes or {}).items():
+        if close(got, wrong, atol):
+            return Verdict("wrong", mistake=key)
+    max_error = float((got.double() - want.double()).abs().max())
+    return Verdict("wrong", detail=f"Right shape, wrong values (largest error {max_error:.3g}).")
+
+
+# -- recognising an untouched planted bug ----------------------------------------------------------
+def same_code(a: types.CodeType, b: types.CodeType) -> bool:
+    """True when two code objects compile the same statements (line numbers and file names aside)."""
+    if (a.co_code, a.co_names, a.co_varnames, a.co_argcount) != (b.co_code, b.co_names, b.co_varnames, b.co_argcount):
+        return False
+    if len(a.co_consts) != len(b.co_consts):
+        return False
+    for x, y in zip(a.co_consts, b.co_consts):
+        if isinstance(x, types.CodeType) and isinstance(y, types.CodeType):
+            if not same_code(x, y):
+                return False
+        elif type(x) is not type(y) or x != y:
+            return False
+    return True
+
+
+def compile_function(source: str, namespace: dict[str, Any]) -> Callable[..., Any]:
+    """Execute ``source`` (one ``def``) in a copy of ``namespace`` and return the function it defines."""
+    scope = dict(namespace)
+    before = set(scope)
+    exec(compile(source, "<planted bug>", "exec"), scope)  # our own fixed source text, never user input
+    (name,) = [k for k in scope if k not in before and callable(scope[k])]
+    fn: Callable[..., Any] = scope[name]
+    return fn

@@ -1,0 +1,277 @@
+"""*Predict, then run* exercises: the learner commits to a number or a choice before an experiment;
+the check compares it with what the experiment measured and explains the gap from the measurement.
+
+Each ``evaluate(prediction, *measured)`` takes the measured values as arguments, so the verdict
+and its explanation always describe the run at hand (the smoke preset's tiny models included).
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any, Sequence
+
+from .core import Exercise, Verdict
+
+
+def _number(prediction: Any, low: float, high: float, what: str) -> float | Verdict:
+    """The prediction as a float in [low, high], or the verdict that explains why it is not one."""
+    if prediction is None:
+        return Verdict("untouched")
+    if isinstance(prediction, bool) or not isinstance(prediction, (int, float)):
+        return Verdict("wrong", detail=f"Write your prediction as a number ({what}), not {type(prediction).__name__} "
+                                       f"{prediction!r}.")
+    value = float(prediction)
+    if not (low <= value <= high) or not math.isfinite(value):
+        return Verdict("wrong", detail=f"{value:g} is outside the possible range: {what}.")
+    return value
+
+
+def _gap(prediction: float, measured: float, fmt: str, above: str, below: str) -> str:
+    if prediction > measured:
+        return f"You predicted {prediction:{fmt}}, above the measured {measured:{fmt}}: {above}"
+    return f"You predicted {prediction:{fmt}}, below the measured {measured:{fmt}}: {below}"
+
+
+# -- notebook 01 --------------------------------------------------------------------------------
+def _one_shot_accuracy(prediction: Any, measured: float) -> Verdict:
+    p = _number(prediction, 0.0, 1.0, "a share between 0 and 1, so 40% is 0.4")
+    why = (f"The judge read {measured:.0%} of the one-shot samples as the digit they were made for (chance is 10%). "
+           "One subtraction of the best linear noise estimate leaves roughly half the starting noise on top of "
+           "the digit's average shape, so the prompt shows through but the strokes stay faint.")
+    if isinstance(p, Verdict):
+        return p
+    if abs(p - measured) <= 0.15:
+        return Verdict("correct", detail=f"Your {p:.0%} is within 15 points of the measured {measured:.0%}.",
+                       explanation=why)
+    return Verdict("wrong", detail=_gap(p, measured, ".0%", "the faint digits are often misread.",
+                                        "even a faint average digit carries its class."), explanation=why)
+
+
+ONE_SHOT_ACCURACY = Exercise(
+    "predict: one-shot accuracy", "predict, then run",
+    "Before the judge runs, set predicted_one_shot_accuracy to the share (0 to 1) of one-shot samples you "
+    "expect the judge to read as the digit asked for.",
+    _one_shot_accuracy, hints=())
+
+
+# -- notebook 02 --------------------------------------------------------------------------------
+def _cosine_end(prediction: Any, measured: float, linear_end: float) -> Verdict:
+    p = _number(prediction, 0.0, 1.0, "alpha_bar is a share of signal variance, between 0 and 1")
+    why = (f"f(T) = cos^2(pi/2) = 0, so the formula alone would give exactly 0; clipping beta at 0.999 leaves "
+           f"alpha_bar_(T-1) = {measured:.1e}, a thousandth of the step before. The linear schedule ends at "
+           f"{linear_end:.1e}: both leave no usable signal, which is what lets sampling start from pure noise.")
+    if isinstance(p, Verdict):
+        return p
+    both_negligible = p <= 1e-3 and measured <= 1e-3
+    if both_negligible or (p > 0 and abs(math.log10(p / measured)) <= 1):
+        return Verdict("correct", detail=f"Your {p:.1e} and the measured {measured:.1e} both mean: no signal left.",
+                       explanation=why)
+    return Verdict("wrong", detail=_gap(p, measured, ".1e", "the schedule is built to end in pure noise.",
+                                        "clipping keeps it from reaching 0."), explanation=why)
+
+
+COSINE_ALPHA_BAR_END = Exercise(
+    "predict: the cosine schedule's last alpha_bar", "predict, then run",
+    "Before running the schedule cell, set predicted_cosine_alpha_bar_end to your guess of alpha_bar at "
+    "t = T-1 for the cosine schedule (a number between 0 and 1).",
+    _cosine_end, hints=())
+
+
+def _half_accuracy(prediction: Any, t_grid: Sequence[int], accuracies: Sequence[float],
+                   alphas_cumprod: Sequence[float]) -> Verdict:
+    p = _number(prediction, 0, len(alphas_cumprod) - 1, f"a time step between 0 and {len(alphas_cumprod) - 1}")
+    t_half = crossing(t_grid, accuracies, 0.5)
+    if t_half is None:
+        return Verdict("wrong", detail="The judge never fell below 50% in this run, so there is nothing to compare.")
+    a_bar = float(alphas_cumprod[round(t_half)])
+    why = (f"Under the linear schedule the judge's accuracy on x_t falls through 50% near t = {t_half:.0f}. There "
+           f"alpha_bar_t = {a_bar:.2f}: the image keeps {math.sqrt(a_bar):.0%} of its amplitude under noise of "
+           f"standard deviation {math.sqrt(1 - a_bar):.2f}. The class goes long before the chain ends.")
+    if isinstance(p, Verdict):
+        return p
+    if abs(p - t_half) <= 100:
+        return Verdict("correct", detail=f"Your t = {p:.0f} is within 100 steps of the measured {t_half:.0f}.",
+                       explanation=why)
+    return Verdict("wrong", detail=_gap(p, t_half, ".0f", "the class is lost earlier than it looks.",
+                                        "the judge keeps reading digits through more noise than expected."),
+                   explanation=why)
+
+
+def crossing(xs: Sequence[float], ys: Sequence[float], level: float) -> float | None:
+    """The first x at which the piecewise-linear curve (xs, ys) falls through ``level``, or None."""
+    for (x0, y0), (x1, y1) in zip(zip(xs, ys), zip(xs[1:], ys[1:])):
+        if y0 >= level > y1:
+            return x0 + (y0 - level) / (y0 - y1) * (x1 - x0)
+    return None
+
+
+HALF_ACCURACY_STEP = Exercise(
+    "predict: when is half the information gone?", "predict, then run",
+    "Before the judge runs, set predicted_half_accuracy_t to the time step t (0 to 999) at which you expect "
+    "the judge's accuracy on x_t under the linear schedule to fall to 50%.",
+    _half_accuracy, hints=())
+
+
+# -- notebook 03 --------------------------------------------------------------------------------
+def _attention_ratio(prediction: Any, measured: float, tokens_ratio: float) -> Verdict:
+    p = _number(prediction, 1e-9, 1e12, "a positive ratio")
+    why = (f"Going from 8x8 to 32x32 multiplies the number of positions N by {tokens_ratio:.0f}. The projections "
+           f"to queries, keys, values and output cost N C^2 and grow {tokens_ratio:.0f}-fold; the score matrix "
+           f"Q K^T and its product with V cost N^2 C and grow {tokens_ratio ** 2:.0f}-fold. The measured total grew "
+           f"{measured:.0f}-fold, between the two, and closer to N^2 the larger N is compared with C.")
+    if isinstance(p, Verdict):
+        return p
+    if abs(math.log(p / measured)) <= math.log(1.5):
+        return Verdict("correct", detail=f"Your {p:.0f}x is within a factor 1.5 of the measured {measured:.0f}x.",
+                       explanation=why)
+    return Verdict("wrong", detail=_gap(p, measured, ".0f", "part of the cost grows only linearly in N.",
+                                        "the score matrix grows with the square of N."), explanation=why)
+
+
+ATTENTION_COST_RATIO = Exercise(
+    "predict: the cost of attention at 32x32", "predict, then run",
+    "Before the measurement, set predicted_attention_ratio to how many times more arithmetic you expect one "
+    "self-attention layer to need on a 32x32 feature map than on an 8x8 one (same channels).",
+    _attention_ratio, hints=())
+
+
+# -- notebook 04 --------------------------------------------------------------------------------
+def _zero_loss(prediction: Any, measured: float, trained: float) -> Verdict:
+    p = _number(prediction, 0.0, 1e6, "a mean squared error, 0 or more")
+    why = (f"A model that always answers 0 scores the mean of eps^2, which is the noise's variance: 1 in theory, "
+           f"{measured:.3f} on this batch. The trained network's loss of {trained:.3f} means it predicts all but "
+           f"{trained:.0%} of the noise's variance.")
+    if isinstance(p, Verdict):
+        return p
+    if abs(p - measured) <= 0.1:
+        return Verdict("correct", detail=f"Your {p:.2f} is within 0.1 of the measured {measured:.3f}.",
+                       explanation=why)
+    return Verdict("wrong", detail=_gap(p, measured, ".3f", "the error of answering 0 is just the noise itself.",
+                                        "the noise has unit variance whatever the image."), explanation=why)
+
+
+ZERO_PREDICTOR_LOSS = Exercise(
+    "predict: the loss of predicting nothing", "predict, then run",
+    "Set predicted_zero_loss to the loss you expect for a model that always predicts zero noise.",
+    _zero_loss, hints=())
+
+
+def _wrong_t(prediction: Any, measured: float) -> Verdict:
+    p = _number(prediction, 1e-9, 1e9, "a positive ratio of two losses")
+    why = (f"Told the middle step t = T/2 for every image, the trained network's loss was {measured:.1f} times its loss with "
+           "the true t. The network uses t to know how much of what it sees is noise: at small t it should "
+           "remove only faint grain, at large t almost everything.")
+    if isinstance(p, Verdict):
+        return p
+    if abs(math.log(p / measured)) <= math.log(2):
+        return Verdict("correct", detail=f"Your {p:.1f}x is within a factor 2 of the measured {measured:.1f}x.",
+                       explanation=why)
+    return Verdict("wrong", detail=_gap(p, measured, ".1f", "the image itself also tells the network a lot.",
+                                        "the network relies on t more than it seems."), explanation=why)
+
+
+WRONG_T_LOSS_RATIO = Exercise(
+    "predict: what is t worth?", "predict, then run",
+    "Set predicted_wrong_t_ratio to how many times larger you expect the trained model's loss to be when it "
+    "is told the middle step t = T/2 for every image instead of the true t.",
+    _wrong_t, hints=())
+
+
+# -- notebook 06 --------------------------------------------------------------------------------
+def _negative_guidance(prediction: Any, measured: float, num_classes: int = 10) -> Verdict:
+    p = _number(prediction, 0.0, 1.0, "a share between 0 and 1, so 40% is 0.4")
+    chance = 1 / num_classes
+    where = "below" if measured < chance else "at or above"
+    why = (f"At w = -1 the judge read {measured:.0%} of the samples as the digit asked for, {where} chance "
+           f"({chance:.0%}). A negative w steps from the unconditional prediction *away* from the conditional "
+           "one: the sampler is pushed from the requested digit towards the other nine.")
+    if isinstance(p, Verdict):
+        return p
+    if abs(p - measured) <= 0.1:
+        return Verdict("correct", detail=f"Your {p:.0%} is within 10 points of the measured {measured:.0%}.",
+                       explanation=why)
+    return Verdict("wrong", detail=_gap(p, measured, ".0%", "negative guidance does more than ignore the label.",
+                                        "the model still drifts towards typical digits."), explanation=why)
+
+
+NEGATIVE_GUIDANCE_ACCURACY = Exercise(
+    "predict: guidance below zero", "predict, then run",
+    "Set predicted_negative_w_accuracy to the share (0 to 1) of samples made with w = -1 that you expect the "
+    "judge to read as the digit asked for.",
+    _negative_guidance, hints=())
+
+
+# -- notebook 07 --------------------------------------------------------------------------------
+def _fewest_steps(prediction: Any, steps: Sequence[int], accuracies: Sequence[float], level: float = 0.9) -> Verdict:
+    p = _number(prediction, 1, 10_000, "a number of sampling steps, 1 or more")
+    runs = sorted(zip(steps, accuracies))
+    table = ", ".join(f"{s} steps: {a:.0%}" for s, a in runs)
+    passing = [s for s, a in runs if a >= level]
+    failing = [s for s, a in runs if a < level]
+    why = f"Measured DDIM accuracy: {table}."
+    if isinstance(p, Verdict):
+        return p
+    if not passing:
+        ok = p > max(steps)
+        what = f"no step count tried here kept {level:.0%}"
+    else:
+        fewest = min(passing)
+        below = [s for s in failing if s < fewest]
+        low = max(below) if below else 0
+        ok = low < p <= fewest
+        what = (f"the fewest steps tried that keep {level:.0%} are {fewest}"
+                + (f", and {low} steps fall below it" if below else ", the smallest count tried"))
+    why = f"{why} So {what}."
+    if ok:
+        return Verdict("correct", detail=f"Your {p:.0f} steps agree with the sweep.", explanation=why)
+    return Verdict("wrong", detail=f"Your {p:.0f} steps do not agree with the sweep.", explanation=why)
+
+
+FEWEST_DDIM_STEPS = Exercise(
+    "predict: how few steps are enough?", "predict, then run",
+    "Before the sweep, set predicted_fewest_steps to the smallest number of DDIM steps you expect to keep the "
+    "judge's accuracy at 90% or more.",
+    _fewest_steps, hints=())
+
+
+# -- notebook 08 --------------------------------------------------------------------------------
+CHOICES = ("w=1", "w=3", "no difference")
+
+
+def _guided_data(prediction: Any, scores_w1: Sequence[float], scores_w3: Sequence[float]) -> Verdict:
+    if prediction is None:
+        return Verdict("untouched")
+    choice = str(prediction).replace(" ", "").lower()
+    names = {c.replace(" ", ""): c for c in CHOICES}
+    if choice not in names:
+        return Verdict("wrong", detail=f"Choose one of {', '.join(repr(c) for c in CHOICES)}, not {prediction!r}.")
+    mean1, mean3 = (sum(s) / len(s) for s in (scores_w1, scores_w3))
+    spread = standard_error_of_difference(scores_w1, scores_w3)
+    diff = mean3 - mean1
+    measured = "no difference" if abs(diff) <= 2 * spread else ("w=3" if diff > 0 else "w=1")
+    why = (f"Over {len(scores_w1)} classifier seeds, training on w=1 samples gave {mean1:.1%} and on w=3 samples "
+           f"{mean3:.1%} on the real test digits: a difference of {diff:+.1%} against a standard error of "
+           f"{spread:.1%}, so the measured answer is '{measured}'.")
+    if names[choice] == measured:
+        return Verdict("correct", detail="Your choice agrees with the measurement.", explanation=why)
+    return Verdict("wrong", detail=f"You chose '{names[choice]}'.", explanation=why)
+
+
+def standard_error_of_difference(a: Sequence[float], b: Sequence[float]) -> float:
+    """Standard error of mean(b) - mean(a) for two independent samples (sample variances, n - 1)."""
+    def var(xs: Sequence[float]) -> float:
+        m = sum(xs) / len(xs)
+        return sum((x - m) ** 2 for x in xs) / max(1, len(xs) - 1)
+    return math.sqrt(var(a) / len(a) + var(b) / len(b))
+
+
+GUIDED_TRAINING_DATA = Exercise(
+    "predict: guided samples as training data", "predict, then run",
+    f"Set predicted_better_training_data to one of {', '.join(repr(c) for c in CHOICES)}: which generated "
+    "training set gives the classifier that reads real digits best?",
+    _guided_data, hints=())
+
+
+ALL: tuple[Exercise, ...] = (ONE_SHOT_ACCURACY, COSINE_ALPHA_BAR_END, HALF_ACCURACY_STEP, ATTENTION_COST_RATIO,
+                             ZERO_PREDICTOR_LOSS, WRONG_T_LOSS_RATIO, NEGATIVE_GUIDANCE_ACCURACY, FEWEST_DDIM_STEPS,
+                             GUIDED_TRAINING_DATA)

@@ -1,0 +1,106 @@
+"""A Gaussian mixture: a toy data distribution whose noised versions and scores are known exactly.
+
+Noising data x0 ~ sum_k w_k N(mu_k, s^2 I) to level t gives another mixture,
+
+    q_t(x) = sum_k w_k N(x; sqrt(alpha_bar_t) mu_k, v_t I),   v_t = alpha_bar_t s^2 + 1 - alpha_bar_t,
+
+whose score is grad log q_t(x) = sum_k r_k(x) (sqrt(alpha_bar_t) mu_k - x) / v_t, with r_k(x) the
+posterior responsibility of component k. The ideal noise predictor of a DDPM is then
+eps*(x_t, t) = -sqrt(1 - alpha_bar_t) grad log q_t(x_t) (Tweedie's formula), so the course's samplers
+can be run on this toy without training anything, and Langevin dynamics can use the score directly.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Callable
+
+import torch
+
+from .schedule import NoiseSchedule, extract
+
+Score = Callable[[torch.Tensor], torch.Tensor]
+
+
+class GaussianMixture:
+    """Isotropic Gaussian mixture in D dimensions.
+
+    Args:
+        means: (K, D) component means.
+        std: the shared standard deviation s of every component.
+        weights: (K,) mixing weights (normalised here); equal by default.
+    """
+
+    def __init__(self, means: torch.Tensor, std: float, weights: torch.Tensor | None = None) -> None:
+        if means.dim() != 2:
+            raise ValueError(f"means must be (K, D), got shape {tuple(means.shape)}")
+        if not std > 0:
+            raise ValueError(f"std must be positive, got {std}")
+        self.means = means.double()
+        self.std = float(std)
+        w = torch.ones(len(means), dtype=torch.float64) if weights is None else weights.double()
+        if w.shape != (len(means),) or (w < 0).any() or w.sum() <= 0:
+            raise ValueError(f"weights must be {len(means)} non-negative numbers with a positive sum")
+        self.weights = w / w.sum()
+
+    @property
+    def dim(self) -> int:
+        return self.means.shape[1]
+
+    def sample(self, n: int, generator: torch.Generator | None = None) -> torch.Tensor:
+        """(n, D) draws: a component by its weight, then the component's Gaussian."""
+        k = torch.multinomial(self.weights, n, replacement=True, generator=generator)
+        return self.means[k] + self.std * torch.randn(n, self.dim, generator=generator, dtype=torch.float64)
+
+    def _noised(self, signal: torch.Tensor | float) -> tuple[torch.Tensor, torch.Tensor]:
+        """Means (B or 1, K, D) and variances (B or 1, 1, 1) of q_t, for signal = sqrt(alpha_bar_t) per row."""
+        a = torch.as_tensor(signal, dtype=torch.float64).reshape(-1, 1, 1)
+        return a * self.means[None], a ** 2 * self.std ** 2 + 1 - a ** 2
+
+    def log_prob(self, x: torch.Tensor, signal: torch.Tensor | float = 1.0) -> torch.Tensor:
+        """log q_t(x) for x (B, D), where q_t is the mixture noised to signal = sqrt(alpha_bar_t)."""
+        mu, var = self._noised(signal)
+        sq = ((x.double()[:, None, :] - mu) ** 2).sum(-1)  # (B, K)
+        var = var[:, :, 0]
+        log_n = -0.5 * sq / var - 0.5 * self.dim * torch.log(2 * math.pi * var)
+        return torch.logsumexp(log_n + self.weights.log()[None], dim=1)
+
+    def score(self, x: torch.Tensor, signal: torch.Tensor | float = 1.0) -> torch.Tensor:
+        """grad_x log q_t(x), (B, D); ``signal`` = sqrt(alpha_bar_t) (1 = the data itself)."""
+        mu, var = self._noised(signal)
+        xd = x.double()
+        sq = ((xd[:, None, :] - mu) ** 2).sum(-1)
+        r = torch.softmax(-0.5 * sq / var[:, :, 0] + self.weights.log()[None], dim=1)  # responsibilities (B, K)
+        return ((r[:, :, None] * (mu - xd[:, None, :])).sum(1) / var[:, :, 0]).to(x.dtype)
+
+
+class MixtureNoisePredictor:
+    """The ideal eps_theta for data from ``mixture``: eps*(x_t, t) = -sqrt(1 - alpha_bar_t) score_t(x_t).
+
+    Called like the UNet, ``model(x_t (B, D), t (B,))``, so every sampler of :mod:`ddpm_lib.sample`
+    runs on it unchanged.
+    """
+
+    def __init__(self, mixture: GaussianMixture, schedule: NoiseSchedule) -> None:
+        self.mixture, self.schedule = mixture, schedule
+
+    def __call__(self, x: torch.Tensor, t: torch.Tensor, labels: torch.Tensor | None = None) -> torch.Tensor:
+        a_bar = extract(self.schedule.alphas_cumprod, t, (len(t),)).double()
+        return -(1 - a_bar).sqrt()[:, None].to(x.dtype) * self.mixture.score(x, a_bar.sqrt())
+
+
+def langevin(score: Score, x: torch.Tensor, step_size: float, steps: int,
+             generator: torch.Generator | None = None) -> list[torch.Tensor]:
+    """Unadjusted Langevin dynamics: x <- x + (delta / 2) score(x) + sqrt(delta) z, z ~ N(0, I).
+
+    For a small step size delta and many steps the samples are distributed as p, whose score
+    grad log p is ``score``; no normalising constant is needed. Returns the path [x_0, ..., x_steps].
+    """
+    if not step_size > 0 or steps < 0:
+        raise ValueError(f"langevin needs step_size > 0 and steps >= 0, got {step_size} and {steps}")
+    path = [x]
+    for _ in range(steps):
+        z = torch.randn(x.shape, generator=generator, dtype=x.dtype)
+        x = x + 0.5 * step_size * score(x) + math.sqrt(step_size) * z
+        path.append(x)
+    return path
