@@ -257,3 +257,10 @@ def test_a_bug_left_in_but_edited_elsewhere_counts_as_an_attempt():
     assert r.passed is False and r.mistake == "noise_at_end"
     r = ex.Tutor().check(ex.LAST_STEP_NOISE, "ddpm_sample")
     assert r.passed is False and "function itself" in r.message
+
+
+def test_half_accuracy_without_a_crossing_is_untouched_or_explained():
+    flat = ([0, 100], [0.99, 0.98], [1.0] * 1000)
+    assert ex.Tutor().check(ex.HALF_ACCURACY_STEP, None, *flat).passed is None
+    r = ex.Tutor().check(ex.HALF_ACCURACY_STEP, 300, *flat)
+    assert r.passed is False and "never fell below 50%" in r.message

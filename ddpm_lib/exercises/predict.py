@@ -8,7 +8,7 @@ and its explanation always describe the run at hand (the smoke preset's tiny mod
 from __future__ import annotations
 
 import math
-from typing import Any, Sequence
+from typing import Any, Callable, Sequence
 
 from .core import Exercise, Verdict
 
@@ -32,19 +32,45 @@ def _gap(prediction: float, measured: float, fmt: str, above: str, below: str) -
     return f"You predicted {prediction:{fmt}}, below the measured {measured:{fmt}}: {below}"
 
 
+#: (prediction, measured) -> the sentence saying they agree, or None when they do not
+Agreement = Callable[[float, float], "str | None"]
+
+
+def within(tolerance: float, fmt: str, unit: str) -> Agreement:
+    """Agreement when |prediction - measured| <= tolerance; says so in ``unit`` (e.g. "points")."""
+    def agree(p: float, m: float) -> str | None:
+        return f"Your {p:{fmt}} is within {unit} of the measured {m:{fmt}}." if abs(p - m) <= tolerance else None
+    return agree
+
+
+def within_factor(factor: float, fmt: str) -> Agreement:
+    """Agreement when prediction and measurement differ by at most ``factor`` either way."""
+    def agree(p: float, m: float) -> str | None:
+        ok = abs(math.log(p / m)) <= math.log(factor)
+        return f"Your {p:{fmt}}x is within a factor {factor:g} of the measured {m:{fmt}}x." if ok else None
+    return agree
+
+
+def judge_number(prediction: Any, measured: float, *, valid: tuple[float, float, str], agree: Agreement, fmt: str,
+                 above: str, below: str, why: str) -> Verdict:
+    """The verdict on a numeric prediction: untouched, out of range, in agreement, or off (with the gap)."""
+    p = _number(prediction, *valid)
+    if isinstance(p, Verdict):
+        return p
+    agreement = agree(p, measured)
+    if agreement is not None:
+        return Verdict("correct", detail=agreement, explanation=why)
+    return Verdict("wrong", detail=_gap(p, measured, fmt, above, below), explanation=why)
+
+
 # -- notebook 01 --------------------------------------------------------------------------------
 def _one_shot_accuracy(prediction: Any, measured: float) -> Verdict:
-    p = _number(prediction, 0.0, 1.0, "a share between 0 and 1, so 40% is 0.4")
     why = (f"The judge read {measured:.0%} of the one-shot samples as the digit they were made for (chance is 10%). "
            "One subtraction of the best linear noise estimate leaves roughly half the starting noise on top of "
            "the digit's average shape, so the prompt shows through but the strokes stay faint.")
-    if isinstance(p, Verdict):
-        return p
-    if abs(p - measured) <= 0.15:
-        return Verdict("correct", detail=f"Your {p:.0%} is within 15 points of the measured {measured:.0%}.",
-                       explanation=why)
-    return Verdict("wrong", detail=_gap(p, measured, ".0%", "the faint digits are often misread.",
-                                        "even a faint average digit carries its class."), explanation=why)
+    return judge_number(prediction, measured, valid=(0.0, 1.0, "a share between 0 and 1, so 40% is 0.4"),
+                        agree=within(0.15, ".0%", "15 points"), fmt=".0%", above="the faint digits are often misread.",
+                        below="even a faint average digit carries its class.", why=why)
 
 
 ONE_SHOT_ACCURACY = Exercise(
@@ -56,18 +82,16 @@ ONE_SHOT_ACCURACY = Exercise(
 
 # -- notebook 02 --------------------------------------------------------------------------------
 def _cosine_end(prediction: Any, measured: float, linear_end: float) -> Verdict:
-    p = _number(prediction, 0.0, 1.0, "alpha_bar is a share of signal variance, between 0 and 1")
     why = (f"f(T) = cos^2(pi/2) = 0, so the formula alone would give exactly 0; clipping beta at 0.999 leaves "
            f"alpha_bar_(T-1) = {measured:.1e}, a thousandth of the step before. The linear schedule ends at "
            f"{linear_end:.1e}: both leave no usable signal, which is what lets sampling start from pure noise.")
-    if isinstance(p, Verdict):
-        return p
-    both_negligible = p <= 1e-3 and measured <= 1e-3
-    if both_negligible or (p > 0 and abs(math.log10(p / measured)) <= 1):
-        return Verdict("correct", detail=f"Your {p:.1e} and the measured {measured:.1e} both mean: no signal left.",
-                       explanation=why)
-    return Verdict("wrong", detail=_gap(p, measured, ".1e", "the schedule is built to end in pure noise.",
-                                        "clipping keeps it from reaching 0."), explanation=why)
+    def agree(p: float, m: float) -> str | None:
+        if (p <= 1e-3 and m <= 1e-3) or (p > 0 and abs(math.log10(p / m)) <= 1):
+            return f"Your {p:.1e} and the measured {m:.1e} both mean: no signal left."
+        return None
+    return judge_number(prediction, measured, valid=(0.0, 1.0, "alpha_bar is a share of signal variance, between 0 and 1"),
+                        agree=agree, fmt=".1e", above="the schedule is built to end in pure noise.",
+                        below="clipping keeps it from reaching 0.", why=why)
 
 
 COSINE_ALPHA_BAR_END = Exercise(
@@ -79,22 +103,19 @@ COSINE_ALPHA_BAR_END = Exercise(
 
 def _half_accuracy(prediction: Any, t_grid: Sequence[int], accuracies: Sequence[float],
                    alphas_cumprod: Sequence[float]) -> Verdict:
-    p = _number(prediction, 0, len(alphas_cumprod) - 1, f"a time step between 0 and {len(alphas_cumprod) - 1}")
     t_half = crossing(t_grid, accuracies, 0.5)
+    if prediction is None:
+        return Verdict("untouched")
     if t_half is None:
         return Verdict("wrong", detail="The judge never fell below 50% in this run, so there is nothing to compare.")
     a_bar = float(alphas_cumprod[round(t_half)])
     why = (f"Under the linear schedule the judge's accuracy on x_t falls through 50% near t = {t_half:.0f}. There "
            f"alpha_bar_t = {a_bar:.2f}: the image keeps {math.sqrt(a_bar):.0%} of its amplitude under noise of "
            f"standard deviation {math.sqrt(1 - a_bar):.2f}. The class goes long before the chain ends.")
-    if isinstance(p, Verdict):
-        return p
-    if abs(p - t_half) <= 100:
-        return Verdict("correct", detail=f"Your t = {p:.0f} is within 100 steps of the measured {t_half:.0f}.",
-                       explanation=why)
-    return Verdict("wrong", detail=_gap(p, t_half, ".0f", "the class is lost earlier than it looks.",
-                                        "the judge keeps reading digits through more noise than expected."),
-                   explanation=why)
+    return judge_number(prediction, t_half, valid=(0, len(alphas_cumprod) - 1, f"a time step between 0 and "
+                                                  f"{len(alphas_cumprod) - 1}"),
+                        agree=within(100, ".0f", "100 steps"), fmt=".0f", above="the class is lost earlier than it looks.",
+                        below="the judge keeps reading digits through more noise than expected.", why=why)
 
 
 def crossing(xs: Sequence[float], ys: Sequence[float], level: float) -> float | None:
@@ -114,18 +135,13 @@ HALF_ACCURACY_STEP = Exercise(
 
 # -- notebook 03 --------------------------------------------------------------------------------
 def _attention_ratio(prediction: Any, measured: float, tokens_ratio: float) -> Verdict:
-    p = _number(prediction, 1e-9, 1e12, "a positive ratio")
     why = (f"Going from 8x8 to 32x32 multiplies the number of positions N by {tokens_ratio:.0f}. The projections "
            f"to queries, keys, values and output cost N C^2 and grow {tokens_ratio:.0f}-fold; the score matrix "
            f"Q K^T and its product with V cost N^2 C and grow {tokens_ratio ** 2:.0f}-fold. The measured total grew "
            f"{measured:.0f}-fold, between the two, and closer to N^2 the larger N is compared with C.")
-    if isinstance(p, Verdict):
-        return p
-    if abs(math.log(p / measured)) <= math.log(1.5):
-        return Verdict("correct", detail=f"Your {p:.0f}x is within a factor 1.5 of the measured {measured:.0f}x.",
-                       explanation=why)
-    return Verdict("wrong", detail=_gap(p, measured, ".0f", "part of the cost grows only linearly in N.",
-                                        "the score matrix grows with the square of N."), explanation=why)
+    return judge_number(prediction, measured, valid=(1e-9, 1e12, "a positive ratio"), agree=within_factor(1.5, ".0f"),
+                        fmt=".0f", above="part of the cost grows only linearly in N.",
+                        below="the score matrix grows with the square of N.", why=why)
 
 
 ATTENTION_COST_RATIO = Exercise(
@@ -137,17 +153,12 @@ ATTENTION_COST_RATIO = Exercise(
 
 # -- notebook 04 --------------------------------------------------------------------------------
 def _zero_loss(prediction: Any, measured: float, trained: float) -> Verdict:
-    p = _number(prediction, 0.0, 1e6, "a mean squared error, 0 or more")
     why = (f"A model that always answers 0 scores the mean of eps^2, which is the noise's variance: 1 in theory, "
            f"{measured:.3f} on this batch. The trained network's loss of {trained:.3f} means it predicts all but "
            f"{trained:.0%} of the noise's variance.")
-    if isinstance(p, Verdict):
-        return p
-    if abs(p - measured) <= 0.1:
-        return Verdict("correct", detail=f"Your {p:.2f} is within 0.1 of the measured {measured:.3f}.",
-                       explanation=why)
-    return Verdict("wrong", detail=_gap(p, measured, ".3f", "the error of answering 0 is just the noise itself.",
-                                        "the noise has unit variance whatever the image."), explanation=why)
+    return judge_number(prediction, measured, valid=(0.0, 1e6, "a mean squared error, 0 or more"),
+                        agree=within(0.1, ".3f", "0.1"), fmt=".3f", above="the error of answering 0 is just the noise itself.",
+                        below="the noise has unit variance whatever the image.", why=why)
 
 
 ZERO_PREDICTOR_LOSS = Exercise(
@@ -157,17 +168,12 @@ ZERO_PREDICTOR_LOSS = Exercise(
 
 
 def _wrong_t(prediction: Any, measured: float) -> Verdict:
-    p = _number(prediction, 1e-9, 1e9, "a positive ratio of two losses")
     why = (f"Told the middle step t = T/2 for every image, the trained network's loss was {measured:.1f} times its loss with "
            "the true t. The network uses t to know how much of what it sees is noise: at small t it should "
            "remove only faint grain, at large t almost everything.")
-    if isinstance(p, Verdict):
-        return p
-    if abs(math.log(p / measured)) <= math.log(2):
-        return Verdict("correct", detail=f"Your {p:.1f}x is within a factor 2 of the measured {measured:.1f}x.",
-                       explanation=why)
-    return Verdict("wrong", detail=_gap(p, measured, ".1f", "the image itself also tells the network a lot.",
-                                        "the network relies on t more than it seems."), explanation=why)
+    return judge_number(prediction, measured, valid=(1e-9, 1e9, "a positive ratio of two losses"),
+                        agree=within_factor(2, ".1f"), fmt=".1f", above="the image itself also tells the network a lot.",
+                        below="the network relies on t more than it seems.", why=why)
 
 
 WRONG_T_LOSS_RATIO = Exercise(
@@ -179,19 +185,15 @@ WRONG_T_LOSS_RATIO = Exercise(
 
 # -- notebook 06 --------------------------------------------------------------------------------
 def _negative_guidance(prediction: Any, measured: float, num_classes: int = 10) -> Verdict:
-    p = _number(prediction, 0.0, 1.0, "a share between 0 and 1, so 40% is 0.4")
     chance = 1 / num_classes
     where = "below" if measured < chance else "at or above"
     why = (f"At w = -1 the judge read {measured:.0%} of the samples as the digit asked for, {where} chance "
            f"({chance:.0%}). A negative w steps from the unconditional prediction *away* from the conditional "
            "one: the sampler is pushed from the requested digit towards the other nine.")
-    if isinstance(p, Verdict):
-        return p
-    if abs(p - measured) <= 0.1:
-        return Verdict("correct", detail=f"Your {p:.0%} is within 10 points of the measured {measured:.0%}.",
-                       explanation=why)
-    return Verdict("wrong", detail=_gap(p, measured, ".0%", "negative guidance does more than ignore the label.",
-                                        "the model still drifts towards typical digits."), explanation=why)
+    return judge_number(prediction, measured, valid=(0.0, 1.0, "a share between 0 and 1, so 40% is 0.4"),
+                        agree=within(0.1, ".0%", "10 points"), fmt=".0%",
+                        above="negative guidance does more than ignore the label.",
+                        below="the model still drifts towards typical digits.", why=why)
 
 
 NEGATIVE_GUIDANCE_ACCURACY = Exercise(
