@@ -18,9 +18,10 @@ from .core import Exercise, Verdict, compile_function, judge_output, same_code
 NAMESPACE: dict[str, Any] = {"torch": torch, "extract": extract}
 
 
-def _planted_bug(name: str, source: str, task: str, run: Callable[[Callable[..., Any]], Verdict],
+def _planted_bug(name: str, source: str, run: Callable[[Callable[..., Any]], Verdict],
                  hints: tuple[str, ...], mistakes: dict[str, str]) -> Exercise:
     planted = compile_function(source, NAMESPACE)
+    task = f"Find the bug in {planted.__name__} above, fix it in place, and run the check again."
 
     def evaluate(fn: Any) -> Verdict:
         if not callable(fn):
@@ -87,7 +88,6 @@ def _run_last_step(fn: Callable[..., Any]) -> Verdict:
 
 LAST_STEP_NOISE = _planted_bug(
     "bug: the last step", LAST_STEP_SOURCE,
-    "Find the bug in ddpm_sample above, fix it in place, and run the check again.",
     _run_last_step,
     hints=("Compare the loop with Algorithm 2 line by line, at the very last step t = 0 (the paper's t = 1).",
            "Algorithm 2 sets z = 0 at its last step: whatever noise is added there stays in the picture."),
@@ -117,7 +117,6 @@ def _run_posterior_variance(fn: Callable[..., Any]) -> Verdict:
 
 POSTERIOR_VARIANCE = _planted_bug(
     "bug: the posterior variance", POSTERIOR_VARIANCE_SOURCE,
-    "Find the bug in posterior_variance above, fix it in place, and run the check again.",
     _run_posterior_variance,
     hints=("Print the first few values of the result next to schedule.posterior_variance.",
            "alpha_bar_{t-1} must be 1 at t = 0 (nothing has been destroyed before the first step); look at "
@@ -162,7 +161,6 @@ def _run_clamp(fn: Callable[..., Any]) -> Verdict:
 
 CLAMP_X0 = _planted_bug(
     "bug: what gets clamped", CLAMP_SOURCE,
-    "Find the bug in reverse_mean above, fix it in place, and run the check again.",
     _run_clamp,
     hints=("Which of the two tensors is supposed to lie in [-1, 1]: the noisy sample or the clean image?",
            "x_t is image plus noise and leaves [-1, 1] as soon as there is noise; only x0_hat is an image."),
@@ -196,7 +194,6 @@ def _run_guidance(fn: Callable[..., Any]) -> Verdict:
 
 GUIDANCE_BRANCHES = _planted_bug(
     "bug: the guidance branches", GUIDANCE_SOURCE,
-    "Find the bug in guided_eps above, fix it in place, and run the check again.",
     _run_guidance,
     hints=("Which half of the doubled batch carries the real labels?",
            "The first half of the batch was built with the labels, the second with the null label; chunk "

@@ -63,6 +63,11 @@ def judge_number(prediction: Any, measured: float, *, valid: tuple[float, float,
     return Verdict("wrong", detail=_gap(p, measured, fmt, above, below), explanation=why)
 
 
+def _prediction(name: str, task: str, evaluate: Callable[..., Verdict]) -> Exercise:
+    """A predict-then-run exercise: no hints, since the measurement itself explains the outcome."""
+    return Exercise(name, "predict, then run", task, evaluate, hints=())
+
+
 # -- notebook 01 --------------------------------------------------------------------------------
 def _one_shot_accuracy(prediction: Any, measured: float) -> Verdict:
     why = (f"The judge read {measured:.0%} of the one-shot samples as the digit they were made for (chance is 10%). "
@@ -73,11 +78,11 @@ def _one_shot_accuracy(prediction: Any, measured: float) -> Verdict:
                         below="even a faint average digit carries its class.", why=why)
 
 
-ONE_SHOT_ACCURACY = Exercise(
-    "predict: one-shot accuracy", "predict, then run",
+ONE_SHOT_ACCURACY = _prediction(
+    "predict: one-shot accuracy",
     "Before the judge runs, set predicted_one_shot_accuracy to the share (0 to 1) of one-shot samples you "
     "expect the judge to read as the digit asked for.",
-    _one_shot_accuracy, hints=())
+    _one_shot_accuracy)
 
 
 # -- notebook 02 --------------------------------------------------------------------------------
@@ -94,11 +99,11 @@ def _cosine_end(prediction: Any, measured: float, linear_end: float) -> Verdict:
                         below="clipping keeps it from reaching 0.", why=why)
 
 
-COSINE_ALPHA_BAR_END = Exercise(
-    "predict: the cosine schedule's last alpha_bar", "predict, then run",
+COSINE_ALPHA_BAR_END = _prediction(
+    "predict: the cosine schedule's last alpha_bar",
     "Before running the schedule cell, set predicted_cosine_alpha_bar_end to your guess of alpha_bar at "
     "t = T-1 for the cosine schedule (a number between 0 and 1).",
-    _cosine_end, hints=())
+    _cosine_end)
 
 
 def _half_accuracy(prediction: Any, t_grid: Sequence[int], accuracies: Sequence[float],
@@ -126,11 +131,11 @@ def crossing(xs: Sequence[float], ys: Sequence[float], level: float) -> float | 
     return None
 
 
-HALF_ACCURACY_STEP = Exercise(
-    "predict: when is half the information gone?", "predict, then run",
+HALF_ACCURACY_STEP = _prediction(
+    "predict: when is half the information gone?",
     "Before the judge runs, set predicted_half_accuracy_t to the time step t (0 to 999) at which you expect "
     "the judge's accuracy on x_t under the linear schedule to fall to 50%.",
-    _half_accuracy, hints=())
+    _half_accuracy)
 
 
 # -- notebook 03 --------------------------------------------------------------------------------
@@ -144,11 +149,11 @@ def _attention_ratio(prediction: Any, measured: float, tokens_ratio: float) -> V
                         below="the score matrix grows with the square of N.", why=why)
 
 
-ATTENTION_COST_RATIO = Exercise(
-    "predict: the cost of attention at 32x32", "predict, then run",
+ATTENTION_COST_RATIO = _prediction(
+    "predict: the cost of attention at 32x32",
     "Before the measurement, set predicted_attention_ratio to how many times more arithmetic you expect one "
     "self-attention layer to need on a 32x32 feature map than on an 8x8 one (same channels).",
-    _attention_ratio, hints=())
+    _attention_ratio)
 
 
 # -- notebook 04 --------------------------------------------------------------------------------
@@ -161,10 +166,10 @@ def _zero_loss(prediction: Any, measured: float, trained: float) -> Verdict:
                         below="the noise has unit variance whatever the image.", why=why)
 
 
-ZERO_PREDICTOR_LOSS = Exercise(
-    "predict: the loss of predicting nothing", "predict, then run",
+ZERO_PREDICTOR_LOSS = _prediction(
+    "predict: the loss of predicting nothing",
     "Set predicted_zero_loss to the loss you expect for a model that always predicts zero noise.",
-    _zero_loss, hints=())
+    _zero_loss)
 
 
 def _wrong_t(prediction: Any, measured: float) -> Verdict:
@@ -176,11 +181,11 @@ def _wrong_t(prediction: Any, measured: float) -> Verdict:
                         below="the network relies on t more than it seems.", why=why)
 
 
-WRONG_T_LOSS_RATIO = Exercise(
-    "predict: what is t worth?", "predict, then run",
+WRONG_T_LOSS_RATIO = _prediction(
+    "predict: what is t worth?",
     "Set predicted_wrong_t_ratio to how many times larger you expect the trained model's loss to be when it "
     "is told the middle step t = T/2 for every image instead of the true t.",
-    _wrong_t, hints=())
+    _wrong_t)
 
 
 # -- notebook 06 --------------------------------------------------------------------------------
@@ -196,11 +201,11 @@ def _negative_guidance(prediction: Any, measured: float, num_classes: int = 10) 
                         below="the model still drifts towards typical digits.", why=why)
 
 
-NEGATIVE_GUIDANCE_ACCURACY = Exercise(
-    "predict: guidance below zero", "predict, then run",
+NEGATIVE_GUIDANCE_ACCURACY = _prediction(
+    "predict: guidance below zero",
     "Set predicted_negative_w_accuracy to the share (0 to 1) of samples made with w = -1 that you expect the "
     "judge to read as the digit asked for.",
-    _negative_guidance, hints=())
+    _negative_guidance)
 
 
 # -- notebook 07 --------------------------------------------------------------------------------
@@ -229,11 +234,11 @@ def _fewest_steps(prediction: Any, steps: Sequence[int], accuracies: Sequence[fl
     return Verdict("wrong", detail=f"Your {p:.0f} steps do not agree with the sweep.", explanation=why)
 
 
-FEWEST_DDIM_STEPS = Exercise(
-    "predict: how few steps are enough?", "predict, then run",
+FEWEST_DDIM_STEPS = _prediction(
+    "predict: how few steps are enough?",
     "Before the sweep, set predicted_fewest_steps to the smallest number of DDIM steps you expect to keep the "
     "judge's accuracy at 90% or more.",
-    _fewest_steps, hints=())
+    _fewest_steps)
 
 
 # -- notebook 08 --------------------------------------------------------------------------------
@@ -267,11 +272,11 @@ def standard_error_of_difference(a: Sequence[float], b: Sequence[float]) -> floa
     return math.sqrt(var(a) / len(a) + var(b) / len(b))
 
 
-GUIDED_TRAINING_DATA = Exercise(
-    "predict: guided samples as training data", "predict, then run",
+GUIDED_TRAINING_DATA = _prediction(
+    "predict: guided samples as training data",
     f"Set predicted_better_training_data to one of {', '.join(repr(c) for c in CHOICES)}: which generated "
     "training set gives the classifier that reads real digits best?",
-    _guided_data, hints=())
+    _guided_data)
 
 
 ALL: tuple[Exercise, ...] = (ONE_SHOT_ACCURACY, COSINE_ALPHA_BAR_END, HALF_ACCURACY_STEP, ATTENTION_COST_RATIO,
