@@ -29,7 +29,7 @@ from .files import atomic_write_json, atomic_write_text, check_output_path
 from .paths import JUDGE_PATH, PRETRAINED_PATH
 from .quest import run_quest
 from .runtime import MAX_SEED, PRECISIONS, choose_device, make_generator
-from .sample import generate
+from .sample import SAMPLERS, generate
 from .schedule import NoiseSchedule
 from .train import train
 from .unet import count_parameters
@@ -88,8 +88,10 @@ def _add_common(p: argparse.ArgumentParser) -> None:
 
 
 def _add_sampling(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--sampler", choices=("ddpm", "ddim"), default="ddim", help="reverse process (default ddim)")
-    p.add_argument("--steps", type=POSITIVE, default=50, help="DDIM steps (ignored by ddpm, which uses all T)")
+    p.add_argument("--sampler", choices=SAMPLERS, default="ddim",
+                   help="reverse process: ddpm (all T steps), ddim, or dpm++ (DPM-Solver++(2M)); default ddim")
+    p.add_argument("--steps", type=POSITIVE, default=50,
+                   help="network calls per image for ddim and dpm++ (ignored by ddpm, which uses all T)")
     p.add_argument("--eta", type=ETA, default=0.0, help="DDIM stochasticity in [0, 1]: 0 deterministic, 1 DDPM-like")
     p.add_argument("--guidance", type=GUIDANCE, default=3.0,
                    help="classifier-free guidance scale w: 0 unconditional, 1 conditional, >1 guided (default 3)")

@@ -17,6 +17,7 @@ from typing import Any, Literal
 import torch
 
 from .runtime import MAX_SEED, PRECISIONS, Precision
+from .sample import SamplerName
 from .validate import check_number, check_whole
 
 PresetName = Literal["smoke", "cpu", "gpu"]
@@ -133,7 +134,8 @@ class Preset:
     train: TrainConfig
     num_timesteps: int = 1000
     schedule: Literal["linear", "cosine"] = "linear"
-    sample_steps: int = 50  # DDIM steps used for quick pictures
+    sampler: SamplerName = "dpm++"  # the Quest's reverse process, for its picture and its scores
+    sample_steps: int = 15  # network evaluations per image of that sampler
     guidance_scale: float = 3.0
     num_eval_samples: int = 1000
     judge_epochs: int = 30

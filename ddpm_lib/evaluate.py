@@ -38,7 +38,8 @@ from .files import atomic_write
 from .linear import LinearNoisePredictor, PCACodec
 from .paths import JUDGE_PATH
 from .runtime import check_seed, choose_device, make_generator, progress_disabled, seeded
-from .sample import NoisePredictor, SamplerName, check_eta, check_guidance, ddim_timesteps, generate, sample_ddim
+from .sample import (NoisePredictor, SamplerName, check_guidance, check_sampler, ddim_timesteps, generate, sample_ddim,
+                     sampler_name)
 from .schedule import NoiseSchedule
 from .validate import check_whole
 
@@ -417,8 +418,8 @@ def judge_model(model: NoisePredictor, schedule: NoiseSchedule, *, num_samples: 
     """
     check_num_samples(num_samples)
     check_guidance(guidance_scale)
-    check_eta(eta)
-    if sampler == "ddim":
+    check_sampler(sampler, eta)
+    if sampler != "ddpm":
         ddim_timesteps(schedule.num_timesteps, steps)
     judge, judge_info = load_judge(judge_path)
     train_ds, test_ds = load_dataset(dataset, "train", root=root), load_dataset(dataset, "test", root=root)
@@ -436,7 +437,7 @@ def judge_model(model: NoisePredictor, schedule: NoiseSchedule, *, num_samples: 
     x = generate(model, schedule, labels, num_samples=num_samples, sampler=sampler, steps=steps, eta=eta,
                  guidance_scale=guidance_scale, generator=generator, precision=precision, progress=progress)
     sample_seconds = time.perf_counter() - t0
-    label = name or (f"{sampler.upper()}-{steps if sampler == 'ddim' else schedule.num_timesteps}, w={guidance_scale:g}")
+    label = name or f"{sampler_name(sampler, steps, schedule.num_timesteps)}, w={guidance_scale:g}"
     report = evaluate_samples(judge, x, labels, test_ds.images, name=label, train_images=train_ds.images,
                               test_labels=test_ds.labels, cas=cas)
     floor, ceiling = reference_rows(judge, train_ds.images, train_ds.labels, test_ds.images, num_samples,
@@ -508,6 +509,6 @@ def results_table(checkpoint: str | Path, *, num_samples: int = 300, seed: int =
             return generate(model, schedule, labels if model.num_classes else None, num_samples=num_samples,
                             sampler=sampler, steps=steps, guidance_scale=w,
                             generator=torch.Generator(device=dev).manual_seed(seed), progress=progress)
-        scored(f"DDPM UNet, {sampler.upper()}-{steps if sampler == 'ddim' else schedule.num_timesteps}, w={w:g}", make)
+        scored(f"DDPM UNet, {sampler_name(sampler, steps, schedule.num_timesteps)}, w={w:g}", make)
     return rows
 

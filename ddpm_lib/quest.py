@@ -20,7 +20,8 @@ from .evaluate import check_num_samples, format_table, judge_model
 from .files import check_output_path
 from .paths import JUDGE_PATH
 from .runtime import choose_device, make_generator
-from .sample import NoisePredictor, check_guidance, ddim_steps, ddim_timesteps, generate, trajectory
+from .sample import (NoisePredictor, SamplerName, check_guidance, check_sampler, ddim_timesteps, generate, sampler_name,
+                     sampler_steps, trajectory)
 from .schedule import NoiseSchedule
 from .train import WEIGHTS_FILE, train
 from .unet import count_parameters
@@ -31,23 +32,29 @@ PROGRESS = "denoising_progress.png"
 CHECKPOINT_DIR = "quest_checkpoint"
 
 
-def draw_creation(model: NoisePredictor, schedule: NoiseSchedule, out: str | Path, *, steps: int = 50,
-                  guidance_scale: float = 3.0, per_digit: int = 10, generator: torch.Generator | None = None,
-                  precision: str = "auto") -> dict[str, Path]:
-    """Write ``new_creation.png`` (one row per digit 0-9) and ``denoising_progress.png`` into ``out``."""
+def draw_creation(model: NoisePredictor, schedule: NoiseSchedule, out: str | Path, *, sampler: SamplerName = "ddim",
+                  steps: int = 50, guidance_scale: float = 3.0, per_digit: int = 10,
+                  generator: torch.Generator | None = None, precision: str = "auto") -> dict[str, Path]:
+    """Write ``new_creation.png`` (one row per digit 0-9) and ``denoising_progress.png`` into ``out``.
+
+    Both pictures come from ``sampler`` (:data:`~ddpm_lib.sample.SAMPLERS`) with ``steps`` network
+    evaluations per image; the progress strip shows x_t along the way for one sample of each digit.
+    """
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     conditional = bool(getattr(model, "num_classes", None))
     channels = int(getattr(model, "in_channels", 1))
     labels = torch.arange(10).repeat_interleave(per_digit) if conditional else None
     x = generate(model, schedule, labels, num_samples=10 * per_digit, image_shape=(channels, 32, 32),
-                 steps=steps, guidance_scale=guidance_scale, generator=generator, precision=precision)
+                 sampler=sampler, steps=steps, guidance_scale=guidance_scale, generator=generator, precision=precision)
     rows = [str(d) for d in range(10)] if labels is not None else None
+    name = sampler_name(sampler, steps, schedule.num_timesteps)
     creation = save_grid(x, out / CREATION, nrow=per_digit, row_labels=rows,
-                         title=f"new creation: DDIM-{steps}, guidance w={guidance_scale:g}")
+                         title=f"new creation: {name}, guidance w={guidance_scale:g}")
     digit_labels = torch.arange(10) if conditional else None
-    traj = trajectory(ddim_steps(model, schedule, (10, channels, 32, 32), steps=steps, labels=digit_labels,
-                                 guidance_scale=guidance_scale, generator=generator, precision=precision))
+    traj = trajectory(sampler_steps(model, schedule, (10, channels, 32, 32), sampler=sampler, steps=steps,
+                                    labels=digit_labels, guidance_scale=guidance_scale, generator=generator,
+                                    precision=precision))
     strips: list[torch.Tensor] = []
     col_labels: list[str] = []
     for i in range(10):
@@ -71,6 +78,7 @@ def run_quest(preset_name: str | None = None, out: str | Path = "chaos_sculpture
         overrides["train_steps"] = steps
     preset: Preset = get_preset(preset_name, **overrides)
     w = check_guidance(preset.guidance_scale if guidance is None else guidance)
+    check_sampler(preset.sampler)
     ddim_timesteps(preset.num_timesteps, preset.sample_steps)
     if evaluate:
         check_num_samples(preset.num_eval_samples)
@@ -91,13 +99,14 @@ def run_quest(preset_name: str | None = None, out: str | Path = "chaos_sculpture
     print(f"trained in {train_seconds:.0f} s ({result.images_per_second:.0f} img/s, {result.precision}); "
           f"final loss {result.history[-1][1]:.4f}")
     ema = result.ema.model.eval()
-    paths = draw_creation(ema, schedule, out, steps=preset.sample_steps, guidance_scale=w, generator=g)
+    paths = draw_creation(ema, schedule, out, sampler=preset.sampler, steps=preset.sample_steps, guidance_scale=w,
+                          generator=g)
     summary: dict[str, Any] = {"command": "quest", "preset": preset.name, "creation": str(paths["creation"]),
                                "progress": str(paths["progress"]), "checkpoint": str(ckpt_dir / WEIGHTS_FILE),
                                "train_seconds": round(train_seconds, 1), **result.summary()}
     if evaluate and JUDGE_PATH.is_file():
-        scores = judge_model(ema, schedule, num_samples=preset.num_eval_samples, steps=preset.sample_steps,
-                             guidance_scale=w, generator=g, progress=False)
+        scores = judge_model(ema, schedule, num_samples=preset.num_eval_samples, sampler=preset.sampler,
+                             steps=preset.sample_steps, guidance_scale=w, generator=g, progress=False)
         print(format_table(scores["rows"]))
         summary.update(accuracy=scores["accuracy"], frechet=scores["frechet"], frechet_floor=scores["frechet_floor"],
                        eval_samples=scores["num_samples"])

@@ -7,14 +7,15 @@ Three layers, each readable on its own:
 
 1. **Step functions** (pure maths, no network, no randomness of their own): :func:`ddpm_step`
    (Algorithm 2 / eqs. 6-7 of Ho et al. 2020), :func:`ddim_step` (eqs. 12 and 16 of Song et
-   al. 2021) and :func:`ddim_inverse_step`. Every schedule lookup goes through
+   al. 2021), :func:`ddim_inverse_step` and :func:`dpm_solver_step` (DPM-Solver++(2M), Lu et
+   al. 2022). Every schedule lookup goes through
    :func:`ddpm_lib.schedule.extract`, which accepts t = -1 for the noiseless level.
 2. **The loop**, :func:`reverse_steps`: for each pair (t, t_prev) it asks the model for eps,
    forms x0_hat, calls a step function and yields a :class:`ReverseStep`. It owns everything a
    loop needs once: ``no_grad``, eval mode, autocast, the device of labels, fresh noise z from
    the caller's generator, the progress bar.
 3. **Samplers** consume the loop: :func:`sample_ddpm`, :func:`sample_ddim`,
-   :func:`sample_inpaint`, :func:`ddim_invert`, and :func:`trajectory` for pictures. They
+   :func:`sample_dpm_solver`, :func:`sample_inpaint`, :func:`ddim_invert`, and :func:`trajectory` for pictures. They
    return tensors; :mod:`ddpm_lib.viz` draws them.
 
 The model is any callable ``model(x, t, labels)`` returning the predicted noise, so the linear
@@ -35,8 +36,9 @@ from .validate import check_number, check_whole
 
 VarianceKind = Literal["beta", "posterior"]
 VARIANCE_KINDS: tuple[str, ...] = ("beta", "posterior")
-SamplerName = Literal["ddpm", "ddim"]
-SAMPLERS: tuple[str, ...] = ("ddpm", "ddim")
+SamplerName = Literal["ddpm", "ddim", "dpm++"]
+SAMPLERS: tuple[str, ...] = ("ddpm", "ddim", "dpm++")
+"""ddpm: Algorithm 2 over all T levels; ddim: DDIM over ``steps`` levels; dpm++: DPM-Solver++(2M) over ``steps``."""
 
 
 class NoisePredictor(Protocol):
@@ -58,6 +60,17 @@ def check_eta(eta: float) -> float:
     sqrt(1 - a' - sigma^2) of eq. 12 would be the square root of a negative number.
     """
     return check_number("eta", eta, 0.0, 1.0, why=" (0: deterministic DDIM, 1: DDPM-like noise)")
+
+
+def check_sampler(sampler: str, eta: float = 0.0) -> float:
+    """A sampler name from :data:`SAMPLERS` and an eta it accepts (only ddim has one); returns eta."""
+    if sampler not in SAMPLERS:
+        raise ValueError(f"unknown sampler {sampler!r}; valid samplers are {', '.join(SAMPLERS)}")
+    eta = check_eta(eta)
+    if eta and sampler != "ddim":
+        raise ValueError(f"eta={eta:g} applies to the ddim sampler only ({sampler} has no eta): use sampler='ddim' "
+                         f"for stochastic DDIM, or leave eta at 0")
+    return eta
 
 
 def check_labels(model: object, labels: torch.Tensor | None, batch: int, device: torch.device) -> torch.Tensor | None:
@@ -191,6 +204,68 @@ def ddim_inverse_step(schedule: NoiseSchedule, x0_hat: torch.Tensor, eps: torch.
     """
     a_next = schedule.alpha_bar(t_next, x0_hat.shape)
     return a_next.sqrt() * x0_hat + (1 - a_next).sqrt() * eps
+
+
+def log_snr(schedule: NoiseSchedule, t: torch.Tensor, shape: torch.Size | tuple[int, ...]) -> torch.Tensor:
+    """lambda_t = log(alpha_t / sigma_t) = 0.5 log(a_t / (1 - a_t)), a = alpha_bar, broadcastable to ``shape``.
+
+    The half log signal-to-noise ratio, DPM-Solver's time variable; +inf at t = -1 (the clean image).
+    """
+    a = schedule.alpha_bar(t, shape)
+    return 0.5 * (a.log() - (1 - a).log())
+
+
+def log_snr_timesteps(schedule: NoiseSchedule, steps: int) -> list[int]:
+    """``steps`` levels from T-1 down to 0, evenly spaced in lambda = log(alpha/sigma) as far as whole levels allow.
+
+    Equal steps in lambda make every DPM-Solver step the same size h (r = 1 in
+    :func:`dpm_solver_step`), the spacing Lu et al. (2022) recommend for small images. Each target
+    lambda goes to its nearest level; near t = 0, where neighbouring levels are far apart in lambda,
+    levels that would repeat move up one, so there are always exactly ``steps`` distinct levels.
+    """
+    t_max = schedule.num_timesteps - 1
+    check_whole("steps", steps, 1, schedule.num_timesteps, why=" (the schedule's T is the most)")
+    if steps == 1:
+        return [t_max]
+    t_all = torch.arange(schedule.num_timesteps, device=schedule.device)
+    lam = log_snr(schedule, t_all, (schedule.num_timesteps,)).double()
+    targets = torch.linspace(float(lam[0]), float(lam[-1]), steps, dtype=torch.float64, device=lam.device)
+    nearest = (lam[None, :] - targets[:, None]).abs().argmin(dim=1).tolist()  # ascending t, from 0 to T-1
+    levels: list[int] = []
+    for i, t in enumerate(nearest):
+        low = levels[-1] + 1 if levels else 0
+        levels.append(min(max(int(t), low), t_max - (steps - 1 - i)))
+    return levels[::-1]
+
+
+def dpm_solver_step(schedule: NoiseSchedule, x_t: torch.Tensor, x0_hat: torch.Tensor, t: torch.Tensor,
+                    t_prev: torch.Tensor, x0_last: torch.Tensor | None = None,
+                    t_last: torch.Tensor | None = None) -> torch.Tensor:
+    """One step of DPM-Solver++(2M) x_t -> x_{t_prev} (Lu et al. 2022, Algorithm 2), t_prev = -1 for the last.
+
+    With alpha = sqrt(a), sigma = sqrt(1 - a), lambda = log(alpha / sigma) and h = lambda_{t_prev} - lambda_t:
+
+        x_{t_prev} = (sigma_{t_prev} / sigma_t) x_t - alpha_{t_prev} (e^{-h} - 1) D,
+
+    the exact solution of the probability-flow ODE when the model's x0_hat is held fixed over the
+    step. First order, D = x0_hat, this is DDIM (eta = 0). Second order, D extrapolates linearly
+    in lambda from the previous step's estimate ``x0_last`` at the higher level ``t_last``:
+    D = (1 + 1/(2r)) x0_hat - 1/(2r) x0_last with r = (lambda_t - lambda_{t_last}) / h. The step
+    to the clean image (t_prev = -1, h = inf) is first order: it returns x0_hat.
+    x_t, x0_hat, x0_last: (B, ...); t, t_prev, t_last: (B,). Returns x_{t_prev}, (B, ...).
+    """
+    shape = x_t.shape
+    a_t, a_prev = schedule.alpha_bar(t, shape), schedule.alpha_bar(t_prev, shape)
+    # (1) the first-order step: sigma_prev / sigma_t x_t + (alpha_prev - alpha_t sigma_prev / sigma_t) D,
+    #     where alpha_t sigma_prev / sigma_t = alpha_prev e^{-h}
+    ratio = ((1 - a_prev) / (1 - a_t)).sqrt()
+    d = x0_hat
+    # (2) second order (Algorithm 2, line 6): r = h_last / h, D = (1 + 1/(2r)) x0_hat - 1/(2r) x0_last
+    if x0_last is not None and t_last is not None and int(t_prev.min()) >= 0:
+        lam_t = log_snr(schedule, t, shape)
+        r = (lam_t - log_snr(schedule, t_last, shape)) / (log_snr(schedule, t_prev, shape) - lam_t)
+        d = (1 + 1 / (2 * r)) * x0_hat - 1 / (2 * r) * x0_last
+    return ratio * x_t + (a_prev.sqrt() - a_t.sqrt() * ratio) * d
 
 
 # -- the one loop ---------------------------------------------------------------------------------
@@ -395,6 +470,63 @@ def sample_ddim(model: NoisePredictor, schedule: NoiseSchedule, shape: Sequence[
     return x.clamp(-1, 1) if clip_denoised else x
 
 
+def dpm_solver_steps(model: NoisePredictor, schedule: NoiseSchedule, shape: Sequence[int], *, steps: int = 15,
+                     timesteps: Sequence[int] | None = None, labels: torch.Tensor | None = None,
+                     guidance_scale: float = 1.0, clip_denoised: bool = True,
+                     generator: torch.Generator | None = None, x_T: torch.Tensor | None = None,
+                     device: str | torch.device | None = None, precision: str = "auto",
+                     progress: bool = False) -> Iterator[ReverseStep]:
+    """The steps of DPM-Solver++(2M) over ``steps`` levels evenly spaced in log-SNR (see :func:`sample_dpm_solver`).
+
+    ``timesteps``, when given, replaces :func:`log_snr_timesteps` (descending levels; the last step
+    always goes to the clean image). The loop's step is :func:`dpm_solver_step` with a memory of one: the
+    x0_hat and level of the step before, kept by this sampler (a multistep method costs no extra
+    network evaluations).
+    """
+    if timesteps is None:
+        levels = log_snr_timesteps(schedule, steps)
+    else:
+        levels = [int(t) for t in timesteps]
+        if not levels or min(levels) < 0 or max(levels) >= schedule.num_timesteps:
+            raise ValueError(f"timesteps must be levels from 0 to {schedule.num_timesteps - 1} (the schedule's T - 1), "
+                             f"got {levels[:8]}{' ...' if len(levels) > 8 else ''}")
+    pairs = descending_pairs(levels)
+    dev = model_device(model, device)
+    x = initial_noise(shape, generator, dev, x_T)
+    last: list[tuple[torch.Tensor, torch.Tensor]] = []  # [(x0_hat, t)] of the previous step, empty at the first
+
+    def step(x_t: torch.Tensor, x0: torch.Tensor, eps: torch.Tensor, t: torch.Tensor, t_prev: torch.Tensor,
+             z: torch.Tensor | None) -> torch.Tensor:
+        x0_last, t_last = last.pop() if last else (None, None)
+        last.append((x0, t))
+        return dpm_solver_step(schedule, x_t, x0, t, t_prev, x0_last, t_last)
+
+    return reverse_steps(model, schedule, x, pairs, step, labels=labels, guidance_scale=guidance_scale,
+                         clip_denoised=clip_denoised, generator=generator, draw_noise=False, precision=precision,
+                         progress=progress, desc=f"DPM-Solver++(2M)-{len(pairs)}")
+
+
+def sample_dpm_solver(model: NoisePredictor, schedule: NoiseSchedule, shape: Sequence[int], *, steps: int = 15,
+                      timesteps: Sequence[int] | None = None, labels: torch.Tensor | None = None,
+                      guidance_scale: float = 1.0, clip_denoised: bool = True,
+                      generator: torch.Generator | None = None, x_T: torch.Tensor | None = None,
+                      device: str | torch.device | None = None, precision: str = "auto",
+                      progress: bool = False) -> torch.Tensor:
+    """DPM-Solver++(2M) (Lu et al. 2022): a second-order multistep solver of DDIM's ODE, one network call per step.
+
+    The same ODE as :func:`sample_ddim` with eta = 0, from the same starting noise; each step uses
+    the last two x0_hat estimates instead of one (:func:`dpm_solver_step`), so its error shrinks as
+    1/steps^2 rather than 1/steps. The levels are evenly spaced in log-SNR (:func:`log_snr_timesteps`);
+    on DDIM's evenly strided levels the last step, from about T/steps to 0, is so long in log-SNR that
+    the second-order extrapolation loses its advantage. ``timesteps`` overrides the levels.
+    ``generator`` draws only x_T. Returns (B, ...), in [-1, 1] when ``clip_denoised``.
+    """
+    x = final(dpm_solver_steps(model, schedule, shape, steps=steps, timesteps=timesteps, labels=labels,
+                               guidance_scale=guidance_scale, clip_denoised=clip_denoised, generator=generator,
+                               x_T=x_T, device=device, precision=precision, progress=progress))
+    return x.clamp(-1, 1) if clip_denoised else x
+
+
 def ddim_invert(model: NoisePredictor, schedule: NoiseSchedule, x0: torch.Tensor, *, steps: int = 50,
                 labels: torch.Tensor | None = None, guidance_scale: float = 1.0,
                 device: str | torch.device | None = None, precision: str = "fp32",
@@ -477,6 +609,31 @@ def sample_inpaint(model: NoisePredictor, schedule: NoiseSchedule, known: torch.
     return x.clamp(-1, 1)
 
 
+def sampler_steps(model: NoisePredictor, schedule: NoiseSchedule, shape: Sequence[int], *,
+                  sampler: SamplerName = "ddim", steps: int = 50, eta: float = 0.0, labels: torch.Tensor | None = None,
+                  guidance_scale: float = 1.0, generator: torch.Generator | None = None,
+                  x_T: torch.Tensor | None = None, device: str | torch.device | None = None, precision: str = "auto",
+                  progress: bool = False) -> Iterator[ReverseStep]:
+    """The steps of the sampler named ``sampler`` (one of :data:`SAMPLERS`), x0_hat clamped to [-1, 1].
+
+    ddpm: :func:`ddpm_steps` over all T levels (``steps`` unused); ddim: :func:`ddim_steps` with
+    ``eta``; dpm++: :func:`dpm_solver_steps` (deterministic, so ``eta`` must be 0).
+    """
+    check_sampler(sampler, eta)
+    common = dict(labels=labels, guidance_scale=guidance_scale, generator=generator, x_T=x_T, device=device,
+                  precision=precision, progress=progress)
+    if sampler == "ddpm":
+        return ddpm_steps(model, schedule, shape, **common)  # type: ignore[arg-type]
+    if sampler == "dpm++":
+        return dpm_solver_steps(model, schedule, shape, steps=steps, **common)  # type: ignore[arg-type]
+    return ddim_steps(model, schedule, shape, steps=steps, eta=eta, **common)  # type: ignore[arg-type]
+
+
+def sampler_name(sampler: SamplerName, steps: int, num_timesteps: int) -> str:
+    """How tables name a sampler run: "DDPM-1000", "DDIM-50", "DPM++-15" (the count is network calls per image)."""
+    return f"{sampler.upper()}-{num_timesteps if sampler == 'ddpm' else steps}"
+
+
 def generate(model: NoisePredictor, schedule: NoiseSchedule, labels: torch.Tensor | None, *,
              num_samples: int | None = None, image_shape: Sequence[int] | None = None,
              sampler: SamplerName = "ddim", steps: int = 50, eta: float = 0.0, guidance_scale: float = 1.0,
@@ -487,11 +644,9 @@ def generate(model: NoisePredictor, schedule: NoiseSchedule, labels: torch.Tenso
     ``image_shape`` defaults to (model.in_channels, 32, 32). Every argument is checked before the
     first network evaluation. Returns (N, *image_shape) in [-1, 1] on the CPU.
     """
-    if sampler not in SAMPLERS:
-        raise ValueError(f"unknown sampler {sampler!r}; valid samplers are {', '.join(SAMPLERS)}")
     check_guidance(guidance_scale)
-    eta = check_eta(eta)
-    if sampler == "ddim":
+    eta = check_sampler(sampler, eta)
+    if sampler != "ddpm":
         ddim_timesteps(schedule.num_timesteps, steps)
     if labels is not None and num_samples is not None and num_samples != len(labels):
         raise ValueError(f"num_samples={num_samples} but {len(labels)} labels were given: one sample is drawn per "
@@ -509,14 +664,10 @@ def generate(model: NoisePredictor, schedule: NoiseSchedule, labels: torch.Tenso
     for start in range(0, n, batch_size):
         b = min(batch_size, n - start)
         lab = labels[start:start + b] if labels is not None else None
-        shape = (b, *image_shape)
-        if sampler == "ddpm":
-            x = sample_ddpm(model, schedule, shape, labels=lab, guidance_scale=guidance_scale, generator=generator,
-                            device=device, precision=precision)
-        else:
-            x = sample_ddim(model, schedule, shape, steps=steps, eta=eta, labels=lab, guidance_scale=guidance_scale,
-                            generator=generator, device=device, precision=precision)
-        out.append(x.float().cpu())
+        x = final(sampler_steps(model, schedule, (b, *image_shape), sampler=sampler, steps=steps, eta=eta, labels=lab,
+                                guidance_scale=guidance_scale, generator=generator, device=device,
+                                precision=precision))
+        out.append(x.clamp(-1, 1).float().cpu())
         bar.update(b)
     bar.close()
     return torch.cat(out)

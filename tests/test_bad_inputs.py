@@ -14,7 +14,8 @@ from ddpm_lib.checkpoint import CheckpointError, load_model, save_model, save_tr
 from ddpm_lib.config import ModelConfig, TrainConfig, get_preset
 from ddpm_lib.data import ImageDataset, load_dataset
 from ddpm_lib.evaluate import check_images, evaluate_checkpoint, frechet_distance, load_judge
-from ddpm_lib.sample import (descending_pairs, ddim_timesteps, generate, sample_ddim, sample_ddpm, sample_inpaint)
+from ddpm_lib.sample import (descending_pairs, ddim_timesteps, generate, sample_ddim, sample_ddpm,
+                             sample_dpm_solver, sample_inpaint)
 from ddpm_lib.schedule import NoiseSchedule, extract
 from ddpm_lib.train import train
 from ddpm_lib.unet import SimpleUNet
@@ -115,6 +116,8 @@ def _library_cases():
         ("unet-size", lambda: unet(torch.zeros(2, 1, 31, 31), torch.tensor([1, 2])), ValueError, "divisible by 2"),
         ("ddim-eta-5", lambda: sample_ddim(m, s, (1, 1, 4, 4), eta=5.0), ValueError, r"eta must be a finite number in \[0, 1\] \(0: deterministic DDIM.*got 5.0"),
         ("ddim-eta-nan", lambda: sample_ddim(m, s, (1, 1, 4, 4), eta=math.nan), ValueError, "eta must be a finite number in .*got nan"),
+        ("dpm-levels", lambda: sample_dpm_solver(m, s, (1, 1, 4, 4), timesteps=[5, -1]), ValueError,
+         r"timesteps must be levels from 0 to 99 \(the schedule's T - 1\), got \[5, -1\]"),
         ("guidance-nan", lambda: sample_ddim(m, s, (1, 1, 4, 4), labels=torch.tensor([1]), guidance_scale=math.nan),
          ValueError, "guidance scale must be a finite number"),
         ("guidance-inf", lambda: sample_ddpm(m, s, (1, 1, 4, 4), labels=torch.tensor([1]), guidance_scale=math.inf),
@@ -255,6 +258,9 @@ CLI_CASES = [
     ("sample-per-digit", ["sample", "--checkpoint", "x", "--per-digit", "0"], r"--per-digit: the value must be a whole number >= 1, got 0"),
     ("sample-digits", ["sample", "--checkpoint", "x", "--digits", "3,x"], "--digits takes digits separated by commas"),
     ("sample-digit-10", ["sample", "--checkpoint", "x", "--digits", "10"], "--digits must list digits 0-9"),
+    ("sample-sampler", ["sample", "--checkpoint", "x", "--sampler", "dpm"], r"--sampler: invalid choice: 'dpm' \(choose from '?ddpm'?, '?ddim'?, '?dpm\+\+'?\)"),
+    ("sample-dpm-eta", ["sample", "--checkpoint", "{ckpt}", "--sampler", "dpm++", "--eta", "0.5"],
+     r"eta=0.5 applies to the ddim sampler only \(dpm\+\+ has no eta\)"),
     ("bench-seconds", ["bench", "--seconds", "0"], r"--seconds: the value must be a finite number in \(0, 3600\], got 0.0"),
     ("sample-missing", ["sample", "--checkpoint", "nowhere.safetensors"], "no checkpoint at nowhere.safetensors"),
     ("evaluate-missing", ["evaluate", "--checkpoint", "nowhere.safetensors"], "no checkpoint at nowhere.safetensors"),

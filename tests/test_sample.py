@@ -269,7 +269,7 @@ class ModeRecorder(torch.nn.Module):
         return torch.zeros_like(x) + self.w
 
 
-@pytest.mark.parametrize("sampler", ["ddpm", "ddim", "invert", "inpaint"])
+@pytest.mark.parametrize("sampler", ["ddpm", "ddim", "dpm++", "invert", "inpaint"])
 def test_every_sampler_runs_the_model_in_eval_mode_and_restores_it(sampler):
     s = NoiseSchedule(20)
     model = ModeRecorder().train()
@@ -279,6 +279,8 @@ def test_every_sampler_runs_the_model_in_eval_mode_and_restores_it(sampler):
         sample_ddpm(model, s, x.shape, labels=labels)
     elif sampler == "ddim":
         sample_ddim(model, s, x.shape, steps=4, labels=labels)
+    elif sampler == "dpm++":
+        generate(model, s, labels, image_shape=(1, 4, 4), sampler="dpm++", steps=4)
     elif sampler == "invert":
         ddim_invert(model, s, x, steps=4, labels=labels)
     else:
@@ -295,3 +297,118 @@ def test_generate_uses_the_models_channels():
 
     x = generate(ThreeChannels(), NoiseSchedule(20), torch.tensor([0, 1]), steps=2)
     assert x.shape == (2, 3, 32, 32)
+
+
+# -- DPM-Solver++(2M) --------------------------------------------------------------------------------
+def test_dpm_solver_step_against_the_papers_formula(schedule):
+    from ddpm_lib.sample import ddim_step, dpm_solver_step
+
+    g = torch.Generator().manual_seed(1)
+    x_t, x0, x0_last = (torch.randn(3, 1, 2, 2, generator=g) for _ in range(3))
+    t_last, t, t_prev = torch.tensor([999, 700, 9]), torch.tensor([899, 500, 3]), torch.tensor([799, 250, 0])
+    # Lu et al. 2022, Algorithm 2, in float64 from Ho et al.'s betas
+    ac = torch.cumprod(1 - torch.linspace(1e-4, 0.02, 1000, dtype=torch.float64), 0)
+    alpha, sigma = ac.sqrt(), (1 - ac).sqrt()
+    lam = (alpha / sigma).log()
+    view = lambda v: v.reshape(-1, 1, 1, 1)  # noqa: E731
+    h, h_last = lam[t_prev] - lam[t], lam[t] - lam[t_last]
+    r = h_last / h
+    d = view(1 + 1 / (2 * r)) * x0 - view(1 / (2 * r)) * x0_last
+    want = view(sigma[t_prev] / sigma[t]) * x_t - view(alpha[t_prev] * torch.expm1(-h)) * d
+    # (the schedule's float32 alpha_bar near t = 0, where 1 - a_t ~ 3e-4, costs ~2e-4 relative error)
+    torch.testing.assert_close(dpm_solver_step(schedule, x_t, x0, t, t_prev, x0_last, t_last).double(), want,
+                               atol=1e-3, rtol=1e-3)
+    # first order (no memory) is DDIM with eta = 0; the step to the clean image is first order: x0_hat
+    eps = schedule.predict_eps(x_t, t, x0)
+    torch.testing.assert_close(dpm_solver_step(schedule, x_t, x0, t, t_prev), ddim_step(schedule, x0, eps, t, t_prev),
+                               atol=1e-4, rtol=1e-4)
+    torch.testing.assert_close(dpm_solver_step(schedule, x_t, x0, t, torch.full_like(t, -1), x0_last, t_last), x0)
+
+
+def test_dpm_solver_matches_diffusers_reference():
+    """Step for step against diffusers' DPMSolverMultistepScheduler (algorithm dpmsolver++, order 2)."""
+    import diffusers  # a test dependency (pyproject test extra), so a missing install fails rather than skips
+    from ddpm_lib.sample import dpm_solver_steps, log_snr_timesteps
+
+    s = NoiseSchedule(1000)
+    model = GaussianDenoiser(s, 0.3, 0.5)
+    steps = 10
+    x_T = torch.randn(4, 1, 3, 3, generator=torch.Generator().manual_seed(0))
+    ours = [st.x_prev for st in dpm_solver_steps(model, s, x_T.shape, steps=steps, x_T=x_T, clip_denoised=False,
+                                                  precision="fp32")]  # on log_snr_timesteps, the default
+    ref = diffusers.DPMSolverMultistepScheduler(num_train_timesteps=1000, beta_start=1e-4, beta_end=0.02,
+                                                beta_schedule="linear", algorithm_type="dpmsolver++", solver_order=2,
+                                                solver_type="midpoint", prediction_type="epsilon",
+                                                lower_order_final=False, final_sigmas_type="zero")
+    ref.set_timesteps(timesteps=log_snr_timesteps(s, steps))
+    x = x_T.clone()
+    for i, t in enumerate(ref.timesteps):
+        eps = model(x, torch.full((x.shape[0],), int(t)))
+        x = ref.step(eps, t, x).prev_sample
+        torch.testing.assert_close(ours[i], x, atol=2e-4, rtol=2e-4, msg=f"step {i} (t={int(t)})")
+    assert len(ours) == len(ref.timesteps) == steps
+
+
+def test_dpm_solver_is_second_order_on_the_exact_ode():
+    """Gaussian data N(m, s^2): the probability-flow ODE from level T-1 to level 0 keeps each point's standard
+    score, z = (x - sqrt(a) m) / sqrt(a s^2 + 1 - a), and the last step returns E[x_0 | x at level 0].
+
+    Doubling the steps should halve DDIM's error (first order) and quarter DPM-Solver++(2M)'s (on its
+    default levels, evenly spaced in log-SNR, where each step's h is the same).
+    """
+    from ddpm_lib.sample import sample_dpm_solver
+
+    s = NoiseSchedule(1000)
+    m, sd = 0.3, 0.5
+    model = GaussianDenoiser(s, m, sd)
+    x_T = torch.randn(256, 1, 1, 1, generator=torch.Generator().manual_seed(0))
+    a_T, a_0 = s.alphas_cumprod[-1].double(), s.alphas_cumprod[0].double()
+    z = (x_T.double() - a_T.sqrt() * m) / (a_T * sd ** 2 + 1 - a_T).sqrt()
+    x_level0 = a_0.sqrt() * m + (a_0 * sd ** 2 + 1 - a_0).sqrt() * z
+    exact = m + a_0.sqrt() * sd ** 2 / (a_0 * sd ** 2 + 1 - a_0) * (x_level0 - a_0.sqrt() * m)
+    kw = dict(x_T=x_T, clip_denoised=False, precision="fp32")
+    error = {"ddim": [], "dpm++": []}
+    for n in (16, 32, 64):
+        error["ddim"].append(sample_ddim(model, s, x_T.shape, steps=n, **kw))
+        error["dpm++"].append(sample_dpm_solver(model, s, x_T.shape, steps=n, **kw))
+    error = {k: [float((x.double() - exact).abs().max()) for x in v] for k, v in error.items()}
+    ratios = {k: [a / b for a, b in zip(v, v[1:])] for k, v in error.items()}
+    assert all(1.7 < r < 2.3 for r in ratios["ddim"]), (error, ratios)
+    assert all(3.0 < r < 5.0 for r in ratios["dpm++"]), (error, ratios)
+    assert error["dpm++"][0] < error["ddim"][-1] / 2  # 16 second-order steps beat 64 first-order ones
+
+
+def test_dpm_solver_through_generate_and_its_errors(schedule, target):
+    model = ExactDenoiser(schedule, target)
+    x = generate(model, schedule, None, num_samples=3, image_shape=(1, 8, 8), sampler="dpm++", steps=10,
+                 generator=torch.Generator().manual_seed(0), precision="fp32")
+    torch.testing.assert_close(x, target.expand(3, 1, 8, 8), atol=1e-4, rtol=0)
+    with pytest.raises(ValueError, match=r"eta=0.5 applies to the ddim sampler only \(dpm\+\+ has no eta\)"):
+        generate(model, schedule, None, num_samples=1, sampler="dpm++", eta=0.5)
+    with pytest.raises(ValueError, match="unknown sampler 'dpm'; valid samplers are ddpm, ddim, dpm\\+\\+"):
+        generate(model, schedule, None, num_samples=1, sampler="dpm")  # type: ignore[arg-type]
+
+
+def test_log_snr_timesteps_are_distinct_and_evenly_spaced_in_lambda():
+    from ddpm_lib.sample import log_snr, log_snr_timesteps
+
+    s = NoiseSchedule(1000)
+    for n in (1, 2, 10, 40, 1000):
+        ts = log_snr_timesteps(s, n)
+        assert len(ts) == n and ts[0] == 999 and all(a > b for a, b in zip(ts, ts[1:]))
+        assert n == 1 or ts[-1] == 0
+    ts = torch.tensor(log_snr_timesteps(s, 10))
+    lam = log_snr(s, ts, (10,))
+    h = lam.diff()
+    assert h.min() > 0.9 * h.mean() and h.max() < 1.1 * h.mean()  # equal steps in lambda, up to whole levels
+    with pytest.raises(ValueError, match="steps must be a whole number from 1 to 1000"):
+        log_snr_timesteps(s, 0)
+
+
+def test_dpm_solver_rejects_levels_outside_the_schedule(schedule):
+    from ddpm_lib.sample import sample_dpm_solver
+
+    with pytest.raises(ValueError, match=r"timesteps must be levels from 0 to 999 \(the schedule's T - 1\), got \[1000, 5\]"):
+        sample_dpm_solver(Toy(), schedule, (1, 1, 2, 2), timesteps=[1000, 5])
+    with pytest.raises(ValueError, match="strictly descending"):
+        sample_dpm_solver(Toy(), schedule, (1, 1, 2, 2), timesteps=[5, 10])
