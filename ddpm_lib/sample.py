@@ -8,15 +8,16 @@ Three layers, each readable on its own:
 1. **Step functions** (pure maths, no network, no randomness of their own): :func:`ddpm_step`
    (Algorithm 2 / eqs. 6-7 of Ho et al. 2020), :func:`ddim_step` (eqs. 12 and 16 of Song et
    al. 2021), :func:`ddim_inverse_step` and :func:`dpm_solver_step` (DPM-Solver++(2M), Lu et
-   al. 2022). Every schedule lookup goes through
-   :func:`ddpm_lib.schedule.extract`, which accepts t = -1 for the noiseless level.
+   al. 2022). Every schedule lookup goes through :func:`ddpm_lib.schedule.extract`, which
+   accepts t = -1 for the noiseless level.
 2. **The loop**, :func:`reverse_steps`: for each pair (t, t_prev) it asks the model for eps,
    forms x0_hat, calls a step function and yields a :class:`ReverseStep`. It owns everything a
    loop needs once: ``no_grad``, eval mode, autocast, the device of labels, fresh noise z from
    the caller's generator, the progress bar.
 3. **Samplers** consume the loop: :func:`sample_ddpm`, :func:`sample_ddim`,
-   :func:`sample_dpm_solver`, :func:`sample_inpaint`, :func:`ddim_invert`, and :func:`trajectory` for pictures. They
-   return tensors; :mod:`ddpm_lib.viz` draws them.
+   :func:`sample_dpm_solver`, :func:`sample_inpaint`, :func:`ddim_invert`, and :func:`trajectory`
+   for pictures; :func:`sampler_steps` picks one by name. They return tensors;
+   :mod:`ddpm_lib.viz` draws them.
 
 The model is any callable ``model(x, t, labels)`` returning the predicted noise, so the linear
 denoiser of notebook 01 runs through the same code as the UNet.
@@ -478,10 +479,10 @@ def dpm_solver_steps(model: NoisePredictor, schedule: NoiseSchedule, shape: Sequ
                      progress: bool = False) -> Iterator[ReverseStep]:
     """The steps of DPM-Solver++(2M) over ``steps`` levels evenly spaced in log-SNR (see :func:`sample_dpm_solver`).
 
-    ``timesteps``, when given, replaces :func:`log_snr_timesteps` (descending levels; the last step
-    always goes to the clean image). The loop's step is :func:`dpm_solver_step` with a memory of one: the
-    x0_hat and level of the step before, kept by this sampler (a multistep method costs no extra
-    network evaluations).
+    ``timesteps``, when given, replaces :func:`log_snr_timesteps` (descending levels; the last
+    step always goes to the clean image). The loop's step is :func:`dpm_solver_step` with a
+    memory of one: the x0_hat and level of the step before, kept by this sampler (a multistep
+    method costs no extra network evaluations).
     """
     if timesteps is None:
         levels = log_snr_timesteps(schedule, steps)

@@ -408,7 +408,8 @@ def test_log_snr_timesteps_are_distinct_and_evenly_spaced_in_lambda():
 def test_dpm_solver_rejects_levels_outside_the_schedule(schedule):
     from ddpm_lib.sample import sample_dpm_solver
 
-    with pytest.raises(ValueError, match=r"timesteps must be levels from 0 to 999 \(the schedule's T - 1\), got \[1000, 5\]"):
+    out_of_range = r"timesteps must be levels from 0 to 999 \(the schedule's T - 1\), got \[1000, 5\]"
+    with pytest.raises(ValueError, match=out_of_range):
         sample_dpm_solver(Toy(), schedule, (1, 1, 2, 2), timesteps=[1000, 5])
     with pytest.raises(ValueError, match="strictly descending"):
         sample_dpm_solver(Toy(), schedule, (1, 1, 2, 2), timesteps=[5, 10])
