@@ -26,7 +26,7 @@ denoiser of notebook 01 runs through the same code as the UNet.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Callable, Iterator, Literal, Protocol, Sequence
+from typing import Any, Callable, Iterator, Literal, Protocol, Sequence
 
 import torch
 from tqdm.auto import tqdm
@@ -621,13 +621,13 @@ def sampler_steps(model: NoisePredictor, schedule: NoiseSchedule, shape: Sequenc
     ``eta``; dpm++: :func:`dpm_solver_steps` (deterministic, so ``eta`` must be 0).
     """
     check_sampler(sampler, eta)
-    common = dict(labels=labels, guidance_scale=guidance_scale, generator=generator, x_T=x_T, device=device,
-                  precision=precision, progress=progress)
+    common: dict[str, Any] = dict(labels=labels, guidance_scale=guidance_scale, generator=generator, x_T=x_T,
+                                  device=device, precision=precision, progress=progress)
     if sampler == "ddpm":
-        return ddpm_steps(model, schedule, shape, **common)  # type: ignore[arg-type]
+        return ddpm_steps(model, schedule, shape, **common)
     if sampler == "dpm++":
-        return dpm_solver_steps(model, schedule, shape, steps=steps, **common)  # type: ignore[arg-type]
-    return ddim_steps(model, schedule, shape, steps=steps, eta=eta, **common)  # type: ignore[arg-type]
+        return dpm_solver_steps(model, schedule, shape, steps=steps, **common)
+    return ddim_steps(model, schedule, shape, steps=steps, eta=eta, **common)
 
 
 def sampler_name(sampler: SamplerName, steps: int, num_timesteps: int) -> str:
