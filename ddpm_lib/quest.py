@@ -13,6 +13,7 @@ from typing import Any
 
 import torch
 
+from .bench import training_rate
 from .config import Preset, get_preset
 from .course import preset_model
 from .data import load_dataset
@@ -65,6 +66,27 @@ def draw_creation(model: NoisePredictor, schedule: NoiseSchedule, out: str | Pat
     return {"creation": creation, "progress": progress}
 
 
+def estimate_seconds(preset: Preset, device: torch.device, *, evaluate: bool = True,
+                     seconds: float = 2.0) -> dict[str, float]:
+    """What the Quest should take on ``device``, measured before it starts (no state is shared with the run).
+
+    A few training steps of a fresh copy of the preset's model (:func:`ddpm_lib.bench.training_rate`)
+    give its training images/s. A training image costs about three forward passes (forward and
+    backward); a sampled image costs two per network evaluation (guidance doubles the batch), for
+    the 110 pictured images and, with ``evaluate``, the scored ones. Returns the rate and seconds.
+    """
+    rate = training_rate(preset.model, preset.train.batch_size, preset.train.precision, preset.train.channels_last,
+                         device, seconds)
+    evaluations = preset.num_timesteps if preset.sampler == "ddpm" else preset.sample_steps
+    images = 10 * 10 + 10 + (preset.num_eval_samples if evaluate else 0)
+    return {"images_per_second": rate, "train_seconds": preset.train.steps * preset.train.batch_size / rate,
+            "sample_seconds": images * 2 * evaluations / (3 * rate)}
+
+
+def _minutes(seconds: float) -> str:
+    return f"{seconds / 60:.0f} min" if seconds >= 90 else f"{seconds:.0f} s"
+
+
 def run_quest(preset_name: str | None = None, out: str | Path = "chaos_sculptures", seed: int = 0,
               device: str | None = None, steps: int | None = None, guidance: float | None = None,
               resume: bool = False, evaluate: bool = True) -> dict[str, Any]:
@@ -94,6 +116,11 @@ def run_quest(preset_name: str | None = None, out: str | Path = "chaos_sculpture
     model, schedule = preset_model(preset, seed)
     print(f"Quest ({preset.name} preset): {count_parameters(model):,}-parameter SimpleUNet, "
           f"{preset.train.steps} steps of batch {preset.train.batch_size} on {len(data)} digits, device {dev}")
+    estimate = estimate_seconds(preset, dev, evaluate=evaluate)
+    print(f"estimate for this machine: about {_minutes(estimate['train_seconds'] + estimate['sample_seconds'])} "
+          f"(training {_minutes(estimate['train_seconds'])} at the {estimate['images_per_second']:.0f} img/s of a few "
+          f"trial steps, then drawing{' and scoring' if evaluate else ''} {_minutes(estimate['sample_seconds'])}"
+          f"{'; a resumed run has less to do' if resume else ''})")
     result = train(model, schedule, data, preset.train, device=dev, checkpoint_dir=ckpt_dir, resume=resume)
     train_seconds = result.seconds
     print(f"trained in {train_seconds:.0f} s ({result.images_per_second:.0f} img/s, {result.precision}); "
@@ -103,7 +130,8 @@ def run_quest(preset_name: str | None = None, out: str | Path = "chaos_sculpture
                           generator=g)
     summary: dict[str, Any] = {"command": "quest", "preset": preset.name, "creation": str(paths["creation"]),
                                "progress": str(paths["progress"]), "checkpoint": str(ckpt_dir / WEIGHTS_FILE),
-                               "train_seconds": round(train_seconds, 1), **result.summary()}
+                               "train_seconds": round(train_seconds, 1), **result.summary(),
+                               "estimated_seconds": round(estimate["train_seconds"] + estimate["sample_seconds"], 1)}
     if evaluate and JUDGE_PATH.is_file():
         scores = judge_model(ema, schedule, num_samples=preset.num_eval_samples, sampler=preset.sampler,
                              steps=preset.sample_steps, guidance_scale=w, generator=g, progress=False)

@@ -30,8 +30,12 @@ def test_quest_writes_the_creation_the_strip_and_the_checkpoint(quest_dir):
 
 def test_quest_json_summary(tmp_path, capsys):
     assert main(["quest", "--preset", "smoke", "--out", str(tmp_path / "new" / "dir"), "--steps", "3", "--json"]) == 0
-    summary = last_json(capsys)
+    printed = capsys.readouterr().out
+    summary = json.loads(printed.strip().splitlines()[-1])
     assert summary["steps"] == 3 and summary["preset"] == "smoke"
+    # the estimate is printed before training starts, from the same counts the run then does
+    estimate = next(line for line in printed.splitlines() if line.startswith("estimate for this machine: about "))
+    assert printed.index(estimate) < printed.index("trained in ") and summary["estimated_seconds"] > 0
     assert 0.0 <= summary["accuracy"] <= 1.0 and summary["frechet"] > 0 and summary["eval_samples"] == 100
     assert (tmp_path / "new" / "dir" / "new_creation.png").is_file()  # folders created as needed
 
@@ -149,3 +153,21 @@ def test_colour_images_end_to_end_train_judge_and_evaluate(tmp_path, capsys, mon
     assert last_json(capsys)["num_samples"] == 10
     assert main(["evaluate", "--checkpoint", str(model), "--dataset", "cifar10", "--num-samples", "10"]) == 2
     assert "the judge reads 1-channel ones" in capsys.readouterr().err  # the shipped digit judge cannot score colour
+
+
+def test_quest_estimate_counts_the_training_and_sampling_work(monkeypatch):
+    import torch
+
+    import ddpm_lib.quest as quest
+    from ddpm_lib.config import get_preset
+
+    monkeypatch.setattr(quest, "training_rate", lambda *args: 100.0)  # images/s of the trial steps
+    preset = get_preset("cpu")  # 850 steps of 128; DPM-Solver++, 15 evaluations; 500 scored samples
+    est = quest.estimate_seconds(preset, torch.device("cpu"))
+    assert est["train_seconds"] == pytest.approx(850 * 128 / 100)
+    # 110 pictured + 500 scored images, 2 forward passes per evaluation, a training image ~ 3 passes
+    assert est["sample_seconds"] == pytest.approx(610 * 2 * 15 / 300)
+    unscored = quest.estimate_seconds(preset, torch.device("cpu"), evaluate=False)
+    assert unscored["sample_seconds"] == pytest.approx(110 * 2 * 15 / 300)
+    ddpm = quest.estimate_seconds(get_preset("cpu", sampler="ddpm"), torch.device("cpu"), evaluate=False)
+    assert ddpm["sample_seconds"] == pytest.approx(110 * 2 * 1000 / 300)
