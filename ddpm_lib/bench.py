@@ -15,7 +15,7 @@ from torch.utils.flop_counter import FlopCounterMode
 
 from .config import ModelConfig, get_preset
 from .runtime import autocast, choose_device, cpu_supports_bf16, resolve_precision, seeded
-from .sample import sample_ddim, sample_ddpm
+from .sample import SamplerName, final, sampler_name, sampler_steps
 from .schedule import NoiseSchedule
 from .train import StepNoise, training_step
 from .unet import SelfAttention, SimpleUNet, count_parameters
@@ -113,7 +113,8 @@ def training_rate(config: ModelConfig, batch: int, precision: str, channels_last
     return timed_rate(step, batch, seconds)
 
 
-def sampling_rate(config: ModelConfig, sampler: str, batch: int, device: torch.device, guidance: float = 3.0) -> tuple[float, float]:
+def sampling_rate(config: ModelConfig, sampler: SamplerName, steps: int, batch: int, device: torch.device,
+                  guidance: float = 3.0) -> tuple[float, float]:
     """(images/s, seconds) of one full sampling run with the fast path and classifier-free guidance."""
     with seeded(0):
         model = SimpleUNet.from_config(config).to(device).to(memory_format=torch.channels_last)
@@ -121,11 +122,8 @@ def sampling_rate(config: ModelConfig, sampler: str, batch: int, device: torch.d
     labels = torch.arange(batch, device=device) % 10 if config.num_classes else None
     g = torch.Generator(device=device).manual_seed(0)
     t0 = time.perf_counter()
-    if sampler == "ddpm":
-        sample_ddpm(model, schedule, (batch, config.in_channels, 32, 32), labels=labels, guidance_scale=guidance, generator=g)
-    else:
-        sample_ddim(model, schedule, (batch, config.in_channels, 32, 32), steps=50, labels=labels,
-                    guidance_scale=guidance, generator=g)
+    final(sampler_steps(model, schedule, (batch, config.in_channels, 32, 32), sampler=sampler, steps=steps,
+                        labels=labels, guidance_scale=guidance, generator=g))
     seconds = time.perf_counter() - t0
     return batch / seconds, seconds
 
@@ -183,10 +181,12 @@ def run_bench(preset_name: str | None = None, seconds: float = 8.0, peer: bool =
         training[name] = row
         print(f"training {name}: {row}")
     sampling: dict[str, Any] = {}
-    for sampler, batch in (("ddim50", 100), ("ddpm1000", 20)):
-        rate, secs = sampling_rate(preset.model, sampler[:4], batch, dev)
-        sampling[sampler] = {"img_s": round(rate, 2), "batch": batch, "seconds": round(secs, 1)}
-        print(f"sampling {preset.name} model, {sampler} with guidance: {sampling[sampler]}")
+    runs: tuple[tuple[SamplerName, int, int], ...] = (("ddim", 50, 100), ("dpm++", 15, 100), ("ddpm", 1000, 20))
+    for sampler, steps, batch in runs:
+        name = sampler_name(sampler, steps, 1000)
+        rate, secs = sampling_rate(preset.model, sampler, steps, batch, dev)
+        sampling[name] = {"img_s": round(rate, 2), "batch": batch, "seconds": round(secs, 1)}
+        print(f"sampling {preset.name} model, {name} with guidance: {sampling[name]}")
     result = {"command": "bench", "machine": machine, "matmul_gflops": {k: round(v) for k, v in peak.items()},
               "training": training, "sampling": sampling}
     if peer:

@@ -38,7 +38,7 @@ from .files import atomic_write
 from .linear import LinearNoisePredictor, PCACodec
 from .paths import JUDGE_PATH
 from .runtime import check_seed, choose_device, make_generator, progress_disabled, seeded
-from .sample import (NoisePredictor, SamplerName, check_guidance, check_sampler, ddim_timesteps, generate, sample_ddim,
+from .sample import (NoisePredictor, SamplerName, check_guidance, check_sampler, generate, sample_ddim,
                      sampler_name)
 from .schedule import NoiseSchedule
 from .validate import check_whole
@@ -418,9 +418,7 @@ def judge_model(model: NoisePredictor, schedule: NoiseSchedule, *, num_samples: 
     """
     check_num_samples(num_samples)
     check_guidance(guidance_scale)
-    check_sampler(sampler, eta)
-    if sampler != "ddpm":
-        ddim_timesteps(schedule.num_timesteps, steps)
+    check_sampler(sampler, steps, schedule.num_timesteps, eta)
     judge, judge_info = load_judge(judge_path)
     train_ds, test_ds = load_dataset(dataset, "train", root=root), load_dataset(dataset, "test", root=root)
     channels = int(getattr(model, "in_channels", 1))

@@ -21,7 +21,7 @@ from .evaluate import check_num_samples, format_table, judge_model
 from .files import check_output_path
 from .paths import JUDGE_PATH
 from .runtime import choose_device, make_generator
-from .sample import (NoisePredictor, SamplerName, check_guidance, check_sampler, ddim_timesteps, generate, sampler_name,
+from .sample import (NoisePredictor, SamplerName, check_guidance, check_sampler, generate, sampler_name,
                      sampler_steps, trajectory)
 from .schedule import NoiseSchedule
 from .train import WEIGHTS_FILE, train
@@ -100,8 +100,7 @@ def run_quest(preset_name: str | None = None, out: str | Path = "chaos_sculpture
         overrides["train_steps"] = steps
     preset: Preset = get_preset(preset_name, **overrides)
     w = check_guidance(preset.guidance_scale if guidance is None else guidance)
-    check_sampler(preset.sampler)
-    ddim_timesteps(preset.num_timesteps, preset.sample_steps)
+    check_sampler(preset.sampler, preset.sample_steps, preset.num_timesteps)
     if evaluate:
         check_num_samples(preset.num_eval_samples)
     dev = choose_device(device)

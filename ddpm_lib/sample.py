@@ -63,14 +63,20 @@ def check_eta(eta: float) -> float:
     return check_number("eta", eta, 0.0, 1.0, why=" (0: deterministic DDIM, 1: DDPM-like noise)")
 
 
-def check_sampler(sampler: str, eta: float = 0.0) -> float:
-    """A sampler name from :data:`SAMPLERS` and an eta it accepts (only ddim has one); returns eta."""
+def check_sampler(sampler: str, steps: int, num_timesteps: int, eta: float = 0.0) -> float:
+    """Everything a sampler is told, checked before the first network evaluation; returns eta.
+
+    A name from :data:`SAMPLERS`; ``steps`` from 1 to ``num_timesteps`` (the schedule's T) unless
+    the sampler is ddpm, which always takes all T; an eta in [0, 1], nonzero only for ddim.
+    """
     if sampler not in SAMPLERS:
         raise ValueError(f"unknown sampler {sampler!r}; valid samplers are {', '.join(SAMPLERS)}")
     eta = check_eta(eta)
     if eta and sampler != "ddim":
         raise ValueError(f"eta={eta:g} applies to the ddim sampler only ({sampler} has no eta): use sampler='ddim' "
                          f"for stochastic DDIM, or leave eta at 0")
+    if sampler != "ddpm":
+        check_whole("steps", steps, 1, num_timesteps, why=" (the schedule's T is the most)")
     return eta
 
 
@@ -620,7 +626,7 @@ def sampler_steps(model: NoisePredictor, schedule: NoiseSchedule, shape: Sequenc
     ddpm: :func:`ddpm_steps` over all T levels (``steps`` unused); ddim: :func:`ddim_steps` with
     ``eta``; dpm++: :func:`dpm_solver_steps` (deterministic, so ``eta`` must be 0).
     """
-    check_sampler(sampler, eta)
+    check_sampler(sampler, steps, schedule.num_timesteps, eta)
     common: dict[str, Any] = dict(labels=labels, guidance_scale=guidance_scale, generator=generator, x_T=x_T,
                                   device=device, precision=precision, progress=progress)
     if sampler == "ddpm":
@@ -646,9 +652,7 @@ def generate(model: NoisePredictor, schedule: NoiseSchedule, labels: torch.Tenso
     first network evaluation. Returns (N, *image_shape) in [-1, 1] on the CPU.
     """
     check_guidance(guidance_scale)
-    eta = check_sampler(sampler, eta)
-    if sampler != "ddpm":
-        ddim_timesteps(schedule.num_timesteps, steps)
+    eta = check_sampler(sampler, steps, schedule.num_timesteps, eta)
     if labels is not None and num_samples is not None and num_samples != len(labels):
         raise ValueError(f"num_samples={num_samples} but {len(labels)} labels were given: one sample is drawn per "
                          f"label; drop num_samples or pass {num_samples} labels")

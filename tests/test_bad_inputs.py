@@ -116,6 +116,8 @@ def _library_cases():
         ("unet-size", lambda: unet(torch.zeros(2, 1, 31, 31), torch.tensor([1, 2])), ValueError, "divisible by 2"),
         ("ddim-eta-5", lambda: sample_ddim(m, s, (1, 1, 4, 4), eta=5.0), ValueError, r"eta must be a finite number in \[0, 1\] \(0: deterministic DDIM.*got 5.0"),
         ("ddim-eta-nan", lambda: sample_ddim(m, s, (1, 1, 4, 4), eta=math.nan), ValueError, "eta must be a finite number in .*got nan"),
+        ("dpm-steps-0", lambda: generate(m, s, None, num_samples=1, image_shape=(1, 4, 4), sampler="dpm++", steps=0),
+         ValueError, r"steps must be a whole number from 1 to 100 \(the schedule's T is the most\), got 0"),
         ("dpm-levels", lambda: sample_dpm_solver(m, s, (1, 1, 4, 4), timesteps=[5, -1]), ValueError,
          r"timesteps must be levels from 0 to 99 \(the schedule's T - 1\), got \[5, -1\]"),
         ("guidance-nan", lambda: sample_ddim(m, s, (1, 1, 4, 4), labels=torch.tensor([1]), guidance_scale=math.nan),

@@ -183,6 +183,20 @@ def test_bench_times_the_training_loops_own_step(monkeypatch):
     assert len(calls) >= 5  # warm-up and timed calls all go through train.training_step
 
 
+@pytest.mark.parametrize("sampler,steps", [("ddim", 3), ("dpm++", 3), ("ddpm", 1000)])
+def test_bench_samples_through_the_named_sampler(monkeypatch, sampler, steps):
+    import ddpm_lib.bench as bench
+    from ddpm_lib.config import ModelConfig
+
+    levels = []
+    real = bench.sampler_steps
+    monkeypatch.setattr(bench, "sampler_steps",
+                        lambda *a, **k: (levels.append(s.t) or s for s in real(*a, **k)))
+    cfg = ModelConfig(base_channels=8, channel_mults=(1, 2), num_classes=10, norm_groups=4, attention_heads=2)
+    rate, seconds = bench.sampling_rate(cfg, sampler, steps, 2, torch.device("cpu"))
+    assert rate > 0 and seconds > 0 and len(levels) == steps  # one network evaluation per step
+
+
 def test_grad_scaler_step_equals_the_unscaled_step():
     from ddpm_lib.train import StepNoise, needs_grad_scaler, training_step
 
