@@ -7,7 +7,7 @@ PRESET ?=
 PRESET_FLAG := $(if $(PRESET),--preset $(PRESET),)
 SMOKE_ENV := DDPM_COURSE_MODE=smoke TQDM_DISABLE=1 MPLBACKEND=Agg
 
-.PHONY: help install quest test test-browser typecheck test-fast lab notebooks slides bench judge pretrained results clean
+.PHONY: help install quest test test-browser typecheck test-fast lab notebooks slides bench quality judge pretrained results clean
 
 help:
 	@echo "make quest       train a DDPM and write chaos_sculptures/new_creation.png (PRESET=smoke|cpu|gpu)"
@@ -17,6 +17,7 @@ help:
 	@echo "make notebooks   re-execute every notebook in place with the cpu preset, timing it (and in smoke mode)"
 	@echo "make slides      offline reveal.js decks of every notebook under build/slides (open from disk)"
 	@echo "make bench       training and sampling throughput on this machine"
+	@echo "make quality     time to quality: course, baseline and peer recipes for 2, 4 and 8 minutes (~1 h)"
 	@echo "make judge       retrain the judge classifier (ddpm_lib/weights/judge.safetensors)"
 	@echo "make pretrained  retrain the shipped pretrained DDPM (ddpm_lib/weights/pretrained_ddpm.safetensors)"
 	@echo "make results     regenerate the README results table"
@@ -57,6 +58,9 @@ slides: $(STAMP)
 
 bench: $(STAMP)
 	$(PY) -m ddpm_lib bench $(PRESET_FLAG)
+
+quality: $(STAMP)
+	$(PY) -m ddpm_lib quality --out data/quality
 
 judge: $(STAMP)
 	$(PY) -m ddpm_lib train-judge --out ddpm_lib/weights/judge.safetensors

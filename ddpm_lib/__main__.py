@@ -1,4 +1,4 @@
-"""Command line: ``python -m ddpm_lib quest|train|sample|evaluate|bench|train-judge`` (also ``ddpm-course``).
+"""Command line: ``python -m ddpm_lib quest|train|sample|evaluate|bench|quality|results|train-judge`` (also ``ddpm-course``).
 
 Every command prints what it did and, with ``--json``, a machine-readable summary as its last line.
 """
@@ -27,6 +27,7 @@ from .evaluate import (MIN_EVAL_SAMPLES, JudgeTraining, accuracy, evaluate_check
                        save_judge, train_classifier)
 from .files import atomic_write_json, atomic_write_text, check_output_path
 from .paths import JUDGE_PATH, PRETRAINED_PATH
+from .quality import RECIPES, parse_budgets, parse_recipe, parse_samplers, run_quality
 from .quest import run_quest
 from .runtime import MAX_SEED, PRECISIONS, choose_device, make_generator
 from .sample import SAMPLERS, generate
@@ -156,6 +157,20 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--peer", action="store_true", help="also time diffusers' UNet2DModel (bench extra)")
     _add_common(p)
 
+    p = sub.add_parser("quality", help="time to quality: train recipes for fixed minutes, judge each (slow)")
+    p.add_argument("--budgets", type=_argument(str, lambda v: parse_budgets(str(v))), default=[2.0, 4.0, 8.0],
+                   help="training minutes per model, e.g. 2,4,8 (default); every recipe trains once per budget")
+    p.add_argument("--recipes", type=_argument(str, lambda text: [parse_recipe(r) for r in str(text).split("+")]),
+                   default=list(RECIPES.values()),
+                   help=f"recipes joined by '+': {', '.join(RECIPES)} (default all), or a variant of the course "
+                        f"recipe 'label:field=value,...' such as 'minsnr:train_min_snr_gamma=5'")
+    p.add_argument("--samplers", type=_argument(str, lambda v: parse_samplers(str(v))), default=[("ddim", 50), ("dpm++", 15)],
+                   help="name:steps list scoring each model (default ddim:50,dpm++:15)")
+    p.add_argument("--num-samples", type=_whole(MIN_EVAL_SAMPLES), default=500, help="samples per score (default 500)")
+    p.add_argument("--out", type=Path, default=Path("data/quality"),
+                   help="folder for quality.json, quality.md and quality.png (default data/quality)")
+    _add_common(p)
+
     p = sub.add_parser("results", help="regenerate the README results table for a checkpoint")
     p.add_argument("--checkpoint", type=Path, default=PRETRAINED_PATH, help="default: the shipped pretrained model")
     p.add_argument("--num-samples", type=_whole(MIN_EVAL_SAMPLES), default=300, help="samples per row (default 300)")
@@ -281,6 +296,12 @@ def cmd_bench(args: argparse.Namespace) -> dict[str, Any]:
     return run_bench(preset_name=args.preset, seconds=args.seconds, peer=args.peer, device=args.device)
 
 
+def cmd_quality(args: argparse.Namespace) -> dict[str, Any]:
+    result = run_quality(args.budgets, args.recipes, args.samplers, args.num_samples, args.out, args.seed, args.device)
+    print(f"wrote {', '.join(result['files'].values())}")
+    return result
+
+
 def cmd_results(args: argparse.Namespace) -> dict[str, Any]:
     read_metadata(args.checkpoint)
     check_output_path(args.out, "results table", option="--out", not_same_as=(args.checkpoint,))
@@ -319,7 +340,7 @@ def cmd_train_judge(args: argparse.Namespace) -> dict[str, Any]:
 
 
 COMMANDS = {"quest": cmd_quest, "train": cmd_train, "sample": cmd_sample, "evaluate": cmd_evaluate,
-            "bench": cmd_bench, "results": cmd_results, "train-judge": cmd_train_judge}
+            "bench": cmd_bench, "quality": cmd_quality, "results": cmd_results, "train-judge": cmd_train_judge}
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -100,6 +100,7 @@ class TrainConfig:
     grad_clip: float = 1.0
     ema_decay: float = 0.999
     p_uncond: float = 0.1
+    min_snr_gamma: float = 0.0  # > 0: min-SNR-gamma loss weighting (Hang et al. 2023 use 5); 0: L_simple
     precision: Precision = "auto"
     channels_last: bool = True
     compile: bool = False
@@ -116,6 +117,7 @@ class TrainConfig:
         check_number(f"{own} field 'grad_clip'", self.grad_clip, 0.0)
         check_number(f"{own} field 'ema_decay'", self.ema_decay, 0.0, 1.0, high_open=True)
         check_number(f"{own} field 'p_uncond'", self.p_uncond, 0.0, 1.0)
+        check_number(f"{own} field 'min_snr_gamma'", self.min_snr_gamma, 0.0)
         if self.precision not in PRECISIONS:
             raise ValueError(f"{own} field 'precision' must be one of {', '.join(PRECISIONS)}, got {self.precision!r}")
         for name in ("channels_last", "compile"):
@@ -182,10 +184,12 @@ def get_preset(name: str | None = None, **overrides: Any) -> Preset:
     model_kw = {k[6:]: v for k, v in overrides.items() if k.startswith("model_")}
     train_kw = {k[6:]: v for k, v in overrides.items() if k.startswith("train_")}
     top_kw = {k: v for k, v in overrides.items() if not k.startswith(("model_", "train_"))}
-    for kw, cls in ((model_kw, ModelConfig), (train_kw, TrainConfig), (top_kw, Preset)):
-        bad = set(kw) - {f.name for f in fields(cls)}
+    for kw, cls, prefix in ((model_kw, ModelConfig, "model_"), (train_kw, TrainConfig, "train_"), (top_kw, Preset, "")):
+        valid = [f.name for f in fields(cls) if f.name not in ("name", "model", "train")]
+        bad = set(kw) - set(valid)
         if bad:
-            raise ValueError(f"unknown override(s) {sorted(bad)} for {cls.__name__}")
+            raise ValueError(f"unknown override(s) {sorted(prefix + k for k in bad)} for {cls.__name__}; valid ones are "
+                             f"{', '.join(prefix + k for k in valid)}")
     return replace(preset, model=replace(preset.model, **model_kw), train=replace(preset.train, **train_kw), **top_kw)
 
 

@@ -30,7 +30,7 @@ from .data import ImageDataset
 from .distributed import DistributedContext, average, barrier
 from .files import remove_stale_temps
 from .runtime import ResolvedPrecision, autocast, choose_device, progress_disabled, resolve_precision
-from .schedule import NoiseSchedule
+from .schedule import NoiseSchedule, extract
 
 STATE_FILE = "train_state.pt"
 WEIGHTS_FILE = "model.safetensors"
@@ -70,8 +70,11 @@ class StepNoise:
 def diffusion_loss(model: Callable[..., torch.Tensor], schedule: NoiseSchedule, x0: torch.Tensor, *,
                    labels: torch.Tensor | None = None, p_uncond: float = 0.0, generator: torch.Generator | None = None,
                    t: torch.Tensor | None = None, noise: torch.Tensor | None = None, drop: torch.Tensor | None = None,
-                   null_label: int | None = None) -> torch.Tensor:
+                   null_label: int | None = None, min_snr_gamma: float = 0.0) -> torch.Tensor:
     """L_simple of Algorithm 1: E_{t, x0, eps} || eps - eps_theta(sqrt(a_t) x0 + sqrt(1 - a_t) eps, t) ||^2.
+
+    With ``min_snr_gamma`` > 0 each image's squared error is weighted by
+    :func:`min_snr_weight` (Hang et al. 2023), which lowers the weight of the nearly clean levels.
 
     x0: (B, C, H, W) in [-1, 1]; t ~ Uniform{0..T-1} and eps ~ N(0, I) unless given. With labels,
     each label is replaced by the null label with probability ``p_uncond`` (or where the (B,)
@@ -92,7 +95,22 @@ def diffusion_loss(model: Callable[..., torch.Tensor], schedule: NoiseSchedule, 
         labels = torch.where(drop, torch.full_like(labels, null), labels)
     xt = schedule.q_sample(x0, t, noise)
     eps = model(xt, t, labels) if labels is not None else model(xt, t)
-    return F.mse_loss(eps.float(), noise)
+    if min_snr_gamma <= 0:
+        return F.mse_loss(eps.float(), noise)
+    per_image = (eps.float() - noise).square().flatten(1).mean(1)
+    return (min_snr_weight(schedule, t, min_snr_gamma) * per_image).mean()
+
+
+def min_snr_weight(schedule: NoiseSchedule, t: torch.Tensor, gamma: float) -> torch.Tensor:
+    """Min-SNR-gamma loss weight of the eps objective: w(t) = min(SNR(t), gamma) / SNR(t), shape (B,).
+
+    SNR(t) = alpha_bar_t / (1 - alpha_bar_t). The x0 error of an eps prediction is the eps error
+    divided by SNR(t), so weighting the x0 loss by min(SNR, gamma) (Hang et al. 2023, eq. 9) is
+    this weight on the eps loss: 1 at the noisy levels where SNR <= gamma, and 1/SNR-like below,
+    so the nearly clean levels, easy and many, stop dominating the gradient.
+    """
+    snr = extract(schedule.snr, t, t.shape).float()
+    return snr.clamp(max=gamma) / snr
 
 
 class EMA:
@@ -178,7 +196,7 @@ def training_step(model: nn.Module, optimizer: torch.optim.Optimizer, schedule: 
                   labels: torch.Tensor | None, noise: StepNoise, grad_clip: float, precision: ResolvedPrecision,
                   forward: Callable[..., torch.Tensor] | None = None,
                   average: Callable[[torch.Tensor], torch.Tensor] | None = None,
-                  scaler: torch.amp.GradScaler | None = None) -> float:
+                  scaler: torch.amp.GradScaler | None = None, min_snr_gamma: float = 0.0) -> float:
     """One step of Algorithm 1 under autocast: loss, backward, clipping, optimiser step. Returns the loss.
 
     ``noise`` holds the step's t, eps and dropped labels (:meth:`StepNoise.draw`). ``forward`` is the callable used for the loss (a ``torch.compile`` or
@@ -191,7 +209,7 @@ def training_step(model: nn.Module, optimizer: torch.optim.Optimizer, schedule: 
     null_label = getattr(model, "null_label", None) if labels is not None else None
     with autocast(x0.device, precision):
         loss = diffusion_loss(forward or model, schedule, x0, labels=labels, t=noise.t, noise=noise.noise,
-                              drop=noise.drop, null_label=null_label)
+                              drop=noise.drop, null_label=null_label, min_snr_gamma=min_snr_gamma)
     shared = loss.detach() if average is None else average(loss.detach())
     value = shared.item()
     if not math.isfinite(value):
@@ -335,6 +353,7 @@ def train(model: nn.Module, schedule: NoiseSchedule, dataset: ImageDataset, conf
         try:
             value = training_step(model, optimizer, schedule, x0, labels=y, grad_clip=config.grad_clip,
                                   precision=precision, noise=noise, forward=forward, scaler=scaler,
+                                  min_snr_gamma=config.min_snr_gamma,
                                   average=lambda loss: average(ctx, loss))
         except RuntimeError as err:
             if not ctx.enabled:

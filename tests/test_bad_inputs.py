@@ -104,7 +104,7 @@ def _library_cases():
         ("train-every-0", lambda: TrainConfig(checkpoint_every=0), ValueError, "field 'checkpoint_every'"),
         ("train-seed-65bit", lambda: TrainConfig(seed=2**64), ValueError, "field 'seed' must be a whole number from 0"),
         ("preset-name", lambda: get_preset("laptop"), ValueError, "valid presets are smoke, cpu, gpu"),
-        ("preset-override", lambda: get_preset("cpu", train_stepz=5), ValueError, r"unknown override\(s\) \['stepz'\]"),
+        ("preset-override", lambda: get_preset("cpu", train_stepz=5), ValueError, r"unknown override\(s\) \['train_stepz'\]"),
         ("unet-mults-zero", lambda: SimpleUNet(channel_mults=(1, 0)), ValueError, "'channel_mults' must be a whole number"),
         ("unet-in-channels", lambda: SimpleUNet(in_channels=0), ValueError, "'in_channels' must be a whole number >= 1"),
         ("unet-float-labels", lambda: unet(x, torch.tensor([1, 2]), torch.tensor([1.0, 2.0])), ValueError,
