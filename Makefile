@@ -17,7 +17,7 @@ help:
 	@echo "make notebooks   re-execute every notebook in place with the cpu preset, timing it (and in smoke mode)"
 	@echo "make slides      offline reveal.js decks of every notebook under build/slides (open from disk)"
 	@echo "make bench       training and sampling throughput on this machine"
-	@echo "make quality     time to quality: course, baseline and peer recipes for 2, 4 and 8 minutes (~1 h)"
+	@echo "make quality     time to quality: baseline, course and peer recipes trained for 4 and 8 minutes each (~50 min)"
 	@echo "make judge       retrain the judge classifier (ddpm_lib/weights/judge.safetensors)"
 	@echo "make pretrained  retrain the shipped pretrained DDPM (ddpm_lib/weights/pretrained_ddpm.safetensors)"
 	@echo "make results     regenerate the README results table"

@@ -158,14 +158,14 @@ def build_parser() -> argparse.ArgumentParser:
     _add_common(p)
 
     p = sub.add_parser("quality", help="time to quality: train recipes for fixed minutes, judge each (slow)")
-    p.add_argument("--budgets", type=_argument(str, lambda v: parse_budgets(str(v))), default=[2.0, 4.0, 8.0],
-                   help="training minutes per model, e.g. 2,4,8 (default); every recipe trains once per budget")
+    p.add_argument("--budgets", type=_argument(str, lambda v: parse_budgets(str(v))), default=[4.0, 8.0],
+                   help="training minutes per model, e.g. 2,4,8 (default 4,8); every recipe trains once per budget")
     p.add_argument("--recipes", type=_argument(str, lambda text: [parse_recipe(r) for r in str(text).split("+")]),
                    default=list(RECIPES.values()),
                    help=f"recipes joined by '+': {', '.join(RECIPES)} (default all), or a variant of the course "
                         f"recipe 'label:field=value,...' such as 'minsnr:train_min_snr_gamma=5'")
-    p.add_argument("--samplers", type=_argument(str, lambda v: parse_samplers(str(v))), default=[("ddim", 50), ("dpm++", 15)],
-                   help="name:steps list scoring each model (default ddim:50,dpm++:15)")
+    p.add_argument("--samplers", type=_argument(str, lambda v: parse_samplers(str(v))), default=[("dpm++", 15)],
+                   help="name:steps list scoring each model, e.g. ddim:50,dpm++:15 (default dpm++:15)")
     p.add_argument("--num-samples", type=_whole(MIN_EVAL_SAMPLES), default=500, help="samples per score (default 500)")
     p.add_argument("--out", type=Path, default=Path("data/quality"),
                    help="folder for quality.json, quality.md and quality.png (default data/quality)")
