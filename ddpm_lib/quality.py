@@ -20,6 +20,7 @@ Recipes:
 from __future__ import annotations
 
 import ast
+import itertools
 import platform
 import time
 from dataclasses import dataclass, field, replace
@@ -185,32 +186,38 @@ def peer_step(model: PeerUNet, optimizer: torch.optim.Optimizer, schedule: Noise
     return float(loss.detach())
 
 
-def train_peer(data: ImageDataset, steps: int, device: torch.device, seed: int = 0, precision: str = "auto",
-               batch: int = PEER_BATCH) -> PeerUNet:
-    """Train :class:`PeerUNet` for ``steps`` batches (the course's data order); returns it in eval mode."""
+def _peer_trainer(data: ImageDataset, device: torch.device, seed: int, precision: str,
+                  batch: int) -> tuple[PeerUNet, Callable[[int], float]]:
+    """A fresh peer model and its training step ``step(k)`` on batch k of ``data`` (the course's data order)."""
     with seeded(seed):
         model = PeerUNet().to(device).to(memory_format=torch.channels_last)
     schedule = peer_schedule().to(device)
     optimizer = torch.optim.Adam(model.parameters(), lr=PEER_LR)
     g = torch.Generator(device=device).manual_seed(seed)
     model.train()
-    for step in range(steps):
-        idx = batch_indices(step, len(data), batch, seed)
+
+    def step(k: int) -> float:
+        idx = batch_indices(k, len(data), batch, seed)
         x0 = data.images[idx].to(device).contiguous(memory_format=torch.channels_last)
-        peer_step(model, optimizer, schedule, x0, data.labels[idx].to(device), g, precision)
+        return peer_step(model, optimizer, schedule, x0, data.labels[idx].to(device), g, precision)
+
+    return model, step
+
+
+def train_peer(data: ImageDataset, steps: int, device: torch.device, seed: int = 0, precision: str = "auto",
+               batch: int = PEER_BATCH) -> PeerUNet:
+    """Train :class:`PeerUNet` for ``steps`` batches; returns it in eval mode."""
+    model, step = _peer_trainer(data, device, seed, precision, batch)
+    for k in range(steps):
+        step(k)
     return model.eval()
 
 
-def peer_rate(data: ImageDataset, device: torch.device, seconds: float) -> float:
-    """Training images/s of the peer's own step on a throwaway model."""
-    with seeded(0):
-        model = PeerUNet().to(device).to(memory_format=torch.channels_last)
-    schedule = peer_schedule().to(device)
-    optimizer = torch.optim.Adam(model.parameters(), lr=PEER_LR)
-    g = torch.Generator(device=device).manual_seed(0)
-    x0 = data.images[:PEER_BATCH].to(device).contiguous(memory_format=torch.channels_last)
-    y = data.labels[:PEER_BATCH].to(device)
-    return timed_rate(lambda: peer_step(model, optimizer, schedule, x0, y, g, "auto"), PEER_BATCH, seconds)
+def peer_rate(data: ImageDataset, device: torch.device, seconds: float, batch: int = PEER_BATCH) -> float:
+    """Training images/s of the peer's own training step, on a throwaway model."""
+    _, step = _peer_trainer(data, device, 0, "auto", batch)
+    counter = itertools.count()
+    return timed_rate(lambda: step(next(counter)), batch, seconds)
 
 
 def steps_for(budget_seconds: float, images_per_second: float, batch: int) -> int:

@@ -10,7 +10,7 @@ import torch
 from ddpm_lib.config import get_preset
 from ddpm_lib.data import ImageDataset
 from ddpm_lib.quality import (BASELINE, RECIPES, PeerUNet, Recipe, format_quality_table, parse_budgets, parse_recipe,
-                              parse_samplers, peer_schedule, run_quality, scaled_warmup, steps_for, train_peer)
+                              parse_samplers, peer_rate, peer_schedule, run_quality, scaled_warmup, steps_for, train_peer)
 from ddpm_lib.runtime import seeded
 from ddpm_lib.sample import generate
 from ddpm_lib.schedule import NoiseSchedule
@@ -54,6 +54,7 @@ def test_peer_trains_and_samples_through_the_course_samplers():
     x = generate(model, peer_schedule(), torch.tensor([3, 7]), sampler="dpm++", steps=2, guidance_scale=1.0,
                  generator=torch.Generator().manual_seed(0))
     assert x.shape == (2, 1, 32, 32) and x.min() >= -1 and x.max() <= 1
+    assert peer_rate(data, torch.device("cpu"), seconds=0.01, batch=8) > 0
     with pytest.raises(ValueError, match="no null label: sample it with guidance 1"):
         generate(model, peer_schedule(), torch.tensor([3]), sampler="dpm++", steps=2, guidance_scale=3.0)
 
