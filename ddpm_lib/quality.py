@@ -334,12 +334,10 @@ def run_quality(budgets: Sequence[float] = (4.0, 8.0), recipes: Sequence[Recipe]
         raise ValueError(f"recipe names must differ, got {names}")
     for b in budgets:
         check_number("budget (minutes)", b, 0.0, 600.0, low_open=True)
+    shortest_t = min(1000 if r.peer else r.preset(base).num_timesteps for r in recipes)  # validates each recipe
     for sampler, steps in samplers:
-        check_sampler(sampler, steps, 1000)
+        check_sampler(sampler, steps, shortest_t)
     check_num_samples(num_samples)
-    for r in recipes:
-        if not r.peer:
-            r.preset(base)
     if any(r.peer for r in recipes):
         try:
             import diffusers  # noqa: F401

@@ -162,5 +162,7 @@ def test_run_quality_checks_before_training(tmp_path):
         run_quality(recipes=[RECIPES["course"], RECIPES["course"]], out=tmp_path)
     with pytest.raises(ValueError, match="unknown sampler"):
         run_quality(samplers=[("heun", 10)], out=tmp_path)  # type: ignore[list-item]
+    with pytest.raises(ValueError, match="steps must be a whole number from 1 to 100"):  # the smoke schedule's T
+        run_quality(recipes=[RECIPES["course"]], samplers=[("ddim", 500)], base="smoke", out=tmp_path)
     with pytest.raises(ValueError, match="quality json file"):
         run_quality(recipes=[RECIPES["course"]], out=blocker)
