@@ -89,7 +89,8 @@ def test_notebook_02_runs_in_smoke_mode_and_its_slider_redraws(driver: Any, lab:
     picture = "const img = arguments[0].querySelector('.jp-OutputArea-output img'); return img && img.src;"
     before = driver.execute_script(picture, node)
     assert before, "the slider cell shows no picture after running"
-    readout = node.find_element("css selector", ".widget-readout")
+    # the live slider renders once the widget manager has the kernel's model, which can come after the picture
+    readout = wait_for(driver, "arguments[0].querySelector('.widget-readout')", 60, "the t slider to render", node)
     driver.execute_script("arguments[0].focus(); arguments[0].textContent = '600';", readout)
     readout.send_keys("\n")
     driver.save_screenshot(str(SHOTS / "02_slider_moved.png"))
