@@ -132,7 +132,12 @@ def parse_budgets(text: str) -> list[float]:
         values = [float(v) for v in text.split(",")]
     except ValueError:
         raise ValueError(f"budgets {text!r} must be minutes separated by commas, e.g. 2,4,8") from None
-    return [check_number("budget (minutes)", v, 0.0, 600.0, low_open=True) for v in values]
+    return [check_budget(v) for v in values]
+
+
+def check_budget(minutes: float) -> float:
+    """A training budget in minutes, more than 0 and at most 600 (ten hours), else ``ValueError``."""
+    return check_number("budget (minutes)", minutes, 0.0, 600.0, low_open=True)
 
 
 class PeerUNet(nn.Module):
@@ -333,7 +338,7 @@ def run_quality(budgets: Sequence[float] = (4.0, 8.0), recipes: Sequence[Recipe]
     if len(set(names)) != len(names):
         raise ValueError(f"recipe names must differ, got {names}")
     for b in budgets:
-        check_number("budget (minutes)", b, 0.0, 600.0, low_open=True)
+        check_budget(b)
     shortest_t = min(1000 if r.peer else r.preset(base).num_timesteps for r in recipes)  # validates each recipe
     for sampler, steps in samplers:
         check_sampler(sampler, steps, shortest_t)

@@ -104,10 +104,10 @@ def diffusion_loss(model: Callable[..., torch.Tensor], schedule: NoiseSchedule, 
 def min_snr_weight(schedule: NoiseSchedule, t: torch.Tensor, gamma: float) -> torch.Tensor:
     """Min-SNR-gamma loss weight of the eps objective: w(t) = min(SNR(t), gamma) / SNR(t), shape (B,).
 
-    SNR(t) = alpha_bar_t / (1 - alpha_bar_t). The x0 error of an eps prediction is the eps error
-    divided by SNR(t), so weighting the x0 loss by min(SNR, gamma) (Hang et al. 2023, eq. 9) is
-    this weight on the eps loss: 1 at the noisy levels where SNR <= gamma, and 1/SNR-like below,
-    so the nearly clean levels, easy and many, stop dominating the gradient.
+    SNR(t) = alpha_bar_t / (1 - alpha_bar_t). Since x0_hat = (x_t - sqrt(1 - a_t) eps_hat) / sqrt(a_t),
+    ||x0 - x0_hat||^2 = ||eps - eps_hat||^2 / SNR(t); weighting that x0 loss by min(SNR, gamma)
+    (Hang et al. 2023) is this weight on the eps loss: 1 at the noisy levels where SNR <= gamma,
+    gamma / SNR below them, so the nearly clean levels stop dominating the gradient.
     """
     snr = extract(schedule.snr, t, t.shape).float()
     return snr.clamp(max=gamma) / snr
