@@ -66,7 +66,7 @@ judge: $(STAMP)
 	$(PY) -m ddpm_lib train-judge --out ddpm_lib/weights/judge.safetensors
 
 pretrained: $(STAMP)
-	$(PY) -m ddpm_lib train --preset cpu --steps 2000 --out ddpm_lib/weights/pretrained_ddpm.safetensors
+	$(PY) -m ddpm_lib train --preset cpu --steps 3000 --out ddpm_lib/weights/pretrained_ddpm.safetensors
 
 results: $(STAMP)
 	$(PY) -m ddpm_lib results --checkpoint ddpm_lib/weights/pretrained_ddpm.safetensors

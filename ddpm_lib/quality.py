@@ -276,11 +276,11 @@ def recipe_rate(recipe: Recipe, data: ImageDataset, device: torch.device, second
 
 def format_quality_table(rows: Sequence[dict[str, Any]]) -> str:
     """The Markdown table the README shows: one line per recipe, budget and sampler."""
-    head = ("| recipe | budget (min) | trained (s) | steps | images seen | sampler | accuracy | FD | FD / floor |\n"
-            "|---|---|---|---|---|---|---|---|---|")
+    head = ("| recipe | budget (min) | trained (s) | steps | images seen | sampler | accuracy | FD | FD / floor | grain |\n"
+            "|---|---|---|---|---|---|---|---|---|---|")
     lines = [f"| {r['recipe']} | {r['budget_minutes']:g} | {r['train_seconds']:.0f} | {r['steps']} | "
              f"{r['images_seen']:,} | {r['sampler']} | {r['accuracy']:.3f} | {r['frechet']:.3f} | "
-             f"{r['frechet_ratio']:.2f} |" for r in rows]
+             f"{r['frechet_ratio']:.2f} | {'-' if r.get('grain') is None else format(r['grain'], '.4f')} |" for r in rows]
     return "\n".join([head, *lines])
 
 
@@ -379,7 +379,8 @@ def run_quality(budgets: Sequence[float] = (4.0, 8.0), recipes: Sequence[Recipe]
                        "sampler": sampler_name(sampler, steps, trained.schedule.num_timesteps),
                        "guidance": trained.guidance, "accuracy": round(scores["accuracy"], 4),
                        "frechet": round(scores["frechet"], 4), "frechet_floor": round(scores["frechet_floor"], 4),
-                       "frechet_ratio": round(scores["frechet"] / scores["frechet_floor"], 3)}
+                       "frechet_ratio": round(scores["frechet"] / scores["frechet_floor"], 3),
+                       "grain": round(scores["grain"], 5)}
                 result["rows"].append(row)
                 log(f"  {budget:g} min ({trained.steps} steps, {trained.seconds:.0f} s), {row['sampler']}: "
                     f"accuracy {row['accuracy']:.3f}, FD {row['frechet']:.3f} = {row['frechet_ratio']:.2f}x floor")

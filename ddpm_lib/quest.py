@@ -17,7 +17,7 @@ from .bench import training_rate
 from .config import Preset, get_preset
 from .course import preset_model
 from .data import load_dataset
-from .evaluate import check_num_samples, format_table, judge_model
+from .evaluate import check_num_samples, format_table, grain_line, judge_model
 from .files import check_output_path
 from .paths import JUDGE_PATH
 from .runtime import choose_device, make_generator
@@ -135,7 +135,9 @@ def run_quest(preset_name: str | None = None, out: str | Path = "chaos_sculpture
         scores = judge_model(ema, schedule, num_samples=preset.num_eval_samples, sampler=preset.sampler,
                              steps=preset.sample_steps, guidance_scale=w, generator=g, progress=False)
         print(format_table(scores["rows"]))
+        print(grain_line(scores))
         summary.update(accuracy=scores["accuracy"], frechet=scores["frechet"], frechet_floor=scores["frechet_floor"],
+                       grain=round(scores["grain"], 5), grain_floor=round(scores["grain_floor"], 5),
                        eval_samples=scores["num_samples"])
     elif evaluate:
         print(f"(no judge at {JUDGE_PATH}: run `python -m ddpm_lib train-judge` for scores)")

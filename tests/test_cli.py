@@ -37,6 +37,9 @@ def test_quest_json_summary(tmp_path, capsys):
     estimate = next(line for line in printed.splitlines() if line.startswith("estimate for this machine: about "))
     assert printed.index(estimate) < printed.index("trained in ") and summary["estimated_seconds"] > 0
     assert 0.0 <= summary["accuracy"] <= 1.0 and summary["frechet"] > 0 and summary["eval_samples"] == 100
+    # a 3-step model draws noise: grey everywhere, far above the black background of real digits
+    assert summary["grain"] > 0.05 > 1e-3 > summary["grain_floor"]
+    assert f"background grain (mean brightness away from the strokes, 0 black to 1 white): {summary['grain']:.4f}" in printed
     assert (tmp_path / "new" / "dir" / "new_creation.png").is_file()  # folders created as needed
 
 
@@ -49,6 +52,7 @@ def test_sample_digits_and_evaluate(quest_dir, tmp_path, capsys):
     assert main(["evaluate", "--checkpoint", ckpt, "--num-samples", "20", "--steps", "2", "--json"]) == 0
     result = last_json(capsys)
     assert result["num_samples"] == 20 and {r["name"] for r in result["rows"]} >= {"real digits (floor)"}
+    assert 0.0 <= result["grain_floor"] < 1e-3 and 0.0 <= result["grain"] <= 1.0
 
 
 def test_train_and_resume(tmp_path, capsys):

@@ -49,8 +49,9 @@ def test_smoke_notebooks_prefer_the_model_notebook_04_saved(tmp_path: Path) -> N
 
 
 def test_cpu_notebooks_use_the_shipped_model_and_name_both_places_when_it_is_gone(tmp_path: Path) -> None:
-    _, _, info, path = notebook_model(get_preset("cpu"), runs_dir=tmp_path)
-    assert path == PRETRAINED_PATH and info["steps"] == 2000
+    model, _, info, path = notebook_model(get_preset("cpu"), runs_dir=tmp_path)
+    assert path == PRETRAINED_PATH and info["steps"] == 3000  # `make pretrained`
+    assert model.config == get_preset("cpu").model  # the shipped model is the cpu preset's, retrained with its recipe
     with pytest.raises(FileNotFoundError) as err:
         notebook_model(get_preset("cpu"), runs_dir=tmp_path, pretrained=tmp_path / "gone.safetensors")
     assert "gone.safetensors" in str(err.value) and str(notebook04_weights("cpu", tmp_path)) in str(err.value)

@@ -6,7 +6,7 @@ import torch
 
 from ddpm_lib.data import load_dataset
 from ddpm_lib.paths import JUDGE_PATH
-from ddpm_lib.evaluate import (JudgeNet, JudgeTraining, balanced_subset,
+from ddpm_lib.evaluate import (JudgeNet, JudgeTraining, background_grain, balanced_subset,
                                classification_accuracy_score, conditional_accuracy, evaluate_samples, format_table,
                                frechet_distance, judge_features, judge_frechet_distance, load_judge, memorisation,
                                reference_rows, save_judge)
@@ -48,6 +48,25 @@ def test_frechet_distance_of_a_set_with_itself_is_zero_and_grows_with_noise(judg
     fds = [judge_frechet_distance(judge, (x + s * torch.randn(x.shape, generator=g)).clamp(-1, 1), x)
            for s in (0.1, 0.4, 1.0)]
     assert 0 < fds[0] < fds[1] < fds[2]
+
+
+def test_background_grain_by_hand_and_on_real_digits(data):
+    # one white stroke pixel at (5, 5); a grey speck (u = 0.25) at (20, 20), far from it
+    x = -torch.ones(1, 1, 32, 32)
+    x[0, 0, 5, 5] = 1.0
+    x[0, 0, 20, 20] = -0.5
+    near = 7 * 7  # the stroke pixel's (2 * 3 + 1)^2 square lies inside the image
+    assert background_grain(x) == pytest.approx(0.25 / (32 * 32 - near))
+    x[0, 0, 7, 7] = -0.5  # a speck within 3 pixels of the stroke is not background
+    assert background_grain(x) == pytest.approx(0.25 / (32 * 32 - near))
+    _, test = data
+    real = background_grain(test.images)
+    assert real < 1e-3  # MNIST's background is black
+    noisy = (test.images[:200] + 0.2 * torch.randn(200, 1, 32, 32, generator=torch.Generator().manual_seed(0))).clamp(-1, 1)
+    assert background_grain(noisy) > 20 * real + 0.02  # half the noise is clipped away; the other half shows
+    assert background_grain(torch.ones(1, 1, 32, 32)) == 1.0  # no background left: the worst score
+    with pytest.raises(ValueError, match=r"must lie in \[-1, 1\]"):
+        background_grain(torch.full((1, 1, 32, 32), 3.0))
 
 
 def test_frechet_distance_formula_for_gaussians():

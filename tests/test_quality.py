@@ -129,8 +129,9 @@ def test_min_snr_loss_weights_each_image():
 def test_format_quality_table():
     row = {"recipe": "course", "budget_minutes": 2.0, "train_seconds": 121.4, "steps": 90, "images_seen": 11520,
            "sampler": "DPM++-15", "accuracy": 0.9812, "frechet": 0.712, "frechet_ratio": 5.04}
-    table = format_quality_table([row])
-    assert table.splitlines()[2] == "| course | 2 | 121 | 90 | 11,520 | DPM++-15 | 0.981 | 0.712 | 5.04 |"
+    table = format_quality_table([row, {**row, "grain": 0.01234}])
+    assert table.splitlines()[2] == "| course | 2 | 121 | 90 | 11,520 | DPM++-15 | 0.981 | 0.712 | 5.04 | - |"
+    assert table.splitlines()[3].endswith("| 5.04 | 0.0123 |")
 
 
 def test_run_quality_writes_table_plot_and_json(tmp_path):
