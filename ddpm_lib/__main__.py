@@ -70,6 +70,7 @@ POSITIVE = _whole(1)
 GUIDANCE = _number(-100.0, 100.0)
 ETA = _number(0.0, 1.0, why=" (0: deterministic DDIM, 1: DDPM-like)")
 LR = _number(0.0, 10.0, low_open=True)
+GAMMA = _number(0.0, 1e6, why=" (0: the plain eps loss L_simple)")
 
 
 def _parse_digits(text: str) -> list[int]:
@@ -123,6 +124,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--batch-size", type=POSITIVE, default=None, help="images per step (default: the preset's)")
     p.add_argument("--lr", type=LR, default=None, help="peak learning rate (default: the preset's)")
     p.add_argument("--base-channels", type=POSITIVE, default=None, help="UNet width (default: the preset's)")
+    p.add_argument("--min-snr-gamma", type=GAMMA, default=None,
+                   help="min-SNR-gamma loss weighting, 0 for none (default: the preset's)")
     p.add_argument("--precision", choices=PRECISIONS, default=None)
     p.add_argument("--compile", action="store_true", help="use torch.compile (opt-in)")
     p.add_argument("--unconditional", action="store_true", help="train without labels")
@@ -214,7 +217,8 @@ def cmd_train(args: argparse.Namespace) -> dict[str, Any]:
         raise ValueError(f"--checkpoint-dir {ckpt_dir} is a file; give a folder")
     check_output_path(ckpt_dir / "model.safetensors", "checkpoint folder", option="--checkpoint-dir")
     overrides: dict[str, Any] = {f"train_{k}": v for k, v in (
-        ("steps", args.steps), ("batch_size", args.batch_size), ("lr", args.lr), ("precision", args.precision))
+        ("steps", args.steps), ("batch_size", args.batch_size), ("lr", args.lr), ("precision", args.precision),
+        ("min_snr_gamma", args.min_snr_gamma))
         if v is not None}
     overrides["train_compile"] = bool(args.compile)
     overrides["train_seed"] = args.seed

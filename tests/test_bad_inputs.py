@@ -247,6 +247,8 @@ CLI_CASES = [
     ("train-batch-0", ["train", "--batch-size", "0"], r"--batch-size: the value must be a whole number >= 1, got 0"),
     ("train-lr-0", ["train", "--lr", "0"], r"--lr: the value must be a finite number in \(0, 10\], got 0.0"),
     ("train-lr-nan", ["train", "--lr", "nan"], r"--lr: the value must be a finite number in \(0, 10\], got nan"),
+    ("train-gamma-negative", ["train", "--min-snr-gamma", "-1"],
+     r"--min-snr-gamma: the value must be a finite number in \[0, 1e\+06\] \(0: the plain eps loss L_simple\), got -1.0"),
     ("train-dataset", ["train", "--dataset", "imagenet"], r"--dataset: invalid choice: 'imagenet'"),
     ("quest-steps-0", ["quest", "--steps", "0"], r"--steps: the value must be a whole number >= 1, got 0"),
     ("judge-epochs-0", ["train-judge", "--epochs", "0"], r"--epochs: the value must be a whole number >= 1, got 0"),

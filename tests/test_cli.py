@@ -65,6 +65,12 @@ def test_train_and_resume(tmp_path, capsys):
     assert info["steps"] == 6
 
 
+def test_train_min_snr_gamma_reaches_the_recipe(tmp_path, capsys):
+    out = tmp_path / "g.safetensors"
+    assert main(["train", "--preset", "smoke", "--steps", "2", "--min-snr-gamma", "5", "--out", str(out), "--json"]) == 0
+    assert json.loads(out.with_suffix(".json").read_text())["train"]["min_snr_gamma"] == 5.0
+
+
 def test_errors_exit_2_with_a_message(tmp_path, capsys):
     junk = tmp_path / "junk.safetensors"
     junk.write_bytes(b"junk")
