@@ -465,7 +465,8 @@ def judge_model(model: NoisePredictor, schedule: NoiseSchedule, *, num_samples: 
                                     torch.Generator().manual_seed(0))
     rows = [floor.row(), ceiling.row(), {**report.row(), "sample_seconds": round(sample_seconds, 1)}]
     return {"rows": rows, "accuracy": report.accuracy, "frechet": report.frechet, "frechet_floor": floor.frechet,
-            "grain": background_grain(x), "grain_floor": background_grain(test_ds.images), "cas": report.cas, "memorisation": report.memorisation, "num_samples": num_samples,
+            "grain": background_grain(x), "grain_floor": background_grain(test_ds.images), "cas": report.cas,
+            "memorisation": report.memorisation, "num_samples": num_samples,
             "judge_test_accuracy": judge_info.get("test_accuracy"), "per_class": report.per_class}
 
 
