@@ -5,11 +5,12 @@ from ddpm_lib.config import ModelConfig, TrainConfig, default_preset_name, get_p
 
 def test_presets_and_overrides():
     smoke, cpu, gpu = (get_preset(n) for n in ("smoke", "cpu", "gpu"))
-    assert cpu.model.base_channels == 32 and gpu.model.base_channels == 64
+    assert cpu.model.base_channels == 16 and gpu.model.base_channels == 64  # cpu: a quarter of Table 1's widths
+    assert (cpu.train.lr, cpu.train.min_snr_gamma) == (4e-3, 5.0) and gpu.train.min_snr_gamma == 0.0
     assert gpu.model.channel_mults == (1, 2, 4, 8)  # Table 1 widths 64-128-256-512
     assert smoke.train.steps < cpu.train.steps < gpu.train.steps
-    p = get_preset("cpu", train_steps=5, model_base_channels=16, sample_steps=7)
-    assert (p.train.steps, p.model.base_channels, p.sample_steps) == (5, 16, 7)
+    p = get_preset("cpu", train_steps=5, model_base_channels=24, sample_steps=7)
+    assert (p.train.steps, p.model.base_channels, p.sample_steps) == (5, 24, 7)
     with pytest.raises(ValueError, match="smoke, cpu, gpu"):
         get_preset("laptop")
     with pytest.raises(ValueError, match="unknown override"):
