@@ -95,8 +95,8 @@ def _add_sampling(p: argparse.ArgumentParser) -> None:
     p.add_argument("--steps", type=POSITIVE, default=50,
                    help="network calls per image for ddim and dpm++ (ignored by ddpm, which uses all T)")
     p.add_argument("--eta", type=ETA, default=0.0, help="DDIM stochasticity in [0, 1]: 0 deterministic, 1 DDPM-like")
-    p.add_argument("--guidance", type=GUIDANCE, default=3.0,
-                   help="classifier-free guidance scale w: 0 unconditional, 1 conditional, >1 guided (default 3)")
+    p.add_argument("--guidance", type=GUIDANCE, default=2.0,
+                   help="classifier-free guidance scale w: 0 unconditional, 1 conditional, >1 guided (default 2)")
     p.add_argument("--precision", choices=PRECISIONS, default="auto", help="autocast precision (default auto)")
 
 

@@ -34,7 +34,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from .bench import matmul_peak, timed_rate, training_rate
-from .config import Preset, get_preset
+from .config import Preset, get_preset, scaled_warmup
 from .course import preset_model
 from .data import ImageDataset, load_dataset
 from .evaluate import check_num_samples, judge_model
@@ -48,7 +48,7 @@ from .validate import check_number
 # The cpu preset's recipe before this benchmark (commit 12e5ab2), kept fixed as the reference line.
 BASELINE: dict[str, Any] = {"schedule": "linear", "train_lr": 1e-3, "train_batch_size": 128, "train_warmup_steps": 100,
                             "train_steps": 850, "train_min_snr_gamma": 0.0, "train_ema_decay": 0.999,
-                            "model_base_channels": 32, "model_channel_mults": (1, 2, 4, 8)}
+                            "model_base_channels": 32, "model_channel_mults": (1, 2, 4, 8), "guidance_scale": 3.0}
 PEER_LR = 1e-3
 PEER_BATCH = 128
 PEER_CLASS_EMB = 4
@@ -228,12 +228,6 @@ def peer_rate(data: ImageDataset, device: torch.device, seconds: float, batch: i
 def steps_for(budget_seconds: float, images_per_second: float, batch: int) -> int:
     """Training steps that fill ``budget_seconds`` at the measured rate (at least 1)."""
     return max(1, round(budget_seconds * images_per_second / batch))
-
-
-def scaled_warmup(preset: Preset, steps: int) -> int:
-    """The preset's warm-up as the same share of a run of ``steps`` (100 of 850 -> 12%), below ``steps``."""
-    share = preset.train.warmup_steps / preset.train.steps
-    return min(steps - 1, round(share * steps))
 
 
 @dataclass

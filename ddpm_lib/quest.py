@@ -34,7 +34,7 @@ CHECKPOINT_DIR = "quest_checkpoint"
 
 
 def draw_creation(model: NoisePredictor, schedule: NoiseSchedule, out: str | Path, *, sampler: SamplerName = "ddim",
-                  steps: int = 50, guidance_scale: float = 3.0, per_digit: int = 10,
+                  steps: int = 50, guidance_scale: float = 2.0, per_digit: int = 10,
                   generator: torch.Generator | None = None, precision: str = "auto") -> dict[str, Path]:
     """Write ``new_creation.png`` (one row per digit 0-9) and ``denoising_progress.png`` into ``out``.
 

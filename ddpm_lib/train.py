@@ -208,8 +208,10 @@ def training_step(model: nn.Module, optimizer: torch.optim.Optimizer, schedule: 
     """
     null_label = getattr(model, "null_label", None) if labels is not None else None
     with autocast(x0.device, precision):
-        loss = diffusion_loss(forward or model, schedule, x0, labels=labels, t=noise.t, noise=noise.noise,
-                              drop=noise.drop, null_label=null_label, min_snr_gamma=min_snr_gamma)
+        # `forward or model` would ask a torch.compile wrapper for its truth value, which it cannot give (len())
+        net = model if forward is None else forward
+        loss = diffusion_loss(net, schedule, x0, labels=labels, t=noise.t, noise=noise.noise, drop=noise.drop,
+                              null_label=null_label, min_snr_gamma=min_snr_gamma)
     shared = loss.detach() if average is None else average(loss.detach())
     value = shared.item()
     if not math.isfinite(value):

@@ -172,9 +172,9 @@ def test_quest_estimate_counts_the_training_and_sampling_work(monkeypatch):
     from ddpm_lib.config import get_preset
 
     monkeypatch.setattr(quest, "training_rate", lambda *args: 100.0)  # images/s of the trial steps
-    preset = get_preset("cpu")  # 850 steps of 128; DPM-Solver++, 15 evaluations; 500 scored samples
+    preset = get_preset("cpu")  # 1,150 steps of 128; DPM-Solver++, 15 evaluations; 500 scored samples
     est = quest.estimate_seconds(preset, torch.device("cpu"))
-    assert est["train_seconds"] == pytest.approx(850 * 128 / 100)
+    assert est["train_seconds"] == pytest.approx(1150 * 128 / 100)
     # 110 pictured + 500 scored images, 2 forward passes per evaluation, a training image ~ 3 passes
     assert est["sample_seconds"] == pytest.approx(610 * 2 * 15 / 300)
     unscored = quest.estimate_seconds(preset, torch.device("cpu"), evaluate=False)

@@ -1,6 +1,6 @@
 import pytest
 
-from ddpm_lib.config import ModelConfig, TrainConfig, default_preset_name, get_preset
+from ddpm_lib.config import ModelConfig, TrainConfig, default_preset_name, get_preset, scaled_warmup
 
 
 def test_presets_and_overrides():
@@ -15,6 +15,16 @@ def test_presets_and_overrides():
         get_preset("laptop")
     with pytest.raises(ValueError, match="unknown override"):
         get_preset("cpu", train_stepz=5)
+    assert cpu.guidance_scale == 2.0 and (cpu.sampler, cpu.sample_steps) == ("dpm++", 15)
+
+
+def test_scaled_warmup_keeps_the_presets_share():
+    cpu = get_preset("cpu")  # 100 warm-up steps of 1,150
+    assert (cpu.train.warmup_steps, cpu.train.steps) == (100, 1150)
+    assert scaled_warmup(cpu, 1150) == 100
+    assert scaled_warmup(cpu, 383) == 33  # notebook 04's run, a third: 100 / 1150 x 383 = 33.3
+    assert scaled_warmup(cpu, 2300) == 200
+    assert scaled_warmup(cpu, 1) == 0  # always below the run's length
 
 
 def test_default_preset_from_environment():

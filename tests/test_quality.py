@@ -7,10 +7,10 @@ import json
 import pytest
 import torch
 
-from ddpm_lib.config import get_preset
+from ddpm_lib.config import get_preset, scaled_warmup
 from ddpm_lib.data import ImageDataset
 from ddpm_lib.quality import (BASELINE, RECIPES, PeerUNet, Recipe, format_quality_table, parse_budgets, parse_recipe,
-                              parse_samplers, peer_rate, peer_schedule, run_quality, scaled_warmup, steps_for, train_peer)
+                              parse_samplers, peer_rate, peer_schedule, run_quality, steps_for, train_peer)
 from ddpm_lib.runtime import seeded
 from ddpm_lib.sample import generate
 from ddpm_lib.schedule import NoiseSchedule
@@ -144,7 +144,7 @@ def test_run_quality_writes_table_plot_and_json(tmp_path):
     assert [(r["recipe"], r["sampler"]) for r in rows] == [("course", "DDIM-2"), ("course", "DPM++-2"),
                                                            ("minsnr", "DDIM-2"), ("minsnr", "DPM++-2")]
     for r in rows:
-        assert r["steps"] >= 1 and r["images_seen"] == r["steps"] * 32 and r["guidance"] == 3.0
+        assert r["steps"] >= 1 and r["images_seen"] == r["steps"] * 32 and r["guidance"] == 2.0
         assert 0.0 <= r["accuracy"] <= 1.0 and r["frechet_ratio"] == pytest.approx(r["frechet"] / r["frechet_floor"],
                                                                                    rel=1e-2)
     saved = json.loads((tmp_path / "q" / "quality.json").read_text())

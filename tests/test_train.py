@@ -228,3 +228,34 @@ def test_fp16_training_uses_a_grad_scaler_and_saves_its_state(tmp_path, monkeypa
     resumed = train(tiny_model(), NoiseSchedule(100), tiny_data(), TrainConfig(steps=3, batch_size=8, precision="fp32"),
                     checkpoint_dir=tmp_path, resume=True, progress=False)
     assert resumed.steps_done == 3
+
+
+def test_training_step_uses_a_wrapper_that_has_no_truth_value():
+    """torch.compile's wrapper raises on len(), so bool(wrapper) fails; the step must call it, not test it."""
+    from ddpm_lib.train import StepNoise, training_step
+
+    class NoTruth(torch.nn.Module):  # like torch._dynamo's OptimizedModule: __len__ raises TypeError
+        def __init__(self, inner: torch.nn.Module) -> None:
+            super().__init__()
+            self.inner, self.calls = inner, 0
+
+        def __len__(self) -> int:
+            raise TypeError("NoTruth does not support len()")
+
+        def forward(self, *args, **kwargs):
+            self.calls += 1
+            return self.inner(*args, **kwargs)
+
+    s = NoiseSchedule(100)
+    x0 = torch.rand(4, 1, 32, 32, generator=torch.Generator().manual_seed(0)) * 2 - 1
+    noise = StepNoise.draw(torch.Generator().manual_seed(1), x0.shape, 100, 0.0, torch.device("cpu"))
+    model = tiny_model()
+    wrapper = NoTruth(model)
+    with pytest.raises(TypeError):
+        bool(wrapper)
+    ref = tiny_model()
+    plain = training_step(ref, torch.optim.AdamW(ref.parameters()), s, x0, labels=None, grad_clip=1.0,
+                          precision="fp32", noise=noise)
+    loss = training_step(model, torch.optim.AdamW(model.parameters()), s, x0, labels=None, grad_clip=1.0,
+                         precision="fp32", noise=noise, forward=wrapper)
+    assert wrapper.calls == 1 and loss == plain  # the same weights (tiny_model is seeded), the same loss
