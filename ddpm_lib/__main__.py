@@ -18,7 +18,7 @@ import torch
 
 from .bench import run_bench
 from .checkpoint import load_model, read_metadata, save_model
-from .config import PRESET_NAMES, Preset, get_preset
+from .config import DEFAULT_GUIDANCE, PRESET_NAMES, Preset, get_preset
 from .course import preset_model
 from .data import DATASET_NAMES, ImageDataset, load_dataset
 from .distributed import (BACKENDS, DistributedContext, abort, choose_backend, context_from_env, process_device, start,
@@ -95,8 +95,9 @@ def _add_sampling(p: argparse.ArgumentParser) -> None:
     p.add_argument("--steps", type=POSITIVE, default=50,
                    help="network calls per image for ddim and dpm++ (ignored by ddpm, which uses all T)")
     p.add_argument("--eta", type=ETA, default=0.0, help="DDIM stochasticity in [0, 1]: 0 deterministic, 1 DDPM-like")
-    p.add_argument("--guidance", type=GUIDANCE, default=2.0,
-                   help="classifier-free guidance scale w: 0 unconditional, 1 conditional, >1 guided (default 2)")
+    p.add_argument("--guidance", type=GUIDANCE, default=DEFAULT_GUIDANCE,
+                   help=f"classifier-free guidance scale w: 0 unconditional, 1 conditional, >1 guided "
+                        f"(default {DEFAULT_GUIDANCE:g})")
     p.add_argument("--precision", choices=PRECISIONS, default="auto", help="autocast precision (default auto)")
 
 

@@ -20,6 +20,9 @@ from .runtime import MAX_SEED, PRECISIONS, Precision
 from .sample import SamplerName
 from .validate import check_number, check_whole
 
+# The course's classifier-free guidance w: presets, `sample`, `evaluate` and the Quest's picture (README, *Samplers*)
+DEFAULT_GUIDANCE = 2.0
+
 PresetName = Literal["smoke", "cpu", "gpu"]
 PRESET_NAMES: tuple[str, ...] = ("smoke", "cpu", "gpu")
 MODE_ENV = "DDPM_COURSE_MODE"
@@ -138,7 +141,7 @@ class Preset:
     schedule: Literal["linear", "cosine"] = "linear"
     sampler: SamplerName = "dpm++"  # the Quest's reverse process, for its picture and its scores
     sample_steps: int = 15  # network evaluations per image of that sampler
-    guidance_scale: float = 2.0  # classifier-free guidance w of the preset's pictures and scores
+    guidance_scale: float = DEFAULT_GUIDANCE  # classifier-free guidance w of the preset's pictures and scores
     num_eval_samples: int = 1000
     judge_epochs: int = 30
 

@@ -33,6 +33,7 @@ from torch import nn
 from tqdm.auto import tqdm
 
 from .checkpoint import CheckpointError, load_model, load_weights
+from .config import DEFAULT_GUIDANCE
 from .data import load_dataset
 from .files import atomic_write
 from .linear import LinearNoisePredictor, PCACodec
@@ -471,7 +472,7 @@ def judge_model(model: NoisePredictor, schedule: NoiseSchedule, *, num_samples: 
 
 
 def evaluate_checkpoint(path: str | Path, *, num_samples: int = 1000, sampler: SamplerName = "ddim", steps: int = 50,
-                        eta: float = 0.0, guidance: float = 2.0, precision: str = "auto", seed: int = 0,
+                        eta: float = 0.0, guidance: float = DEFAULT_GUIDANCE, precision: str = "auto", seed: int = 0,
                         device: str | None = None, cas: bool = False, judge_path: str | Path | None = None,
                         dataset: str = "mnist-5k") -> dict[str, Any]:
     """``python -m ddpm_lib evaluate``: print the metrics table for a checkpoint's samples."""

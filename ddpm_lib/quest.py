@@ -14,7 +14,7 @@ from typing import Any
 import torch
 
 from .bench import training_rate
-from .config import Preset, get_preset
+from .config import DEFAULT_GUIDANCE, Preset, get_preset
 from .course import preset_model
 from .data import load_dataset
 from .evaluate import check_num_samples, format_table, grain_line, judge_model
@@ -34,7 +34,7 @@ CHECKPOINT_DIR = "quest_checkpoint"
 
 
 def draw_creation(model: NoisePredictor, schedule: NoiseSchedule, out: str | Path, *, sampler: SamplerName = "ddim",
-                  steps: int = 50, guidance_scale: float = 2.0, per_digit: int = 10,
+                  steps: int = 50, guidance_scale: float = DEFAULT_GUIDANCE, per_digit: int = 10,
                   generator: torch.Generator | None = None, precision: str = "auto") -> dict[str, Path]:
     """Write ``new_creation.png`` (one row per digit 0-9) and ``denoising_progress.png`` into ``out``.
 
