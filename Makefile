@@ -7,7 +7,7 @@ PRESET ?=
 PRESET_FLAG := $(if $(PRESET),--preset $(PRESET),)
 SMOKE_ENV := DDPM_COURSE_MODE=smoke TQDM_DISABLE=1 MPLBACKEND=Agg
 
-.PHONY: help install quest test test-browser typecheck test-fast lab notebooks slides bench quality judge pretrained results clean
+.PHONY: help install quest test test-browser typecheck test-fast lab notebooks slides bench quality judge pretrained pretrained-flow results clean
 
 help:
 	@echo "make quest       train a DDPM and write chaos_sculptures/new_creation.png (PRESET=smoke|cpu|gpu)"
@@ -20,6 +20,7 @@ help:
 	@echo "make quality     time to quality: baseline, course and peer recipes trained for 4 and 8 minutes each (~50 min)"
 	@echo "make judge       retrain the judge classifier (ddpm_lib/weights/judge.safetensors)"
 	@echo "make pretrained  retrain the shipped pretrained DDPM (ddpm_lib/weights/pretrained_ddpm.safetensors)"
+	@echo "make pretrained-flow  retrain the shipped flow-matching model (the same recipe, --objective velocity)"
 	@echo "make results     regenerate the README results table"
 
 $(STAMP): pyproject.toml
@@ -50,8 +51,8 @@ lab: $(STAMP)
 	$(VENV)/bin/jupyter lab notebooks
 
 notebooks: $(STAMP)
-	$(PY) -m tools.notebook_times --preset cpu --inplace notebooks/0*.ipynb
-	$(PY) -m tools.notebook_times --preset smoke notebooks/0*.ipynb
+	$(PY) -m tools.notebook_times --preset cpu --inplace notebooks/[0-9]*.ipynb
+	$(PY) -m tools.notebook_times --preset smoke notebooks/[0-9]*.ipynb
 
 slides: $(STAMP)
 	$(PY) -m tools.slides --out build/slides
@@ -67,6 +68,9 @@ judge: $(STAMP)
 
 pretrained: $(STAMP)
 	$(PY) -m ddpm_lib train --preset cpu --steps 3000 --out ddpm_lib/weights/pretrained_ddpm.safetensors
+
+pretrained-flow: $(STAMP)
+	$(PY) -m ddpm_lib train --preset cpu --steps 3000 --objective velocity --out ddpm_lib/weights/pretrained_flow.safetensors
 
 results: $(STAMP)
 	$(PY) -m ddpm_lib results --checkpoint ddpm_lib/weights/pretrained_ddpm.safetensors

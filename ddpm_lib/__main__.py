@@ -19,7 +19,7 @@ import torch
 from .bench import run_bench
 from .checkpoint import load_model, read_metadata, save_model
 from .config import DEFAULT_GUIDANCE, PRESET_NAMES, Preset, get_preset
-from .course import preset_model
+from .course import OBJECTIVES, preset_path_model
 from .data import DATASET_NAMES, ImageDataset, load_dataset
 from .distributed import (BACKENDS, DistributedContext, abort, choose_backend, context_from_env, process_device, start,
                           stop)
@@ -30,7 +30,7 @@ from .paths import JUDGE_PATH, PRETRAINED_PATH
 from .quality import RECIPES, parse_budgets, parse_recipe, parse_samplers, run_quality
 from .quest import run_quest
 from .runtime import MAX_SEED, PRECISIONS, choose_device, make_generator
-from .sample import SAMPLERS, generate
+from .sample import SAMPLERS, default_sampler, generate
 from .schedule import NoiseSchedule
 from .train import train
 from .unet import count_parameters
@@ -90,10 +90,12 @@ def _add_common(p: argparse.ArgumentParser) -> None:
 
 
 def _add_sampling(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--sampler", choices=SAMPLERS, default="ddim",
-                   help="reverse process: ddpm (all T steps), ddim, or dpm++ (DPM-Solver++(2M)); default ddim")
+    p.add_argument("--sampler", choices=SAMPLERS, default=None,
+                   help="reverse process: ddpm (all T steps), ddim, dpm++ (DPM-Solver++(2M)), or euler / heun for a "
+                        "flow-matching model; default ddim, heun for a flow-matching model")
     p.add_argument("--steps", type=POSITIVE, default=50,
-                   help="network calls per image for ddim and dpm++ (ignored by ddpm, which uses all T)")
+                   help="network calls per image for ddim, dpm++ and euler (ignored by ddpm, which uses all T); "
+                        "heun calls the network 2 steps - 1 times")
     p.add_argument("--eta", type=ETA, default=0.0, help="DDIM stochasticity in [0, 1]: 0 deterministic, 1 DDPM-like")
     p.add_argument("--guidance", type=GUIDANCE, default=DEFAULT_GUIDANCE,
                    help=f"classifier-free guidance scale w: 0 unconditional, 1 conditional, >1 guided "
@@ -126,7 +128,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--lr", type=LR, default=None, help="peak learning rate (default: the preset's)")
     p.add_argument("--base-channels", type=POSITIVE, default=None, help="UNet width (default: the preset's)")
     p.add_argument("--min-snr-gamma", type=GAMMA, default=None,
-                   help="min-SNR-gamma loss weighting, 0 for none (default: the preset's)")
+                   help="min-SNR-gamma loss weighting, 0 for none (default: the preset's; 0 for velocity)")
+    p.add_argument("--objective", choices=OBJECTIVES, default="eps",
+                   help="eps: a DDPM that predicts the noise (default); velocity: flow matching on the straight path")
     p.add_argument("--precision", choices=PRECISIONS, default=None)
     p.add_argument("--compile", action="store_true", help="use torch.compile (opt-in)")
     p.add_argument("--unconditional", action="store_true", help="train without labels")
@@ -221,6 +225,10 @@ def cmd_train(args: argparse.Namespace) -> dict[str, Any]:
         ("steps", args.steps), ("batch_size", args.batch_size), ("lr", args.lr), ("precision", args.precision),
         ("min_snr_gamma", args.min_snr_gamma))
         if v is not None}
+    if args.objective == "velocity" and args.min_snr_gamma is None and get_preset(args.preset).train.min_snr_gamma > 0:
+        overrides["train_min_snr_gamma"] = 0.0
+        print("flow matching (--objective velocity) trains without the preset's min-SNR weighting (it weights the eps "
+              "loss only)")
     overrides["train_compile"] = bool(args.compile)
     overrides["train_seed"] = args.seed
     if args.base_channels is not None:
@@ -243,11 +251,11 @@ def cmd_train(args: argparse.Namespace) -> dict[str, Any]:
 def _train_started(args: argparse.Namespace, ctx: DistributedContext, device: torch.device, data: ImageDataset,
                    preset: Preset, ckpt_dir: Path, recipe_path: Path) -> dict[str, Any]:
     """The part of ``train`` that runs inside the process group (every rank; rank 0 writes)."""
-    model, schedule = preset_model(preset, args.seed)  # the same initial weights in every process
+    model, schedule = preset_path_model(preset, args.seed, args.objective)  # the same initial weights in every process
     say = print if ctx.is_main else (lambda *a, **k: None)
     share = ctx.local_batch(preset.train.batch_size)
     processes = f", {ctx.world_size} processes ({ctx.backend}) of {share} images each" if ctx.enabled else ""
-    say(f"training {count_parameters(model):,}-parameter SimpleUNet ({preset.name} preset) for "
+    say(f"training {count_parameters(model):,}-parameter SimpleUNet ({preset.name} preset, {args.objective} objective) for "
         f"{preset.train.steps} steps of batch {preset.train.batch_size} on {len(data)} images of {args.dataset}, "
         f"device {device}{processes}")
     result = train(model, schedule, data, preset.train, device=device, checkpoint_dir=ckpt_dir,
@@ -280,13 +288,14 @@ def cmd_sample(args: argparse.Namespace) -> dict[str, Any]:
     labels = torch.tensor([d for d in args.digits for _ in range(args.per_digit)]) if conditional else None
     n = len(args.digits) * args.per_digit
     t0 = time.perf_counter()
-    x = generate(model, schedule, labels, num_samples=None if conditional else n, sampler=args.sampler,
+    sampler = args.sampler or default_sampler(schedule)
+    x = generate(model, schedule, labels, num_samples=None if conditional else n, sampler=sampler,
                  steps=args.steps, eta=args.eta, guidance_scale=args.guidance, generator=g,
                  precision=args.precision, progress=True)
     seconds = time.perf_counter() - t0
     rows = [str(d) for d in args.digits] if labels is not None else None
     save_grid(x, args.out, nrow=args.per_digit, row_labels=rows)
-    print(f"wrote {args.out}: {n} samples ({args.sampler}, guidance {args.guidance}) in {seconds:.1f} s")
+    print(f"wrote {args.out}: {n} samples ({sampler}, guidance {args.guidance}) in {seconds:.1f} s")
     return {"command": "sample", "out": str(args.out), "num_samples": n, "seconds": round(seconds, 2)}
 
 

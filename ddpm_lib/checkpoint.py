@@ -18,8 +18,9 @@ from safetensors.torch import load_file, safe_open, save_file
 
 from .config import ModelConfig
 from .files import atomic_write
+from .flow import FlowPath
 from .runtime import seeded
-from .schedule import NoiseSchedule
+from .schedule import DiffusionPath, NoiseSchedule
 from .text import TextConditionedUNet, TextModelConfig
 from .unet import SimpleUNet
 
@@ -32,7 +33,7 @@ class CheckpointError(ValueError):
     """The file is not a ddpm_lib checkpoint, or does not fit the model it is loaded into."""
 
 
-def save_model(model: torch.nn.Module, path: str | Path, schedule: NoiseSchedule | None = None,
+def save_model(model: torch.nn.Module, path: str | Path, schedule: DiffusionPath | None = None,
                state_dict: dict[str, torch.Tensor] | None = None, **info: Any) -> Path:
     """Write ``model``'s weights (or ``state_dict``, e.g. the EMA weights) to ``path`` (.safetensors).
 
@@ -86,7 +87,14 @@ def read_metadata(path: str | Path) -> dict[str, Any]:
     return out
 
 
-def load_model(path: str | Path, device: str | torch.device = "cpu") -> tuple[DiffusionModel, NoiseSchedule | None, dict[str, Any]]:
+def path_from_config(config: dict[str, Any]) -> NoiseSchedule | FlowPath:
+    """The path a checkpoint's ``schedule_config`` describes: a :class:`FlowPath` for kind "flow", else a NoiseSchedule."""
+    if config.get("kind") == FlowPath.kind:
+        return FlowPath(**{k: v for k, v in config.items() if k != "kind"})
+    return NoiseSchedule(**config)
+
+
+def load_model(path: str | Path, device: str | torch.device = "cpu") -> tuple[DiffusionModel, NoiseSchedule | FlowPath | None, dict[str, Any]]:
     """Rebuild the model saved at ``path``: returns (model in eval mode, schedule or None, info).
 
     The model is a :class:`SimpleUNet`, or a :class:`TextConditionedUNet` for text checkpoints.
@@ -104,7 +112,7 @@ def load_model(path: str | Path, device: str | torch.device = "cpu") -> tuple[Di
     schedule = None
     if "schedule_config" in meta:
         try:
-            schedule = NoiseSchedule(**meta["schedule_config"]).to(device)
+            schedule = path_from_config(meta["schedule_config"]).to(device)
         except (TypeError, ValueError) as err:
             raise CheckpointError(f"{path} has an unreadable 'schedule_config' {meta['schedule_config']!r}: {err}") from None
     info = meta.get("info", {})

@@ -1,7 +1,8 @@
 """The models the course's notebooks and commands start from.
 
 * :func:`preset_model`: a preset's untrained :class:`~ddpm_lib.unet.SimpleUNet` and its
-  :class:`~ddpm_lib.schedule.NoiseSchedule`, with seeded initial weights (``train``, the Quest and
+  :class:`~ddpm_lib.schedule.NoiseSchedule` (or, for the velocity objective, its
+  :class:`~ddpm_lib.flow.FlowPath`), with seeded initial weights (``train``, the Quest and
   notebook 04 build theirs here).
 * :func:`notebook_model`: the trained DDPM that notebooks 05-08 sample from, found or made so that
   every notebook runs on its own, whichever ran before it:
@@ -11,22 +12,31 @@
   - ``smoke`` preset (CI): the pretrained model is too slow to sample in seconds, so the smoke
     preset's tiny model is used: notebook 04's when it ran, else trained here (20 steps, a few
     seconds on a CPU) and kept in ``runs/smoke/notebook-model/`` for the next notebook.
+* :func:`flow_model`: the flow-matching model of notebook 10, the same way: the shipped one
+  (``make pretrained-flow``), or in smoke mode a tiny one trained here.
 """
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
-from typing import Any, NamedTuple
+from typing import Any, Literal, NamedTuple
 
 import torch
 
 from .checkpoint import DiffusionModel, find_checkpoint, load_model
 from .config import Preset
 from .data import load_dataset
-from .paths import PRETRAINED_PATH, RUNS_DIR
+from .flow import FlowPath
+from .paths import PRETRAINED_FLOW_PATH, PRETRAINED_PATH, RUNS_DIR
 from .runtime import seeded
 from .schedule import NoiseSchedule
 from .train import WEIGHTS_FILE, train
 from .unet import SimpleUNet
+
+
+Objective = Literal["eps", "velocity"]
+OBJECTIVES: tuple[str, ...] = ("eps", "velocity")
+"""eps: a DDPM on the preset's schedule; velocity: flow matching on the straight path (:mod:`ddpm_lib.flow`)."""
 
 
 def preset_model(preset: Preset, seed: int = 0) -> tuple[SimpleUNet, NoiseSchedule]:
@@ -34,6 +44,22 @@ def preset_model(preset: Preset, seed: int = 0) -> tuple[SimpleUNet, NoiseSchedu
     with seeded(seed):
         model = SimpleUNet.from_config(preset.model)
     return model, NoiseSchedule(preset.num_timesteps, preset.schedule)
+
+
+def preset_path_model(preset: Preset, seed: int = 0,
+                      objective: Objective = "eps") -> tuple[SimpleUNet, NoiseSchedule | FlowPath]:
+    """:func:`preset_model` for either objective: eps gives the DDPM schedule, velocity a :class:`FlowPath`
+    with the preset's T (flow matching takes no min-SNR weighting: the preset must have ``min_snr_gamma=0``)."""
+    if objective not in OBJECTIVES:
+        raise ValueError(f"unknown objective {objective!r}; valid objectives are {', '.join(OBJECTIVES)}")
+    model, schedule = preset_model(preset, seed)
+    if objective == "eps":
+        return model, schedule
+    if preset.train.min_snr_gamma > 0:
+        raise ValueError(f"the {preset.name} preset weights the loss with min-SNR-{preset.train.min_snr_gamma:g}, "
+                         f"which applies to the eps objective only; for velocity pass train_min_snr_gamma=0 "
+                         f"(--min-snr-gamma 0)")
+    return model, FlowPath(preset.num_timesteps)
 
 
 class NotebookModel(NamedTuple):
@@ -72,6 +98,40 @@ def notebook_model(preset: Preset, device: str | torch.device = "cpu", *, runs_d
             train(untrained, fresh_schedule, load_dataset("mnist-5k", "train"), preset.train, device=device,
                   checkpoint_dir=path.parent, progress=False)
     model, schedule, info = load_model(path, device)
-    if schedule is None:
-        raise ValueError(f"{path} records no noise schedule; retrain it with `python -m ddpm_lib train`")
+    if not isinstance(schedule, NoiseSchedule):
+        raise ValueError(f"{path} records no DDPM noise schedule (it has {schedule!r}); retrain it with "
+                         f"`python -m ddpm_lib train`")
     return NotebookModel(model, schedule, info, path)
+
+
+class FlowNotebookModel(NamedTuple):
+    """What :func:`flow_model` returns; unpacks as ``model, path, info, file``."""
+
+    model: DiffusionModel          #: in eval mode, on the requested device
+    path: FlowPath
+    info: dict[str, Any]
+    file: Path
+
+
+def flow_model(preset: Preset, device: str | torch.device = "cpu", *, runs_dir: Path | None = None,
+               pretrained: Path = PRETRAINED_FLOW_PATH) -> FlowNotebookModel:
+    """The flow-matching model notebook 10 samples from: the shipped one (cpu, gpu), or a smoke one trained here.
+
+    The smoke model (the smoke preset's recipe with the velocity objective and no min-SNR) is kept in
+    ``runs/smoke/flow-model/`` for the next run.
+    """
+    if preset.name != "smoke":
+        path = find_checkpoint(pretrained)
+    else:
+        path = (RUNS_DIR if runs_dir is None else runs_dir) / "smoke" / "flow-model" / WEIGHTS_FILE
+        if not path.is_file():
+            smoke = replace(preset, train=replace(preset.train, min_snr_gamma=0.0))
+            untrained, flow_path = preset_path_model(smoke, seed=smoke.train.seed, objective="velocity")
+            print(f"training the smoke preset's flow-matching model ({smoke.train.steps} steps) into {path.parent}")
+            train(untrained, flow_path, load_dataset("mnist-5k", "train"), smoke.train, device=device,
+                  checkpoint_dir=path.parent, progress=False)
+    model, flow, info = load_model(path, device)
+    if not isinstance(flow, FlowPath):
+        raise ValueError(f"{path} is not a flow-matching model (its path is {flow!r}); retrain it with "
+                         f"`make pretrained-flow`")
+    return FlowNotebookModel(model, flow, info, path)

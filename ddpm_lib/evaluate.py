@@ -36,12 +36,13 @@ from .checkpoint import CheckpointError, load_model, load_weights
 from .config import DEFAULT_GUIDANCE
 from .data import load_dataset
 from .files import atomic_write
+from .flow import FlowPath
 from .linear import LinearNoisePredictor, PCACodec
 from .paths import JUDGE_PATH
 from .runtime import check_seed, choose_device, make_generator, progress_disabled, seeded
-from .sample import (NoisePredictor, SamplerName, check_guidance, check_sampler, generate, sample_ddim,
-                     sampler_name)
-from .schedule import NoiseSchedule
+from .sample import (NoisePredictor, SamplerName, check_guidance, check_path, check_sampler, default_sampler,
+                     generate, sample_ddim, sampler_name)
+from .schedule import DiffusionPath, NoiseSchedule
 from .validate import check_whole
 
 JUDGE_FORMAT = "ddpm_lib.judge.v1"
@@ -429,7 +430,7 @@ def check_num_samples(num_samples: object, option: str = "num_samples") -> int:
     return check_whole(option, num_samples, MIN_EVAL_SAMPLES, why=" (the Frechet distance fits a covariance to the samples)")
 
 
-def judge_model(model: NoisePredictor, schedule: NoiseSchedule, *, num_samples: int, steps: int,
+def judge_model(model: NoisePredictor, schedule: DiffusionPath, *, num_samples: int, steps: int,
                 guidance_scale: float, sampler: SamplerName = "ddim", eta: float = 0.0,
                 generator: torch.Generator | None = None, precision: str = "auto", cas: bool = False,
                 judge_path: str | Path | None = None, name: str | None = None,
@@ -443,6 +444,7 @@ def judge_model(model: NoisePredictor, schedule: NoiseSchedule, *, num_samples: 
     check_num_samples(num_samples)
     check_guidance(guidance_scale)
     check_sampler(sampler, steps, schedule.num_timesteps, eta)
+    check_path(sampler, schedule)
     judge, judge_info = load_judge(judge_path)
     train_ds, test_ds = load_dataset(dataset, "train", root=root), load_dataset(dataset, "test", root=root)
     channels = int(getattr(model, "in_channels", 1))
@@ -471,18 +473,19 @@ def judge_model(model: NoisePredictor, schedule: NoiseSchedule, *, num_samples: 
             "judge_test_accuracy": judge_info.get("test_accuracy"), "per_class": report.per_class}
 
 
-def evaluate_checkpoint(path: str | Path, *, num_samples: int = 1000, sampler: SamplerName = "ddim", steps: int = 50,
+def evaluate_checkpoint(path: str | Path, *, num_samples: int = 1000, sampler: SamplerName | None = None, steps: int = 50,
                         eta: float = 0.0, guidance: float = DEFAULT_GUIDANCE, precision: str = "auto", seed: int = 0,
                         device: str | None = None, cas: bool = False, judge_path: str | Path | None = None,
                         dataset: str = "mnist-5k") -> dict[str, Any]:
-    """``python -m ddpm_lib evaluate``: print the metrics table for a checkpoint's samples."""
+    """``python -m ddpm_lib evaluate``: print the metrics table for a checkpoint's samples (sampler None: ddim, or heun
+    for a flow-matching model)."""
     check_num_samples(num_samples, "--num-samples")
     dev = choose_device(device)
     g = make_generator(seed, dev)
-    model, schedule, _ = load_model(path, dev)
-    schedule = schedule or NoiseSchedule().to(dev)
+    model, path_of_model, _ = load_model(path, dev)
+    schedule = path_of_model or NoiseSchedule().to(dev)
     result = judge_model(model, schedule, num_samples=num_samples, steps=steps, guidance_scale=guidance,
-                         sampler=sampler, eta=eta, generator=g, precision=precision, cas=cas, judge_path=judge_path,
+                         sampler=sampler or default_sampler(schedule), eta=eta, generator=g, precision=precision, cas=cas, judge_path=judge_path,
                          dataset=dataset)
     print(format_table(result["rows"]))
     print(grain_line(result))
@@ -500,8 +503,11 @@ def results_table(checkpoint: str | Path, *, num_samples: int = 300, seed: int =
     check_num_samples(num_samples, "--num-samples")
     dev = choose_device(device)
     check_seed(seed)
-    model, schedule, _ = load_model(checkpoint, dev)
-    schedule = schedule or NoiseSchedule().to(dev)
+    model, path, _ = load_model(checkpoint, dev)
+    if isinstance(path, FlowPath):
+        raise ValueError(f"{checkpoint} is a flow-matching model; the results table samples DDPMs with ddpm and ddim. "
+                         f"Score it with `python -m ddpm_lib evaluate --checkpoint {checkpoint} --sampler heun`")
+    schedule = path or NoiseSchedule().to(dev)
     judge, _ = load_judge()
     train_ds, test_ds = load_dataset("mnist-5k", "train"), load_dataset("mnist-5k", "test")
     labels = balanced_labels(num_samples)

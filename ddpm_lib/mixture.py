@@ -17,6 +17,7 @@ from typing import Callable
 
 import torch
 
+from .flow import FlowPath
 from .schedule import NoiseSchedule, extract
 
 Score = Callable[[torch.Tensor], torch.Tensor]
@@ -52,26 +53,54 @@ class GaussianMixture:
         k = torch.multinomial(self.weights, n, replacement=True, generator=generator)
         return self.means[k] + self.std * torch.randn(n, self.dim, generator=generator, dtype=torch.float64)
 
-    def _noised(self, signal: torch.Tensor | float) -> tuple[torch.Tensor, torch.Tensor]:
-        """Means (B or 1, K, D) and variances (B or 1, 1, 1) of q_t, for signal = sqrt(alpha_bar_t) per row."""
-        a = torch.as_tensor(signal, dtype=torch.float64).reshape(-1, 1, 1)
-        return a * self.means[None], a ** 2 * self.std ** 2 + 1 - a ** 2
+    def _noised(self, signal: torch.Tensor | float,
+                noise: torch.Tensor | float | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+        """Means (B or 1, K, D) and variances (B or 1, 1, 1) of x = signal x_0 + noise eps, per row.
 
-    def log_prob(self, x: torch.Tensor, signal: torch.Tensor | float = 1.0) -> torch.Tensor:
-        """log q_t(x) for x (B, D), where q_t is the mixture noised to signal = sqrt(alpha_bar_t)."""
-        mu, var = self._noised(signal)
+        ``noise`` defaults to sqrt(1 - signal^2), DDPM's path (signal = sqrt(alpha_bar_t)); flow
+        matching's straight path has signal = 1 - s and noise = s.
+        """
+        a = torch.as_tensor(signal, dtype=torch.float64).reshape(-1, 1, 1)
+        n2 = 1 - a ** 2 if noise is None else torch.as_tensor(noise, dtype=torch.float64).reshape(-1, 1, 1) ** 2
+        return a * self.means[None], a ** 2 * self.std ** 2 + n2
+
+    def log_prob(self, x: torch.Tensor, signal: torch.Tensor | float = 1.0,
+                 noise: torch.Tensor | float | None = None) -> torch.Tensor:
+        """log q(x) for x (B, D), where q is the mixture noised to signal x_0 + noise eps (see :meth:`_noised`)."""
+        mu, var = self._noised(signal, noise)
         sq = ((x.double()[:, None, :] - mu) ** 2).sum(-1)  # (B, K)
         var = var[:, :, 0]
         log_n = -0.5 * sq / var - 0.5 * self.dim * torch.log(2 * math.pi * var)
         return torch.logsumexp(log_n + self.weights.log()[None], dim=1)
 
-    def score(self, x: torch.Tensor, signal: torch.Tensor | float = 1.0) -> torch.Tensor:
-        """grad_x log q_t(x), (B, D); ``signal`` = sqrt(alpha_bar_t) (1 = the data itself)."""
-        mu, var = self._noised(signal)
+    def score(self, x: torch.Tensor, signal: torch.Tensor | float = 1.0,
+              noise: torch.Tensor | float | None = None) -> torch.Tensor:
+        """grad_x log q(x), (B, D), for x = signal x_0 + noise eps; ``signal`` = sqrt(alpha_bar_t) (1 = the data
+        itself) and ``noise`` = sqrt(1 - alpha_bar_t) by default (:meth:`_noised`)."""
+        mu, var = self._noised(signal, noise)
         xd = x.double()
         sq = ((xd[:, None, :] - mu) ** 2).sum(-1)
         r = torch.softmax(-0.5 * sq / var[:, :, 0] + self.weights.log()[None], dim=1)  # responsibilities (B, K)
         return ((r[:, :, None] * (mu - xd[:, None, :])).sum(1) / var[:, :, 0]).to(x.dtype)
+
+    def posterior_means(self, x: torch.Tensor, signal: torch.Tensor | float,
+                        noise: torch.Tensor | float) -> tuple[torch.Tensor, torch.Tensor]:
+        """(E[x_0 | x], E[eps | x]), each (B, D) float64, for x = signal x_0 + noise eps.
+
+        Within component k the pair is jointly Gaussian with x: E[x_0 | x, k] = mu_k + a s^2 / v (x - a mu_k)
+        and E[eps | x, k] = n / v (x - a mu_k), v = a^2 s^2 + n^2; the responsibilities r_k(x) mix them.
+        Finite everywhere, also at signal = 0 (pure noise), where the score's formulas divide by zero.
+        """
+        a = torch.as_tensor(signal, dtype=torch.float64).reshape(-1, 1, 1)
+        n = torch.as_tensor(noise, dtype=torch.float64).reshape(-1, 1, 1)
+        mu, var = self._noised(a, n)
+        xd = x.double()[:, None, :]
+        sq = ((xd - mu) ** 2).sum(-1)
+        r = torch.softmax(-0.5 * sq / var[:, :, 0] + self.weights.log()[None], dim=1)[:, :, None]  # (B, K, 1)
+        centred = xd - mu  # x - a mu_k, (B, K, D)
+        x0 = (r * (self.means[None] + a * self.std ** 2 / var * centred)).sum(1)
+        eps = (r * (n / var * centred)).sum(1)
+        return x0, eps
 
 
 class MixtureNoisePredictor:
@@ -87,6 +116,24 @@ class MixtureNoisePredictor:
     def __call__(self, x: torch.Tensor, t: torch.Tensor, labels: torch.Tensor | None = None) -> torch.Tensor:
         a_bar = extract(self.schedule.alphas_cumprod, t, (len(t),)).double()
         return -(1 - a_bar).sqrt()[:, None].to(x.dtype) * self.mixture.score(x, a_bar.sqrt())
+
+
+class MixtureVelocity:
+    """The ideal flow-matching velocity for data from ``mixture`` on a :class:`~ddpm_lib.flow.FlowPath`.
+
+    v*(x, s) = E[eps - x_0 | x_s = x] from the mixture's exact posterior means along the straight path
+    (signal 1 - s, noise s; away from s = 1 this equals :func:`ddpm_lib.flow.velocity_from_score` of its
+    exact score). Called like the UNet, ``model(x (B, D), t (B,))``, so :func:`ddpm_lib.sample.sample_flow`
+    runs on it unchanged.
+    """
+
+    def __init__(self, mixture: GaussianMixture, path: FlowPath) -> None:
+        self.mixture, self.path = mixture, path
+
+    def __call__(self, x: torch.Tensor, t: torch.Tensor, labels: torch.Tensor | None = None) -> torch.Tensor:
+        s = self.path.level(t, (len(t),)).double()
+        x0, eps = self.mixture.posterior_means(x, 1 - s, s)
+        return (eps - x0).to(x.dtype)
 
 
 def langevin(score: Score, x: torch.Tensor, step_size: float, steps: int,

@@ -2,7 +2,7 @@
 
 Used by every notebook's setup cell and by the command line.
 
-* Shipped weights (the judge, the pretrained DDPM) are package data in ``ddpm_lib/weights/``,
+* Shipped weights (the judge, the pretrained DDPM and flow model) are package data in ``ddpm_lib/weights/``,
   so they travel inside a wheel: ``pip install`` anywhere finds them.
 * The course folder holds what runs write: ``runs/`` (checkpoints, git-ignored) and
   ``chaos_sculptures/`` (pictures). It is the repository when the package is used from a
@@ -20,6 +20,7 @@ ROOT_ENV = "DDPM_COURSE_ROOT"
 PACKAGE_DIR = Path(__file__).resolve().parent
 WEIGHTS_DIR = PACKAGE_DIR / "weights"  # shipped with the package (see pyproject's package-data)
 PRETRAINED_PATH = WEIGHTS_DIR / "pretrained_ddpm.safetensors"
+PRETRAINED_FLOW_PATH = WEIGHTS_DIR / "pretrained_flow.safetensors"  # the same recipe trained by flow matching
 JUDGE_PATH = WEIGHTS_DIR / "judge.safetensors"
 
 

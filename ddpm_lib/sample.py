@@ -7,20 +7,24 @@ Three layers, each readable on its own:
 
 1. **Step functions** (pure maths, no network, no randomness of their own): :func:`ddpm_step`
    (Algorithm 2 / eqs. 6-7 of Ho et al. 2020), :func:`ddim_step` (eqs. 12 and 16 of Song et
-   al. 2021), :func:`ddim_inverse_step` and :func:`dpm_solver_step` (DPM-Solver++(2M), Lu et
-   al. 2022). Every schedule lookup goes through :func:`ddpm_lib.schedule.extract`, which
-   accepts t = -1 for the noiseless level.
-2. **The loop**, :func:`reverse_steps`: for each pair (t, t_prev) it asks the model for eps,
-   forms x0_hat, calls a step function and yields a :class:`ReverseStep`. It owns everything a
+   al. 2021), :func:`ddim_inverse_step`, :func:`dpm_solver_step` (DPM-Solver++(2M), Lu et
+   al. 2022), and for flow matching's straight path :func:`flow_euler_step` and
+   :func:`flow_heun_step` (``10_flow_matching``). Every schedule lookup goes through
+   :func:`ddpm_lib.schedule.extract`, which accepts t = -1 for the noiseless level.
+2. **The loop**, :func:`reverse_steps`: for each pair (t, t_prev) it asks the model for its
+   prediction (eps, or a velocity on a flow path), reads it as (x0_hat, eps), calls a step
+   function and yields a :class:`ReverseStep`. It owns everything a
    loop needs once: ``no_grad``, eval mode, autocast, the device of labels, fresh noise z from
    the caller's generator, the progress bar.
 3. **Samplers** consume the loop: :func:`sample_ddpm`, :func:`sample_ddim`,
-   :func:`sample_dpm_solver`, :func:`sample_inpaint`, :func:`ddim_invert`, and :func:`trajectory`
-   for pictures; :func:`sampler_steps` picks one by name. They return tensors;
-   :mod:`ddpm_lib.viz` draws them.
+   :func:`sample_dpm_solver`, :func:`sample_flow`, :func:`sample_inpaint`, :func:`ddim_invert`,
+   and :func:`trajectory` for pictures; :func:`sampler_steps` picks one by name. They return
+   tensors; :mod:`ddpm_lib.viz` draws them.
 
 The model is any callable ``model(x, t, labels)`` returning the predicted noise, so the linear
-denoiser of notebook 01 runs through the same code as the UNet.
+denoiser of notebook 01 runs through the same code as the UNet. On a flow-matching path
+(:class:`~ddpm_lib.flow.FlowPath`) the same callable returns a velocity; the path's
+``split_prediction`` turns either output into the pair (x0_hat, eps_hat) the loop hands on.
 """
 
 from __future__ import annotations
@@ -31,15 +35,18 @@ from typing import Any, Callable, Iterator, Literal, Protocol, Sequence
 import torch
 from tqdm.auto import tqdm
 
+from .flow import FlowPath, flow_timesteps
 from .runtime import ResolvedPrecision, autocast, model_device, progress_disabled, resolve_precision
-from .schedule import NoiseSchedule, extract
+from .schedule import DiffusionPath, NoiseSchedule, extract
 from .validate import check_number, check_whole
 
 VarianceKind = Literal["beta", "posterior"]
 VARIANCE_KINDS: tuple[str, ...] = ("beta", "posterior")
-SamplerName = Literal["ddpm", "ddim", "dpm++"]
-SAMPLERS: tuple[str, ...] = ("ddpm", "ddim", "dpm++")
-"""ddpm: Algorithm 2 over all T levels; ddim: DDIM over ``steps`` levels; dpm++: DPM-Solver++(2M) over ``steps``."""
+SamplerName = Literal["ddpm", "ddim", "dpm++", "euler", "heun"]
+SAMPLERS: tuple[str, ...] = ("ddpm", "ddim", "dpm++", "euler", "heun")
+"""ddpm: Algorithm 2 over all T levels; ddim: DDIM over ``steps`` levels; dpm++: DPM-Solver++(2M) over ``steps``;
+euler and heun: ``steps`` ODE steps on a flow-matching path (heun calls the network 2 steps - 1 times)."""
+FLOW_SAMPLERS: tuple[str, ...] = ("euler", "heun")
 
 
 class NoisePredictor(Protocol):
@@ -80,6 +87,22 @@ def check_sampler(sampler: str, steps: int, num_timesteps: int, eta: float = 0.0
     return eta
 
 
+def default_sampler(schedule: DiffusionPath) -> SamplerName:
+    """The command line's sampler when none is named: heun for a flow-matching model, ddim for a DDPM."""
+    return "heun" if isinstance(schedule, FlowPath) else "ddim"
+
+
+def check_path(sampler: str, schedule: DiffusionPath) -> None:
+    """A sampler that fits the model's path: euler/heun for flow matching, ddpm/ddim/dpm++ for a DDPM."""
+    flow = isinstance(schedule, FlowPath)
+    if flow and sampler not in FLOW_SAMPLERS:
+        raise ValueError(f"the {sampler} sampler needs a DDPM (eps) model, but this model was trained with flow "
+                         f"matching (it predicts a velocity); use sampler 'euler' or 'heun'")
+    if not flow and sampler in FLOW_SAMPLERS:
+        raise ValueError(f"the {sampler} sampler integrates a flow-matching model's velocity, but this model is a "
+                         f"DDPM (it predicts eps); use sampler 'ddim' or 'dpm++' (or train with --objective velocity)")
+
+
 def check_labels(model: object, labels: torch.Tensor | None, batch: int, device: torch.device) -> torch.Tensor | None:
     """Labels as integer ids on ``device``: (B,) classes in 0..num_classes-1 or (B, L) prompt tokens."""
     if labels is None:
@@ -109,7 +132,8 @@ def guided_eps(model: NoisePredictor, x: torch.Tensor, t: torch.Tensor, labels: 
     eps = eps(x, t, null) + w (eps(x, t, label) - eps(x, t, null)). w = 1 is plain conditional,
     w = 0 unconditional, w > 1 pushes samples towards their label (the paper writes this w as
     1 + its own w). Both predictions come from one forward pass over a doubled batch.
-    ``labels=None`` samples unconditionally.
+    ``labels=None`` samples unconditionally. The rule is linear in the output, so it guides a
+    flow-matching model's velocity the same way.
     """
     w = check_guidance(guidance_scale)
     if labels is None:
@@ -124,23 +148,25 @@ def guided_eps(model: NoisePredictor, x: torch.Tensor, t: torch.Tensor, labels: 
     return eps_uncond + w * (eps_cond - eps_uncond)
 
 
-def predict_start(model: NoisePredictor, schedule: NoiseSchedule, x_t: torch.Tensor, t: torch.Tensor,
+def predict_start(model: NoisePredictor, schedule: DiffusionPath, x_t: torch.Tensor, t: torch.Tensor,
                   labels: torch.Tensor | None, guidance_scale: float, clip_denoised: bool,
                   precision: ResolvedPrecision) -> tuple[torch.Tensor, torch.Tensor]:
     """The model's view of x_t: (x0_hat, eps), both (B, ...).
 
-    eps = guided_eps(x_t, t); x0_hat = (x_t - sqrt(1 - a_t) eps) / sqrt(a_t) (DDIM eq. 9). With
-    ``clip_denoised``, x0_hat is clamped to [-1, 1] and eps re-derived from it, so the pair
-    still satisfies x_t = sqrt(a_t) x0_hat + sqrt(1 - a_t) eps. At t = -1 (inversion's start, a
-    clean image) the model is queried at t = 0 and x0_hat = x_t. A non-finite eps raises.
+    out = guided_eps(x_t, t), read by the path's ``split_prediction``: on a DDPM schedule out is
+    eps and x0_hat = (x_t - sqrt(1 - a_t) eps) / sqrt(a_t) (DDIM eq. 9); on a flow path out is
+    the velocity v, x0_hat = x_t - s v and eps = x_t + (1 - s) v. With ``clip_denoised``, x0_hat
+    is clamped to [-1, 1] and eps re-derived from it, so the pair still lies on the path through
+    x_t. At t = -1 (inversion's start, a clean image) the model is queried at t = 0 and
+    x0_hat = x_t. A non-finite output raises.
     """
     with autocast(x_t.device, precision):
-        eps = guided_eps(model, x_t, t.clamp(min=0), labels, guidance_scale)
-    if not torch.isfinite(eps).all():
+        out = guided_eps(model, x_t, t.clamp(min=0), labels, guidance_scale)
+    if not torch.isfinite(out).all():
         raise FloatingPointError(f"the model predicted non-finite noise at t={int(t[0])} although its inputs were "
                                  f"finite; the weights are probably broken (diverged training): retrain or load "
                                  f"another checkpoint")
-    x0 = schedule.predict_x0(x_t, t, eps)
+    x0, eps = schedule.split_prediction(x_t, t, out)
     if clip_denoised:
         x0 = x0.clamp(-1, 1)
         if int(t.min()) >= 0:
@@ -275,6 +301,34 @@ def dpm_solver_step(schedule: NoiseSchedule, x_t: torch.Tensor, x0_hat: torch.Te
     return ratio * x_t + (a_prev.sqrt() - a_t.sqrt() * ratio) * d
 
 
+def flow_euler_step(path: FlowPath, x_t: torch.Tensor, x0_hat: torch.Tensor, eps: torch.Tensor, t: torch.Tensor,
+                    t_prev: torch.Tensor) -> torch.Tensor:
+    """One Euler step of the flow ODE dx/ds = v(x, s), from level t down to t_prev (t_prev = -1: s = 0).
+
+    x_t, x0_hat, eps: (B, ...); t, t_prev: (B,). Returns x at t_prev, (B, ...). With v held fixed
+    the step lands on (1 - s') x0_hat + s' eps_hat: Euler on the straight path is DDIM's update.
+    """
+    shape = x_t.shape
+    # (1) the velocity of the straight path through the model's (x0_hat, eps_hat): v = eps_hat - x0_hat
+    v = eps - x0_hat
+    # (2) Euler: x_{s'} = x_s + (s' - s) v, with s' < s
+    return x_t + (path.level(t_prev, shape) - path.level(t, shape)) * v
+
+
+def flow_heun_step(path: FlowPath, x_start: torch.Tensor, v_start: torch.Tensor, v_end: torch.Tensor,
+                   t: torch.Tensor, t_prev: torch.Tensor) -> torch.Tensor:
+    """Heun's step (the trapezoidal rule) of dx/ds = v from level t to t_prev, second order in s' - s.
+
+    x_start: x at t; v_start: v there; v_end: v at t_prev, evaluated at Euler's prediction
+    x_start + (s' - s) v_start. All (B, ...); t, t_prev: (B,). Returns x at t_prev.
+    """
+    shape = x_start.shape
+    # (1) the step in s (negative: towards the data)
+    ds = path.level(t_prev, shape) - path.level(t, shape)
+    # (2) trapezoid: x_{s'} = x_s + (s' - s) (v(x_s, s) + v(x_euler, s')) / 2
+    return x_start + ds * 0.5 * (v_start + v_end)
+
+
 # -- the one loop ---------------------------------------------------------------------------------
 @dataclass
 class ReverseStep:
@@ -320,11 +374,14 @@ def initial_noise(shape: Sequence[int], generator: torch.Generator | None, devic
 
 
 @torch.no_grad()
-def reverse_steps(model: NoisePredictor, schedule: NoiseSchedule, x: torch.Tensor, pairs: Sequence[tuple[int, int]],
+def reverse_steps(model: NoisePredictor, schedule: DiffusionPath, x: torch.Tensor, pairs: Sequence[tuple[int, int]],
                   step: Step, *, labels: torch.Tensor | None = None, guidance_scale: float = 1.0,
                   clip_denoised: bool = True, generator: torch.Generator | None = None, draw_noise: bool = True,
                   precision: str = "auto", progress: bool = False, desc: str = "sampling") -> Iterator[ReverseStep]:
     """The loop every sampler consumes: for each (t, t_prev) in ``pairs``, one :class:`ReverseStep`.
+
+    ``schedule`` is the model's path: a DDPM :class:`NoiseSchedule` or a :class:`FlowPath`. A pair
+    with t_prev == t is a corrector: the model is asked again at level t (Heun's second evaluation).
 
     x: (B, ...) the start (x_T for sampling, a clean image for inversion), on the model's device.
     At each pair: (x0_hat, eps) = :func:`predict_start` at t; z ~ N(0, I) from ``generator``
@@ -534,6 +591,64 @@ def sample_dpm_solver(model: NoisePredictor, schedule: NoiseSchedule, shape: Seq
     return x.clamp(-1, 1) if clip_denoised else x
 
 
+FlowMethod = Literal["euler", "heun"]
+
+
+def flow_steps(model: NoisePredictor, path: FlowPath, shape: Sequence[int], *, steps: int = 15,
+               method: FlowMethod = "heun", labels: torch.Tensor | None = None, guidance_scale: float = 1.0,
+               clip_denoised: bool = True, generator: torch.Generator | None = None, x_T: torch.Tensor | None = None,
+               device: str | torch.device | None = None, precision: str = "auto",
+               progress: bool = False) -> Iterator[ReverseStep]:
+    """The steps of Euler's or Heun's method on a flow-matching path (see :func:`sample_flow`).
+
+    ``steps`` intervals with s evenly spaced (:func:`~ddpm_lib.flow.flow_timesteps`). Euler: one
+    pair (t, t_prev) per interval. Heun: each interval but the last is a predictor pair (t, t')
+    (an Euler step) followed by a corrector pair (t', t'), where the loop asks the model at the
+    predicted point and :func:`flow_heun_step` averages the two velocities; the last interval, to
+    s = 0, is an Euler step (Karras et al. 2022 do the same), so Heun costs 2 steps - 1 evaluations.
+    """
+    if method not in FLOW_SAMPLERS:
+        raise ValueError(f"unknown flow method {method!r}; valid methods are {', '.join(FLOW_SAMPLERS)}")
+    levels = flow_timesteps(path.num_timesteps, steps)
+    pairs: list[tuple[int, int]] = []
+    for t, t_prev in descending_pairs(levels):
+        pairs.append((t, t_prev))
+        if method == "heun" and t_prev >= 0:
+            pairs.append((t_prev, t_prev))
+    dev = model_device(model, device)
+    x = initial_noise(shape, generator, dev, x_T)
+    pending: list[tuple[torch.Tensor, torch.Tensor, torch.Tensor]] = []  # (x, v, t) of a predictor awaiting its corrector
+
+    def step(x_t: torch.Tensor, x0: torch.Tensor, eps: torch.Tensor, t: torch.Tensor, t_prev: torch.Tensor,
+             z: torch.Tensor | None) -> torch.Tensor:
+        if pending:  # the corrector: x_t is Euler's prediction at level t, eps - x0 the velocity there
+            x_start, v_start, t_start = pending.pop()
+            return flow_heun_step(path, x_start, v_start, eps - x0, t_start, t)
+        if method == "heun" and int(t_prev.min()) >= 0:
+            pending.append((x_t, eps - x0, t))
+        return flow_euler_step(path, x_t, x0, eps, t, t_prev)
+
+    return reverse_steps(model, path, x, pairs, step, labels=labels, guidance_scale=guidance_scale,
+                         clip_denoised=clip_denoised, generator=generator, draw_noise=False, precision=precision,
+                         progress=progress, desc=f"{method}-{steps}")
+
+
+def sample_flow(model: NoisePredictor, path: FlowPath, shape: Sequence[int], *, steps: int = 15,
+                method: FlowMethod = "heun", labels: torch.Tensor | None = None, guidance_scale: float = 1.0,
+                clip_denoised: bool = True, generator: torch.Generator | None = None, x_T: torch.Tensor | None = None,
+                device: str | torch.device | None = None, precision: str = "auto", progress: bool = False) -> torch.Tensor:
+    """Integrate a flow-matching model's ODE dx/ds = v_theta(x, s) from noise (s = 1) to data (s = 0).
+
+    Euler's method (first order, ``steps`` network calls) or Heun's (second order, 2 steps - 1
+    calls), through the course's one reverse loop (:func:`flow_steps`), with guidance applied to
+    the velocity. ``generator`` draws only x_T. Returns (B, ...), in [-1, 1] when ``clip_denoised``.
+    """
+    x = final(flow_steps(model, path, shape, steps=steps, method=method, labels=labels,
+                         guidance_scale=guidance_scale, clip_denoised=clip_denoised, generator=generator, x_T=x_T,
+                         device=device, precision=precision, progress=progress))
+    return x.clamp(-1, 1) if clip_denoised else x
+
+
 def ddim_invert(model: NoisePredictor, schedule: NoiseSchedule, x0: torch.Tensor, *, steps: int = 50,
                 labels: torch.Tensor | None = None, guidance_scale: float = 1.0,
                 device: str | torch.device | None = None, precision: str = "fp32",
@@ -616,7 +731,7 @@ def sample_inpaint(model: NoisePredictor, schedule: NoiseSchedule, known: torch.
     return x.clamp(-1, 1)
 
 
-def sampler_steps(model: NoisePredictor, schedule: NoiseSchedule, shape: Sequence[int], *,
+def sampler_steps(model: NoisePredictor, schedule: DiffusionPath, shape: Sequence[int], *,
                   sampler: SamplerName = "ddim", steps: int = 50, eta: float = 0.0, labels: torch.Tensor | None = None,
                   guidance_scale: float = 1.0, generator: torch.Generator | None = None,
                   x_T: torch.Tensor | None = None, device: str | torch.device | None = None, precision: str = "auto",
@@ -624,11 +739,18 @@ def sampler_steps(model: NoisePredictor, schedule: NoiseSchedule, shape: Sequenc
     """The steps of the sampler named ``sampler`` (one of :data:`SAMPLERS`), x0_hat clamped to [-1, 1].
 
     ddpm: :func:`ddpm_steps` over all T levels (``steps`` unused); ddim: :func:`ddim_steps` with
-    ``eta``; dpm++: :func:`dpm_solver_steps` (deterministic, so ``eta`` must be 0).
+    ``eta``; dpm++: :func:`dpm_solver_steps` (deterministic, so ``eta`` must be 0); euler and
+    heun: :func:`flow_steps` on a flow-matching path.
     """
     check_sampler(sampler, steps, schedule.num_timesteps, eta)
+    check_path(sampler, schedule)
     common: dict[str, Any] = dict(labels=labels, guidance_scale=guidance_scale, generator=generator, x_T=x_T,
                                   device=device, precision=precision, progress=progress)
+    if isinstance(schedule, FlowPath):
+        return flow_steps(model, schedule, shape, steps=steps, method="euler" if sampler == "euler" else "heun",
+                          **common)
+    if not isinstance(schedule, NoiseSchedule):
+        raise TypeError(f"schedule must be a NoiseSchedule or a FlowPath, got {type(schedule).__name__}")
     if sampler == "ddpm":
         return ddpm_steps(model, schedule, shape, **common)
     if sampler == "dpm++":
@@ -636,12 +758,17 @@ def sampler_steps(model: NoisePredictor, schedule: NoiseSchedule, shape: Sequenc
     return ddim_steps(model, schedule, shape, steps=steps, eta=eta, **common)
 
 
+def network_calls(sampler: SamplerName, steps: int, num_timesteps: int) -> int:
+    """Network evaluations per image (per guided pair): T for ddpm, 2 steps - 1 for heun, else ``steps``."""
+    return num_timesteps if sampler == "ddpm" else 2 * steps - 1 if sampler == "heun" else steps
+
+
 def sampler_name(sampler: SamplerName, steps: int, num_timesteps: int) -> str:
-    """How tables name a sampler run: "DDPM-1000", "DDIM-50", "DPM++-15" (the count is network calls per image)."""
-    return f"{sampler.upper()}-{num_timesteps if sampler == 'ddpm' else steps}"
+    """How tables name a sampler run: "DDPM-1000", "DDIM-50", "DPM++-15", "HEUN-15" (the count is network calls per image)."""
+    return f"{sampler.upper()}-{network_calls(sampler, steps, num_timesteps)}"
 
 
-def generate(model: NoisePredictor, schedule: NoiseSchedule, labels: torch.Tensor | None, *,
+def generate(model: NoisePredictor, schedule: DiffusionPath, labels: torch.Tensor | None, *,
              num_samples: int | None = None, image_shape: Sequence[int] | None = None,
              sampler: SamplerName = "ddim", steps: int = 50, eta: float = 0.0, guidance_scale: float = 1.0,
              batch_size: int = 250, generator: torch.Generator | None = None,
@@ -653,6 +780,7 @@ def generate(model: NoisePredictor, schedule: NoiseSchedule, labels: torch.Tenso
     """
     check_guidance(guidance_scale)
     eta = check_sampler(sampler, steps, schedule.num_timesteps, eta)
+    check_path(sampler, schedule)
     if labels is not None and num_samples is not None and num_samples != len(labels):
         raise ValueError(f"num_samples={num_samples} but {len(labels)} labels were given: one sample is drawn per "
                          f"label; drop num_samples or pass {num_samples} labels")

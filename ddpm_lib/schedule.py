@@ -8,7 +8,7 @@ their formula; every per-sample lookup goes through :func:`extract`.
 from __future__ import annotations
 
 import math
-from typing import Literal
+from typing import Literal, Protocol
 
 import torch
 
@@ -69,6 +69,39 @@ def extract(a: torch.Tensor, t: torch.Tensor, shape: torch.Size | tuple[int, ...
     if at_minus_one is not None:
         out = torch.where(t >= 0, out, torch.full_like(out, at_minus_one))
     return out.reshape(shape[0], *([1] * (len(shape) - 1)))
+
+
+class DiffusionPath(Protocol):
+    """A path from data to noise, x_t = alpha_t x_0 + sigma_t eps at levels t = 0..T-1, and what a network learns on it.
+
+    Two paths share the training loop (:func:`ddpm_lib.train.diffusion_loss`) and the reverse loop
+    (:func:`ddpm_lib.sample.reverse_steps`): DDPM's :class:`NoiseSchedule` (alpha_t^2 + sigma_t^2 = 1,
+    the network predicts eps) and flow matching's :class:`ddpm_lib.flow.FlowPath` (alpha_t + sigma_t = 1,
+    the network predicts the velocity eps - x_0). Each says how to noise (``q_sample``), what the
+    network's target is (``training_target``) and how to read the network's output back as the
+    pair (x0_hat, eps_hat) (``split_prediction``), which is all the samplers need.
+    """
+
+    num_timesteps: int
+
+    @property
+    def kind(self) -> str: ...
+
+    @property
+    def device(self) -> torch.device: ...
+
+    def to(self, device: torch.device | str) -> object: ...
+
+    def config(self) -> dict[str, object]: ...
+
+    def q_sample(self, x0: torch.Tensor, t: torch.Tensor, noise: torch.Tensor) -> torch.Tensor: ...
+
+    def training_target(self, x0: torch.Tensor, noise: torch.Tensor) -> torch.Tensor: ...
+
+    def split_prediction(self, xt: torch.Tensor, t: torch.Tensor,
+                         output: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]: ...
+
+    def predict_eps(self, xt: torch.Tensor, t: torch.Tensor, x0: torch.Tensor) -> torch.Tensor: ...
 
 
 class NoiseSchedule:
@@ -193,3 +226,13 @@ class NoiseSchedule:
         """The noise that takes x_0 to x_t: eps = (x_t - sqrt(alpha_bar_t) x_0) / sqrt(1 - alpha_bar_t)."""
         return ((xt - extract(self.sqrt_alphas_cumprod, t, xt.shape) * x0)
                 / extract(self.sqrt_one_minus_alphas_cumprod, t, xt.shape))
+
+    # -- what the network predicts: eps (DDPM's parametrisation) -------------------------------------
+    def training_target(self, x0: torch.Tensor, noise: torch.Tensor) -> torch.Tensor:
+        """The network's target in Algorithm 1: the noise eps itself (x0 is not needed)."""
+        return noise
+
+    def split_prediction(self, xt: torch.Tensor, t: torch.Tensor,
+                         output: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """(x0_hat, eps_hat) from the network's output, which is eps_hat: x0_hat by :meth:`predict_x0`."""
+        return self.predict_x0(xt, t, output), output

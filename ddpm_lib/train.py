@@ -30,7 +30,7 @@ from .data import ImageDataset
 from .distributed import DistributedContext, average, barrier
 from .files import remove_stale_temps
 from .runtime import ResolvedPrecision, autocast, choose_device, progress_disabled, resolve_precision
-from .schedule import NoiseSchedule, extract
+from .schedule import DiffusionPath, NoiseSchedule, extract
 
 STATE_FILE = "train_state.pt"
 WEIGHTS_FILE = "model.safetensors"
@@ -67,7 +67,7 @@ class StepNoise:
         return StepNoise(self.t[index], self.noise[index], None if self.drop is None else self.drop[index])
 
 
-def diffusion_loss(model: Callable[..., torch.Tensor], schedule: NoiseSchedule, x0: torch.Tensor, *,
+def diffusion_loss(model: Callable[..., torch.Tensor], schedule: DiffusionPath, x0: torch.Tensor, *,
                    labels: torch.Tensor | None = None, p_uncond: float = 0.0, generator: torch.Generator | None = None,
                    t: torch.Tensor | None = None, noise: torch.Tensor | None = None, drop: torch.Tensor | None = None,
                    null_label: int | None = None, min_snr_gamma: float = 0.0) -> torch.Tensor:
@@ -81,6 +81,9 @@ def diffusion_loss(model: Callable[..., torch.Tensor], schedule: NoiseSchedule, 
     mask ``drop`` is True), so the same model learns the unconditional eps for classifier-free
     guidance; labels may also be (B, L) prompt token ids, dropped row by row. ``null_label``
     defaults to ``model.null_label``. Returns a scalar.
+
+    On a flow-matching path (:class:`~ddpm_lib.flow.FlowPath`) the same lines give the flow
+    matching loss E || v_theta(x_s, s) - (eps - x0) ||^2: the path noises x0 and names the target.
     """
     b, device = x0.shape[0], x0.device
     if t is None:
@@ -94,11 +97,21 @@ def diffusion_loss(model: Callable[..., torch.Tensor], schedule: NoiseSchedule, 
         null = int(getattr(model, "null_label")) if null_label is None else null_label
         labels = torch.where(drop, torch.full_like(labels, null), labels)
     xt = schedule.q_sample(x0, t, noise)
-    eps = model(xt, t, labels) if labels is not None else model(xt, t)
+    target = schedule.training_target(x0, noise)
+    out = model(xt, t, labels) if labels is not None else model(xt, t)
     if min_snr_gamma <= 0:
-        return F.mse_loss(eps.float(), noise)
-    per_image = (eps.float() - noise).square().flatten(1).mean(1)
+        return F.mse_loss(out.float(), target)
+    schedule = check_loss_weighting(schedule, min_snr_gamma)
+    per_image = (out.float() - target).square().flatten(1).mean(1)
     return (min_snr_weight(schedule, t, min_snr_gamma) * per_image).mean()
+
+
+def check_loss_weighting(schedule: DiffusionPath, min_snr_gamma: float) -> NoiseSchedule:
+    """The DDPM schedule that min-SNR weighting needs, else ``ValueError`` (a flow path's loss takes no weight)."""
+    if not isinstance(schedule, NoiseSchedule):
+        raise ValueError(f"min_snr_gamma={min_snr_gamma:g} weights DDPM's eps loss; the {schedule.kind} path's "
+                         f"velocity loss takes none: set min_snr_gamma=0 (--min-snr-gamma 0)")
+    return schedule
 
 
 def min_snr_weight(schedule: NoiseSchedule, t: torch.Tensor, gamma: float) -> torch.Tensor:
@@ -192,7 +205,7 @@ def needs_grad_scaler(precision: ResolvedPrecision) -> bool:
     return precision == "fp16"
 
 
-def training_step(model: nn.Module, optimizer: torch.optim.Optimizer, schedule: NoiseSchedule, x0: torch.Tensor, *,
+def training_step(model: nn.Module, optimizer: torch.optim.Optimizer, schedule: DiffusionPath, x0: torch.Tensor, *,
                   labels: torch.Tensor | None, noise: StepNoise, grad_clip: float, precision: ResolvedPrecision,
                   forward: Callable[..., torch.Tensor] | None = None,
                   average: Callable[[torch.Tensor], torch.Tensor] | None = None,
@@ -255,11 +268,14 @@ def _load_or_explain(module: nn.Module | torch.optim.Optimizer | EMA, state: Any
                               f"use a new --checkpoint-dir") from None
 
 
-def train(model: nn.Module, schedule: NoiseSchedule, dataset: ImageDataset, config: TrainConfig, *,
+def train(model: nn.Module, schedule: DiffusionPath, dataset: ImageDataset, config: TrainConfig, *,
           device: str | torch.device | None = None, checkpoint_dir: str | Path | None = None, resume: bool = False,
           progress: bool = True, callback: Callable[[int, float], None] | None = None,
           conditional: bool | None = None, dist: DistributedContext | None = None) -> TrainResult:
     """Train ``model`` to predict noise (Algorithm 1) with AdamW, warm-up, clipping and EMA.
+
+    ``schedule`` is the path: a DDPM :class:`~ddpm_lib.schedule.NoiseSchedule` (the model learns
+    eps) or a :class:`~ddpm_lib.flow.FlowPath` (it learns the velocity; flow matching).
 
     Args:
         model: a :class:`~ddpm_lib.unet.SimpleUNet` or :class:`~ddpm_lib.text.TextConditionedUNet`.
@@ -291,6 +307,8 @@ def train(model: nn.Module, schedule: NoiseSchedule, dataset: ImageDataset, conf
                          f"expects {in_channels}; build the model with in_channels={dataset.images.shape[1]}")
     if resume and checkpoint_dir is None:
         raise ValueError("resume=True needs checkpoint_dir")
+    if config.min_snr_gamma > 0:
+        check_loss_weighting(schedule, config.min_snr_gamma)
     ckpt = Path(checkpoint_dir) if checkpoint_dir is not None else None
     state = None
     if resume and ckpt is not None:

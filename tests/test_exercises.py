@@ -90,6 +90,9 @@ IMPLEMENT = {
     ex.HALF_MASK: ((), lambda s: torch.ones(s).index_fill_(2, torch.arange(16, 32), 0), {
         "bottom": lambda s: torch.ones(s).index_fill_(2, torch.arange(0, 16), 0),
         "columns": lambda s: torch.ones(s).index_fill_(3, torch.arange(16, 32), 0)}),
+    ex.VELOCITY_FROM_EPS: ((), lambda x, e, s: (e - x) / (1 - s), {
+        "x0_minus_eps": lambda x, e, s: (x - e) / (1 - s), "eps_alone": lambda x, e, s: e,
+        "no_division": lambda x, e, s: e - x}),
 }
 
 
@@ -156,6 +159,7 @@ PREDICT = {
     ex.NEGATIVE_GUIDANCE_ACCURACY: ((0.03,), 0.0, 0.5, "below chance"),
     ex.FEWEST_DDIM_STEPS: (([10, 20, 50], [0.8, 0.93, 0.95]), 15, 50, "are 20, and 10 steps fall below"),
     ex.GUIDED_TRAINING_DATA: (([0.90, 0.91, 0.92], [0.90, 0.92, 0.91]), "no difference", "w=3", "answer is 'no difference'"),
+    ex.ONE_EULER_STEP_SPREAD: ((0.031, 0.612), 0.0, 0.5, "differed by 0.031 per pixel"),
 }
 
 
@@ -228,6 +232,9 @@ BUGS = {
         "swapped": (("eps.chunk(2)", "torch.chunk(eps, 2)"),),
         "no_null": (("return eps_uncond + w * (eps_cond - eps_uncond)", "return eps_cond"),
                     ("eps_uncond, eps_cond = eps.chunk(2)", "eps_cond, eps_uncond = eps.chunk(2)"))}),
+    ex.HEUN_CORRECTOR: ((("velocity(x, s_next)", "velocity(x_euler, s_next)"),), {
+        "at_start": (("v_next = velocity(x, s_next)", "v_next = velocity(x + 0 * v, s_next)"),),
+        "euler": (("x = x + (s_next - s) * (v + v_next) / 2", "x = x_euler"),)}),
 }
 
 

@@ -9,7 +9,7 @@ import pytest
 
 from ddpm_lib import exercises as ex
 
-NOTEBOOKS = sorted((Path(__file__).parent.parent / "notebooks").glob("0*.ipynb"))
+NOTEBOOKS = sorted((Path(__file__).parent.parent / "notebooks").glob("[0-9]*.ipynb"))
 HEADING = re.compile(r"^###+ Exercises? ([\d and]+) \((implement|predict, then run|find the bug)\)", re.M)
 
 

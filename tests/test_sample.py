@@ -175,8 +175,8 @@ def test_generate_batches_and_validates(schedule, target):
     x = generate(model, schedule, labels, image_shape=(1, 8, 8), steps=5, batch_size=2,
                  generator=torch.Generator().manual_seed(0), precision="fp32")
     assert x.shape == (5, 1, 8, 8)
-    with pytest.raises(ValueError, match="ddpm, ddim"):
-        generate(model, schedule, labels, sampler="euler")
+    with pytest.raises(ValueError, match="ddpm, ddim, dpm\\+\\+, euler, heun"):
+        generate(model, schedule, labels, sampler="rk4")  # type: ignore[arg-type]
     with pytest.raises(ValueError, match="nothing to generate"):
         generate(model, schedule, None, num_samples=0)
 

@@ -4,6 +4,7 @@ import torch
 from ddpm_lib.checkpoint import load_training_state
 from ddpm_lib.config import TrainConfig, get_preset
 from ddpm_lib.data import ImageDataset
+from ddpm_lib.flow import FlowPath
 from ddpm_lib.schedule import NoiseSchedule
 from ddpm_lib.train import EMA, STATE_FILE, TrainingDivergedError, batch_indices, diffusion_loss, lr_at, train
 from ddpm_lib.unet import SimpleUNet
@@ -97,9 +98,9 @@ def _cfg(steps, **kw):
                        **kw)
 
 
-def test_resume_gives_identical_weights(tmp_path):
+@pytest.mark.parametrize("s", [NoiseSchedule(1000), FlowPath(1000)], ids=["ddpm", "flow"])
+def test_resume_gives_identical_weights(tmp_path, s):
     data = tiny_data()
-    s = NoiseSchedule(1000)
     full = train(tiny_model(), s, data, _cfg(6), progress=False)
     train(tiny_model(), s, data, _cfg(3), checkpoint_dir=tmp_path, progress=False)
     resumed = train(tiny_model(seed=1), s, data, _cfg(6), checkpoint_dir=tmp_path, resume=True, progress=False)

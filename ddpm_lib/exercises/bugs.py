@@ -203,4 +203,63 @@ GUIDANCE_BRANCHES = _planted_bug(
               "no_null": "That returns the conditional prediction alone: guidance needs both."})
 
 
-ALL: tuple[Exercise, ...] = (LAST_STEP_NOISE, POSTERIOR_VARIANCE, CLAMP_X0, GUIDANCE_BRANCHES)
+# -- notebook 10: Heun's corrector ----------------------------------------------------------------------
+HEUN_SOURCE = '''\
+def heun_sample(velocity, x, s_grid):
+    """Heun's method for dx/ds = velocity(x, s) along s_grid, from 1 down to 0; the last step is Euler's."""
+    for s, s_next in zip(s_grid[:-1], s_grid[1:]):
+        v = velocity(x, s)
+        x_euler = x + (s_next - s) * v
+        if s_next == 0:
+            x = x_euler
+        else:
+            v_next = velocity(x, s_next)
+            x = x + (s_next - s) * (v + v_next) / 2
+    return x
+'''
+
+
+def _heun_reference(velocity: Callable[[torch.Tensor, float], torch.Tensor], x: torch.Tensor, s_grid: list[float],
+                    at_start: bool = False, euler: bool = False) -> torch.Tensor:
+    for s, s_next in zip(s_grid[:-1], s_grid[1:]):
+        v = velocity(x, s)
+        x_euler = x + (s_next - s) * v
+        if s_next == 0 or euler:
+            x = x_euler
+        else:
+            v_next = velocity(x if at_start else x_euler, s_next)
+            x = x + (s_next - s) * (v + v_next) / 2
+    return x
+
+
+def _run_heun(fn: Callable[..., Any]) -> Verdict:
+    mu, sd = 0.3, 0.5  # data N(mu, sd^2): the exact velocity is linear in x
+
+    def velocity(x: torch.Tensor, s: float) -> torch.Tensor:
+        var = (1 - s) ** 2 * sd ** 2 + s ** 2
+        r = x - (1 - s) * mu
+        return s / var * r - (mu + (1 - s) * sd ** 2 / var * r)
+
+    x = torch.randn(6, 3, generator=torch.Generator().manual_seed(15), dtype=torch.float64)
+    grid = [1.0, 0.75, 0.5, 0.25, 0.0]
+
+    def run(f: Callable[..., torch.Tensor], **kw: Any) -> torch.Tensor:
+        return f(velocity, x.clone(), grid, **kw)
+
+    return judge_output(lambda: run(fn), lambda: run(_heun_reference), {
+        "at_start": run(_heun_reference, at_start=True), "euler": run(_heun_reference, euler=True)}, atol=1e-6,
+        correct="Fixed: the corrector reads the velocity where Euler's step landed.")
+
+
+HEUN_CORRECTOR = _planted_bug(
+    "bug: Heun's corrector", HEUN_SOURCE,
+    _run_heun,
+    hints=("Heun's method averages two slopes: the one where the step starts and the one where a plain Euler "
+           "step would end. Where is the second slope read?",
+           "velocity(..., s_next) must be evaluated at x_euler, the Euler prediction at s_next, not at x."),
+    mistakes={"at_start": "The bug is still there: the second velocity is read at the starting point x, where "
+                          "the path is at s, not at s_next, so the average mixes two times at one place.",
+              "euler": "That is Euler's method: it drops the corrector, and with it the second order."})
+
+
+ALL: tuple[Exercise, ...] = (LAST_STEP_NOISE, POSTERIOR_VARIANCE, CLAMP_X0, GUIDANCE_BRANCHES, HEUN_CORRECTOR)

@@ -361,6 +361,29 @@ HALF_MASK = Exercise(
               "columns": "That splits the columns (left and right), not the rows (top and bottom)."})
 
 
+# -- notebook 10 --------------------------------------------------------------------------------
+def _velocity_from_eps(fn: Callable[[torch.Tensor, torch.Tensor, torch.Tensor], torch.Tensor]) -> Verdict:
+    g = torch.Generator().manual_seed(16)
+    x0, eps = torch.rand(4, 1, 4, 4, generator=g) * 2 - 1, torch.randn(4, 1, 4, 4, generator=g)
+    s = torch.tensor([0.1, 0.4, 0.7, 0.95]).reshape(4, 1, 1, 1)
+    x = (1 - s) * x0 + s * eps
+    return judge_output(lambda: fn(x, eps, s), eps - x0, {
+        "x0_minus_eps": x0 - eps, "eps_alone": eps, "no_division": eps - x},
+        correct="Right: with x0 = (x - s eps) / (1 - s), the velocity eps - x0 = (eps - x) / (1 - s).")
+
+
+VELOCITY_FROM_EPS = Exercise(
+    "velocity from eps", "implement",
+    "Write my_velocity_from_eps(x, eps, s): the velocity eps - x0 of the straight path through x = (1 - s) x0 + "
+    "s eps, from x, eps and s alone (s < 1); then run this cell again.",
+    _velocity_from_eps,
+    hints=("Solve x = (1 - s) x0 + s eps for x0 first.",
+           "x0 = (x - s eps) / (1 - s), and v = eps - x0; simplify to (eps - x) / (1 - s)."),
+    mistakes={"x0_minus_eps": "Sign: the path runs from data (s = 0) to noise (s = 1), so its velocity is eps - x0.",
+              "eps_alone": "That is the noise; the velocity also subtracts the clean image x0.",
+              "no_division": "Close: eps - x is the velocity scaled by (1 - s); x is not x0 unless s = 0."})
+
+
 ALL: tuple[Exercise, ...] = (INTERACTION_FEATURES, ONE_SHOT_DENOISE, ALPHAS_CUMPROD, Q_SAMPLE, SINUSOIDAL_EMBEDDING,
                              ADAGN, DIFFUSION_LOSS, EMA_UPDATE, DDPM_STEP, PREDICT_X0, GUIDANCE, DDIM_STEP,
-                             INPAINT_MERGE, LABEL_DROPOUT, SLERP, HALF_MASK)
+                             INPAINT_MERGE, LABEL_DROPOUT, SLERP, HALF_MASK, VELOCITY_FROM_EPS)

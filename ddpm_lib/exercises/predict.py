@@ -279,6 +279,27 @@ GUIDED_TRAINING_DATA = _prediction(
     _guided_data)
 
 
+# -- notebook 10 --------------------------------------------------------------------------------
+def _one_euler_step(prediction: Any, measured: float, real: float) -> Verdict:
+    why = (f"At s = 1 the input is pure noise, independent of the digit, so the best velocity is "
+           f"v(x, 1) = x - E[x_0 | label], and one Euler step to s = 0 lands on x - v = E[x_0 | label]: the "
+           f"average digit of that class, whatever the noise. The samples differed by {measured:.3f} per pixel "
+           f"(the model's error), against {real:.3f} between real digits of one class: every one-step sample is "
+           f"the same blurred average. Variety comes from the later steps, where the path bends.")
+    return judge_number(prediction, measured, valid=(0.0, 2.0, "a standard deviation of pixels in [-1, 1], "
+                                                     "between 0 and 2"),
+                        agree=within(0.1, ".3f", "0.1"), fmt=".3f",
+                        above="one step cannot use the noise at all.",
+                        below="the model's estimate of the average still moves a little with the noise.", why=why)
+
+
+ONE_EULER_STEP_SPREAD = _prediction(
+    "predict: one Euler step",
+    "Before the next cell runs, set predicted_one_step_spread to the per-pixel standard deviation (0 to 2) you "
+    "expect between 16 samples of the same digit drawn with a single Euler step from 16 different noises.",
+    _one_euler_step)
+
+
 ALL: tuple[Exercise, ...] = (ONE_SHOT_ACCURACY, COSINE_ALPHA_BAR_END, HALF_ACCURACY_STEP, ATTENTION_COST_RATIO,
                              ZERO_PREDICTOR_LOSS, WRONG_T_LOSS_RATIO, NEGATIVE_GUIDANCE_ACCURACY, FEWEST_DDIM_STEPS,
-                             GUIDED_TRAINING_DATA)
+                             GUIDED_TRAINING_DATA, ONE_EULER_STEP_SPREAD)
