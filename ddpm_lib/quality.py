@@ -40,7 +40,7 @@ from .data import ImageDataset, load_dataset
 from .evaluate import check_num_samples, judge_model
 from .files import atomic_write_json, atomic_write_text, check_output_path
 from .runtime import autocast, choose_device, resolve_precision, seeded
-from .sample import SamplerName, check_sampler, sampler_name
+from .sample import FLOW_SAMPLERS, SamplerName, check_sampler, sampler_name
 from .schedule import NoiseSchedule
 from .train import batch_indices, train
 from .validate import check_number
@@ -114,6 +114,15 @@ def _split_top(body: str) -> list[str]:
     return items + [cur]
 
 
+def check_recipe_sampler(name: str, steps: int, num_timesteps: int) -> None:
+    """:func:`check_sampler`, and a sampler of DDPMs: every recipe here trains an eps model, which euler and heun
+    (flow matching's samplers) cannot sample."""
+    check_sampler(name, steps, num_timesteps)
+    if name in FLOW_SAMPLERS:
+        raise ValueError(f"the {name} sampler integrates a flow-matching model's velocity; the quality benchmark "
+                         f"trains DDPM (eps) recipes: use ddpm, ddim or dpm++")
+
+
 def parse_samplers(text: str, num_timesteps: int = 1000) -> list[tuple[SamplerName, int]]:
     """'ddim:50,dpm++:15' -> [("ddim", 50), ("dpm++", 15)], each checked by :func:`check_sampler`."""
     out: list[tuple[SamplerName, int]] = []
@@ -121,7 +130,7 @@ def parse_samplers(text: str, num_timesteps: int = 1000) -> list[tuple[SamplerNa
         name, sep, steps = item.strip().partition(":")
         if not sep or not steps.strip().isdigit():
             raise ValueError(f"sampler {item!r} must be name:steps, e.g. ddim:50 or dpm++:15")
-        check_sampler(name, int(steps), num_timesteps)
+        check_recipe_sampler(name, int(steps), num_timesteps)
         out.append((name, int(steps)))  # type: ignore[arg-type]
     return out
 
@@ -335,7 +344,7 @@ def run_quality(budgets: Sequence[float] = (4.0, 8.0), recipes: Sequence[Recipe]
         check_budget(b)
     shortest_t = min(1000 if r.peer else r.preset(base).num_timesteps for r in recipes)  # validates each recipe
     for sampler, steps in samplers:
-        check_sampler(sampler, steps, shortest_t)
+        check_recipe_sampler(sampler, steps, shortest_t)
     check_num_samples(num_samples)
     if any(r.peer for r in recipes):
         try:

@@ -264,7 +264,7 @@ CLI_CASES = [
     ("sample-per-digit", ["sample", "--checkpoint", "x", "--per-digit", "0"], r"--per-digit: the value must be a whole number >= 1, got 0"),
     ("sample-digits", ["sample", "--checkpoint", "x", "--digits", "3,x"], "--digits takes digits separated by commas"),
     ("sample-digit-10", ["sample", "--checkpoint", "x", "--digits", "10"], "--digits must list digits 0-9"),
-    ("sample-sampler", ["sample", "--checkpoint", "x", "--sampler", "dpm"], r"--sampler: invalid choice: 'dpm' \(choose from '?ddpm'?, '?ddim'?, '?dpm\+\+'?\)"),
+    ("sample-sampler", ["sample", "--checkpoint", "x", "--sampler", "dpm"], r"--sampler: invalid choice: 'dpm' \(choose from '?ddpm'?, '?ddim'?, '?dpm\+\+'?, '?euler'?, '?heun'?\)"),
     ("sample-dpm-eta", ["sample", "--checkpoint", "{ckpt}", "--sampler", "dpm++", "--eta", "0.5"],
      r"eta=0.5 applies to the ddim sampler only \(dpm\+\+ has no eta\)"),
     ("bench-seconds", ["bench", "--seconds", "0"], r"--seconds: the value must be a finite number in \(0, 3600\], got 0.0"),

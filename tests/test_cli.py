@@ -71,6 +71,20 @@ def test_train_min_snr_gamma_reaches_the_recipe(tmp_path, capsys):
     assert json.loads(out.with_suffix(".json").read_text())["train"]["min_snr_gamma"] == 5.0
 
 
+def test_train_flow_matching_then_sample_and_evaluate_with_its_samplers(tmp_path, capsys):
+    out = tmp_path / "flow.safetensors"
+    assert main(["train", "--preset", "cpu", "--objective", "velocity", "--steps", "2", "--batch-size", "8",
+                 "--base-channels", "8", "--out", str(out), "--json"]) == 0
+    assert "without the preset's min-SNR weighting" in capsys.readouterr().out  # the cpu preset's gamma is 5
+    recipe = json.loads(out.with_suffix(".json").read_text())
+    assert recipe["schedule"] == {"num_timesteps": 1000, "kind": "flow"} and recipe["train"]["min_snr_gamma"] == 0.0
+    assert main(["sample", "--checkpoint", str(out), "--digits", "3", "--per-digit", "2", "--steps", "2",
+                 "--out", str(tmp_path / "s.png")]) == 0
+    assert "(heun, guidance 2.0)" in capsys.readouterr().out  # a flow model samples with heun unless told
+    assert main(["evaluate", "--checkpoint", str(out), "--sampler", "ddim", "--num-samples", "10"]) == 2
+    assert "use sampler 'euler' or 'heun'" in capsys.readouterr().err
+
+
 def test_errors_exit_2_with_a_message(tmp_path, capsys):
     junk = tmp_path / "junk.safetensors"
     junk.write_bytes(b"junk")

@@ -87,7 +87,9 @@ def test_parse_samplers_and_budgets():
     assert parse_samplers("ddim:50, dpm++:15") == [("ddim", 50), ("dpm++", 15)]
     with pytest.raises(ValueError, match="must be name:steps"):
         parse_samplers("ddim")
-    with pytest.raises(ValueError, match="unknown sampler 'heun'"):
+    with pytest.raises(ValueError, match="unknown sampler 'rk4'"):
+        parse_samplers("rk4:10")
+    with pytest.raises(ValueError, match="the heun sampler .* trains DDPM \\(eps\\) recipes: use ddpm, ddim or dpm"):
         parse_samplers("heun:10")
     with pytest.raises(ValueError, match="steps must be a whole number from 1 to 1000"):
         parse_samplers("dpm++:2000")
@@ -162,7 +164,9 @@ def test_run_quality_checks_before_training(tmp_path):
     with pytest.raises(ValueError, match="recipe names must differ"):
         run_quality(recipes=[RECIPES["course"], RECIPES["course"]], out=tmp_path)
     with pytest.raises(ValueError, match="unknown sampler"):
-        run_quality(samplers=[("heun", 10)], out=tmp_path)  # type: ignore[list-item]
+        run_quality(samplers=[("rk4", 10)], out=tmp_path)  # type: ignore[list-item]
+    with pytest.raises(ValueError, match="trains DDPM"):
+        run_quality(samplers=[("euler", 10)], out=tmp_path)
     with pytest.raises(ValueError, match="steps must be a whole number from 1 to 100"):  # the smoke schedule's T
         run_quality(recipes=[RECIPES["course"]], samplers=[("ddim", 500)], base="smoke", out=tmp_path)
     with pytest.raises(ValueError, match="quality json file"):
