@@ -62,6 +62,16 @@ def preset_path_model(preset: Preset, seed: int = 0,
     return model, FlowPath(preset.num_timesteps)
 
 
+def trained_here(preset: Preset, objective: Objective, path: Path, device: str | torch.device, say: str) -> Path:
+    """``path``, after training ``preset``'s model for ``objective`` into its folder if it is not there yet."""
+    if not path.is_file():
+        untrained, fresh = preset_path_model(preset, seed=preset.train.seed, objective=objective)
+        print(f"{say} ({preset.train.steps} steps) into {path.parent}")
+        train(untrained, fresh, load_dataset("mnist-5k", "train"), preset.train, device=device,
+              checkpoint_dir=path.parent, progress=False)
+    return path
+
+
 class NotebookModel(NamedTuple):
     """What :func:`notebook_model` returns; unpacks as ``model, schedule, info, path``."""
 
@@ -90,13 +100,8 @@ def notebook_model(preset: Preset, device: str | torch.device = "cpu", *, runs_d
     elif notebook04.is_file():
         path = notebook04
     else:
-        path = smoke_weights(runs_dir)
-        if not path.is_file():
-            untrained, fresh_schedule = preset_model(preset, seed=preset.train.seed)
-            print(f"notebook 04 has not run in this folder: training the smoke preset's model "
-                  f"({preset.train.steps} steps) into {path.parent}")
-            train(untrained, fresh_schedule, load_dataset("mnist-5k", "train"), preset.train, device=device,
-                  checkpoint_dir=path.parent, progress=False)
+        path = trained_here(preset, "eps", smoke_weights(runs_dir), device,
+                            "notebook 04 has not run in this folder: training the smoke preset's model")
     model, schedule, info = load_model(path, device)
     if not isinstance(schedule, NoiseSchedule):
         raise ValueError(f"{path} records no DDPM noise schedule (it has {schedule!r}); retrain it with "
@@ -123,13 +128,9 @@ def flow_model(preset: Preset, device: str | torch.device = "cpu", *, runs_dir: 
     if preset.name != "smoke":
         path = find_checkpoint(pretrained)
     else:
-        path = (RUNS_DIR if runs_dir is None else runs_dir) / "smoke" / "flow-model" / WEIGHTS_FILE
-        if not path.is_file():
-            smoke = replace(preset, train=replace(preset.train, min_snr_gamma=0.0))
-            untrained, flow_path = preset_path_model(smoke, seed=smoke.train.seed, objective="velocity")
-            print(f"training the smoke preset's flow-matching model ({smoke.train.steps} steps) into {path.parent}")
-            train(untrained, flow_path, load_dataset("mnist-5k", "train"), smoke.train, device=device,
-                  checkpoint_dir=path.parent, progress=False)
+        smoke = replace(preset, train=replace(preset.train, min_snr_gamma=0.0))
+        path = trained_here(smoke, "velocity", (RUNS_DIR if runs_dir is None else runs_dir) / "smoke" / "flow-model"
+                            / WEIGHTS_FILE, device, "training the smoke preset's flow-matching model")
     model, flow, info = load_model(path, device)
     if not isinstance(flow, FlowPath):
         raise ValueError(f"{path} is not a flow-matching model (its path is {flow!r}); retrain it with "
