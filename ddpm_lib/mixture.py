@@ -73,15 +73,20 @@ class GaussianMixture:
         log_n = -0.5 * sq / var - 0.5 * self.dim * torch.log(2 * math.pi * var)
         return torch.logsumexp(log_n + self.weights.log()[None], dim=1)
 
+    def _components(self, x: torch.Tensor, signal: torch.Tensor | float,
+                    noise: torch.Tensor | float | None) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """(x - signal mu_k (B, K, D), the noised variance v (B or 1, 1, 1), responsibilities r_k(x) (B, K, 1))."""
+        mu, var = self._noised(signal, noise)
+        centred = x.double()[:, None, :] - mu
+        r = torch.softmax(-0.5 * (centred ** 2).sum(-1) / var[:, :, 0] + self.weights.log()[None], dim=1)
+        return centred, var, r[:, :, None]
+
     def score(self, x: torch.Tensor, signal: torch.Tensor | float = 1.0,
               noise: torch.Tensor | float | None = None) -> torch.Tensor:
         """grad_x log q(x), (B, D), for x = signal x_0 + noise eps; ``signal`` = sqrt(alpha_bar_t) (1 = the data
         itself) and ``noise`` = sqrt(1 - alpha_bar_t) by default (:meth:`_noised`)."""
-        mu, var = self._noised(signal, noise)
-        xd = x.double()
-        sq = ((xd[:, None, :] - mu) ** 2).sum(-1)
-        r = torch.softmax(-0.5 * sq / var[:, :, 0] + self.weights.log()[None], dim=1)  # responsibilities (B, K)
-        return ((r[:, :, None] * (mu - xd[:, None, :])).sum(1) / var[:, :, 0]).to(x.dtype)
+        centred, var, r = self._components(x, signal, noise)
+        return (-(r * centred).sum(1) / var[:, :, 0]).to(x.dtype)
 
     def posterior_means(self, x: torch.Tensor, signal: torch.Tensor | float,
                         noise: torch.Tensor | float) -> tuple[torch.Tensor, torch.Tensor]:
@@ -93,11 +98,7 @@ class GaussianMixture:
         """
         a = torch.as_tensor(signal, dtype=torch.float64).reshape(-1, 1, 1)
         n = torch.as_tensor(noise, dtype=torch.float64).reshape(-1, 1, 1)
-        mu, var = self._noised(a, n)
-        xd = x.double()[:, None, :]
-        sq = ((xd - mu) ** 2).sum(-1)
-        r = torch.softmax(-0.5 * sq / var[:, :, 0] + self.weights.log()[None], dim=1)[:, :, None]  # (B, K, 1)
-        centred = xd - mu  # x - a mu_k, (B, K, D)
+        centred, var, r = self._components(x, a, n)
         x0 = (r * (self.means[None] + a * self.std ** 2 / var * centred)).sum(1)
         eps = (r * (n / var * centred)).sum(1)
         return x0, eps
