@@ -7,7 +7,7 @@ PRESET ?=
 PRESET_FLAG := $(if $(PRESET),--preset $(PRESET),)
 SMOKE_ENV := DDPM_COURSE_MODE=smoke TQDM_DISABLE=1 MPLBACKEND=Agg
 
-.PHONY: help install quest test test-browser typecheck test-fast lab notebooks slides bench quality judge pretrained pretrained-flow results clean
+.PHONY: help install quest test test-browser typecheck test-fast lab notebooks slides bench quality judge pretrained pretrained-flow pretrained-latent results clean
 
 help:
 	@echo "make quest       train a DDPM and write chaos_sculptures/new_creation.png (PRESET=smoke|cpu|gpu)"
@@ -21,6 +21,7 @@ help:
 	@echo "make judge       retrain the judge classifier (ddpm_lib/weights/judge.safetensors)"
 	@echo "make pretrained  retrain the shipped pretrained DDPM (ddpm_lib/weights/pretrained_ddpm.safetensors)"
 	@echo "make pretrained-flow  retrain the shipped flow-matching model (the same recipe, --objective velocity)"
+	@echo "make pretrained-latent  retrain the shipped autoencoder and the latent DDPM on it (notebook 09)"
 	@echo "make results     regenerate the README results table"
 
 $(STAMP): pyproject.toml
@@ -71,6 +72,10 @@ pretrained: $(STAMP)
 
 pretrained-flow: $(STAMP)
 	$(PY) -m ddpm_lib train --preset cpu --steps 3000 --objective velocity --out ddpm_lib/weights/pretrained_flow.safetensors
+
+pretrained-latent: $(STAMP)
+	$(PY) -m ddpm_lib train-autoencoder --preset cpu --out ddpm_lib/weights/autoencoder.safetensors
+	$(PY) -m ddpm_lib train --preset cpu --steps 3000 --autoencoder ddpm_lib/weights/autoencoder.safetensors --out ddpm_lib/weights/pretrained_latent.safetensors
 
 results: $(STAMP)
 	$(PY) -m ddpm_lib results --checkpoint ddpm_lib/weights/pretrained_ddpm.safetensors

@@ -1,4 +1,5 @@
-"""Command line: ``python -m ddpm_lib quest|train|sample|evaluate|bench|quality|results|train-judge`` (also ``ddpm-course``).
+"""Command line: ``python -m ddpm_lib quest|train|sample|evaluate|bench|quality|results|train-judge|train-autoencoder``
+(also ``ddpm-course``).
 
 Every command prints what it did and, with ``--json``, a machine-readable summary as its last line.
 """
@@ -10,7 +11,7 @@ import json
 import platform
 import sys
 import time
-from dataclasses import asdict
+from dataclasses import asdict, replace
 from pathlib import Path
 from typing import Any, Callable, Sequence, TypeVar
 
@@ -26,6 +27,7 @@ from .distributed import (BACKENDS, DistributedContext, abort, choose_backend, c
 from .evaluate import (MIN_EVAL_SAMPLES, JudgeTraining, accuracy, evaluate_checkpoint, format_table, results_table,
                        save_judge, train_classifier)
 from .files import atomic_write_json, atomic_write_text, check_output_path
+from .latent import LatentCodec, codec_for_checkpoint, latent_dataset, latent_recipe, load_codec, save_codec, train_codec
 from .paths import JUDGE_PATH, PRETRAINED_PATH
 from .quality import RECIPES, parse_budgets, parse_recipe, parse_samplers, run_quality
 from .quest import run_quest
@@ -135,6 +137,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--compile", action="store_true", help="use torch.compile (opt-in)")
     p.add_argument("--unconditional", action="store_true", help="train without labels")
     p.add_argument("--dataset", choices=DATASET_NAMES, default="mnist-5k", help="dataset (default mnist-5k, offline)")
+    p.add_argument("--autoencoder", type=Path, default=None,
+                   help="latent diffusion: train on this autoencoder's latents (from train-autoencoder) with the "
+                        "preset's latent UNet; samples are decoded by it")
     p.add_argument("--backend", choices=BACKENDS, default=None,
                    help="under torchrun: process-group backend (default: nccl on CUDA, gloo on the CPU)")
     _add_common(p)
@@ -163,6 +168,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--seconds", type=_number(0.0, 3600.0, low_open=True), default=8.0,
                    help="time per measurement (default 8)")
     p.add_argument("--peer", action="store_true", help="also time diffusers' UNet2DModel (bench extra)")
+    p.add_argument("--latent", action="store_true",
+                   help="also time the preset's latent UNet against its pixel UNet (notebook 09), decoding included")
     _add_common(p)
 
     p = sub.add_parser("quality", help="time to quality: train recipes for fixed minutes, judge each (slow)")
@@ -184,6 +191,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--num-samples", type=_whole(MIN_EVAL_SAMPLES), default=300, help="samples per row (default 300)")
     p.add_argument("--no-ddpm", action="store_true", help="skip the slow DDPM-1000 row")
     p.add_argument("--out", type=Path, default=Path("data/results.md"), help="where the Markdown table goes")
+    _add_common(p)
+
+    p = sub.add_parser("train-autoencoder", help="train the autoencoder of latent diffusion (notebook 09)")
+    p.add_argument("--preset", choices=PRESET_NAMES, default=None, help="autoencoder size and steps")
+    p.add_argument("--out", type=Path, default=Path("runs/autoencoder.safetensors"), help="where its weights go")
+    p.add_argument("--steps", type=POSITIVE, default=None, help="training steps (default: the preset's)")
+    p.add_argument("--dataset", choices=DATASET_NAMES, default="mnist-5k", help="dataset (default mnist-5k, offline)")
     _add_common(p)
 
     p = sub.add_parser("train-judge", help="train the judge classifier on the default data")
@@ -236,8 +250,12 @@ def cmd_train(args: argparse.Namespace) -> dict[str, Any]:
     if args.unconditional:
         overrides["model_num_classes"] = None
     ctx.local_batch(get_preset(args.preset, **overrides).train.batch_size)  # the world size must divide the batch
+    codec = load_codec(args.autoencoder, device)[0] if args.autoencoder is not None else None
     data = load_dataset(args.dataset, "train")
     preset = get_preset(args.preset, **overrides, model_in_channels=int(data.images.shape[1]))
+    if codec is not None:
+        preset = latent_preset(preset, codec, args.base_channels)
+        data = latent_dataset(codec, data)
     ctx = start(ctx, device, args.backend)
     try:
         summary = _train_started(args, ctx, device, data, preset, ckpt_dir, recipe_path)
@@ -248,27 +266,39 @@ def cmd_train(args: argparse.Namespace) -> dict[str, Any]:
     return summary
 
 
+def latent_preset(preset: Preset, codec: LatentCodec, base_channels: int | None) -> Preset:
+    """``preset`` with its latent UNet (:func:`~ddpm_lib.latent.latent_recipe`) reading ``codec``'s latents."""
+    if codec.image_channels != preset.model.in_channels:
+        raise ValueError(f"the autoencoder encodes {codec.image_channels}-channel images but the dataset has "
+                         f"{preset.model.in_channels}; train one on this dataset with `python -m ddpm_lib "
+                         f"train-autoencoder --dataset ...`")
+    model = replace(latent_recipe(preset).model, in_channels=codec.latent_shape[0])
+    return replace(preset, model=model if base_channels is None else replace(model, base_channels=base_channels))
+
+
 def _train_started(args: argparse.Namespace, ctx: DistributedContext, device: torch.device, data: ImageDataset,
                    preset: Preset, ckpt_dir: Path, recipe_path: Path) -> dict[str, Any]:
     """The part of ``train`` that runs inside the process group (every rank; rank 0 writes)."""
     model, schedule = preset_path_model(preset, args.seed, args.objective)  # the same initial weights in every process
+    latent = {"autoencoder": str(args.autoencoder)} if args.autoencoder is not None else {}
     say = print if ctx.is_main else (lambda *a, **k: None)
     share = ctx.local_batch(preset.train.batch_size)
     processes = f", {ctx.world_size} processes ({ctx.backend}) of {share} images each" if ctx.enabled else ""
+    what = f"latents {tuple(data.images.shape[1:])} of {args.autoencoder}" if latent else "images"
     say(f"training {count_parameters(model):,}-parameter SimpleUNet ({preset.name} preset, {args.objective} objective) for "
-        f"{preset.train.steps} steps of batch {preset.train.batch_size} on {len(data)} images of {args.dataset}, "
+        f"{preset.train.steps} steps of batch {preset.train.batch_size} on {len(data)} {what} of {args.dataset}, "
         f"device {device}{processes}")
     result = train(model, schedule, data, preset.train, device=device, checkpoint_dir=ckpt_dir,
-                   resume=args.resume, dist=ctx, progress=ctx.is_main)
+                   resume=args.resume, dist=ctx, progress=ctx.is_main, info=latent)
     if ctx.is_main:
         save_model(result.model, args.out, schedule, state_dict=result.ema.model.state_dict(), weights="ema",
-                   preset=preset.name, dataset=args.dataset, **result.summary())
+                   preset=preset.name, dataset=args.dataset, **latent, **result.summary())
         record = {"command": "python -m ddpm_lib " + " ".join(sys.argv[1:]) if sys.argv[0].endswith("__main__.py")
                   else "train", "preset": preset.name, "dataset": args.dataset, "model": preset.model.to_dict(),
                   "parameters": count_parameters(result.model), "train": asdict(preset.train),
                   "global_batch": preset.train.batch_size, "batch_per_process":
                   ctx.local_batch(preset.train.batch_size), "lr": preset.train.lr,
-                  "schedule": schedule.config(), **result.summary(), "machine": _machine(device)}
+                  "schedule": schedule.config(), **latent, **result.summary(), "machine": _machine(device)}
         if args.resume:
             record["note"] = "resumed from a checkpoint: seconds and images_per_second cover the resumed part only"
         atomic_write_json(recipe_path, record)
@@ -282,8 +312,9 @@ def cmd_sample(args: argparse.Namespace) -> dict[str, Any]:
     check_output_path(args.out, "picture", option="--out", not_same_as=(args.checkpoint,))
     device = choose_device(args.device)
     g = make_generator(args.seed, device)
-    model, schedule, _ = load_model(args.checkpoint, device)
+    model, schedule, info = load_model(args.checkpoint, device)
     schedule = schedule or NoiseSchedule().to(device)
+    decoder = codec_for_checkpoint(args.checkpoint, info, device)
     conditional = model.num_classes is not None
     labels = torch.tensor([d for d in args.digits for _ in range(args.per_digit)]) if conditional else None
     n = len(args.digits) * args.per_digit
@@ -291,7 +322,7 @@ def cmd_sample(args: argparse.Namespace) -> dict[str, Any]:
     sampler = args.sampler or default_sampler(schedule)
     x = generate(model, schedule, labels, num_samples=None if conditional else n, sampler=sampler,
                  steps=args.steps, eta=args.eta, guidance_scale=args.guidance, generator=g,
-                 precision=args.precision, progress=True)
+                 precision=args.precision, progress=True, decoder=decoder)
     seconds = time.perf_counter() - t0
     rows = [str(d) for d in args.digits] if labels is not None else None
     save_grid(x, args.out, nrow=args.per_digit, row_labels=rows)
@@ -307,7 +338,8 @@ def cmd_evaluate(args: argparse.Namespace) -> dict[str, Any]:
 
 
 def cmd_bench(args: argparse.Namespace) -> dict[str, Any]:
-    return run_bench(preset_name=args.preset, seconds=args.seconds, peer=args.peer, device=args.device)
+    return run_bench(preset_name=args.preset, seconds=args.seconds, peer=args.peer, device=args.device,
+                     latent=args.latent)
 
 
 def cmd_quality(args: argparse.Namespace) -> dict[str, Any]:
@@ -353,8 +385,38 @@ def cmd_train_judge(args: argparse.Namespace) -> dict[str, Any]:
     return {"command": "train-judge", **info}
 
 
+def cmd_train_autoencoder(args: argparse.Namespace) -> dict[str, Any]:
+    """Train a preset's autoencoder, fix its latent scale factor, write it (+ a JSON recipe beside it)."""
+    recipe_path = args.out.with_suffix(".json")
+    check_output_path(args.out, "autoencoder weights", option="--out")
+    check_output_path(recipe_path, "autoencoder recipe (beside --out)", option="--out")
+    device = choose_device(args.device)
+    recipe = latent_recipe(get_preset(args.preset))
+    if args.steps is not None:
+        recipe = replace(recipe, autoencoder_training=replace(recipe.autoencoder_training, steps=args.steps))
+    train_ds, test_ds = load_dataset(args.dataset, "train"), load_dataset(args.dataset, "test")
+    if recipe.autoencoder.in_channels != train_ds.images.shape[1]:
+        recipe = replace(recipe, autoencoder=replace(recipe.autoencoder, in_channels=int(train_ds.images.shape[1])))
+    print(f"training the {recipe.preset.name} preset's autoencoder {recipe.autoencoder.in_channels}x32x32 -> "
+          f"{'x'.join(map(str, recipe.autoencoder.latent_shape))} for {recipe.autoencoder_training.steps} steps on "
+          f"{len(train_ds)} images of {args.dataset}, device {device}")
+    codec, summary = train_codec(recipe, train_ds.images, device=device, seed=args.seed)
+    held_out = float((codec.decode(codec.encode(test_ds.images)) - test_ds.images).square().mean())
+    info = {"command": "python -m ddpm_lib " + " ".join(sys.argv[1:]) if sys.argv[0].endswith("__main__.py")
+            else "train-autoencoder", "preset": recipe.preset.name, "dataset": args.dataset,
+            "config": recipe.autoencoder.to_dict(), "training": asdict(replace(recipe.autoencoder_training, seed=args.seed)),
+            "parameters": sum(p.numel() for p in codec.autoencoder.parameters()), **summary,
+            "held_out_mse": round(held_out, 5), "machine": _machine(device)}
+    save_codec(codec, args.out, **info)
+    atomic_write_json(recipe_path, info)
+    print(f"autoencoder: held-out reconstruction MSE {held_out:.4f}, scale factor {codec.scale_factor:.4f}, "
+          f"{summary['seconds']:.0f} s at {summary['images_per_second']:.0f} img/s; wrote {args.out}")
+    return {"command": "train-autoencoder", "out": str(args.out), **{k: v for k, v in info.items() if k != "machine"}}
+
+
 COMMANDS = {"quest": cmd_quest, "train": cmd_train, "sample": cmd_sample, "evaluate": cmd_evaluate,
-            "bench": cmd_bench, "quality": cmd_quality, "results": cmd_results, "train-judge": cmd_train_judge}
+            "bench": cmd_bench, "quality": cmd_quality, "results": cmd_results, "train-judge": cmd_train_judge,
+            "train-autoencoder": cmd_train_autoencoder}
 
 
 def main(argv: Sequence[str] | None = None) -> int:

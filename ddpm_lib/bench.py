@@ -13,7 +13,9 @@ from typing import Any, Callable
 import torch
 from torch.utils.flop_counter import FlopCounterMode
 
-from .config import ModelConfig, get_preset
+from .autoencoder import Autoencoder
+from .config import DEFAULT_GUIDANCE, ModelConfig, Preset, get_preset
+from .latent import latent_recipe
 from .runtime import autocast, choose_device, cpu_supports_bf16, resolve_precision, seeded
 from .sample import SamplerName, final, sampler_name, sampler_steps
 from .schedule import NoiseSchedule
@@ -58,9 +60,9 @@ def matmul_peak(dtype: torch.dtype, device: torch.device, n: int = 2048, seconds
     return max(timed_rate(mm, 1, seconds / 2), timed_rate(conv, 1, seconds / 2)) * 2 * n ** 3 / 1e9
 
 
-def forward_flops(model: SimpleUNet, batch: int = 2) -> float:
-    """FLOPs of one forward pass per image (counted by torch's FlopCounterMode)."""
-    x = torch.randn(batch, model.in_channels, 32, 32)
+def forward_flops(model: SimpleUNet, batch: int = 2, side: int = 32) -> float:
+    """FLOPs of one forward pass per (in_channels, side, side) input (counted by torch's FlopCounterMode)."""
+    x = torch.randn(batch, model.in_channels, side, side)
     t = torch.zeros(batch, dtype=torch.long)
     labels = torch.zeros(batch, dtype=torch.long) if model.num_classes else None
     counter = FlopCounterMode(display=False)
@@ -93,8 +95,9 @@ def attention_cost(channels: int, side: int, device: torch.device, heads: int = 
 
 
 def training_rate(config: ModelConfig, batch: int, precision: str, channels_last: bool, device: torch.device,
-                  seconds: float) -> float:
-    """Training images/s of a fresh model: the training loop's own step (:func:`ddpm_lib.train.training_step`)."""
+                  seconds: float, side: int = 32) -> float:
+    """Training images/s of a fresh model: the training loop's own step (:func:`ddpm_lib.train.training_step`)
+    on (in_channels, side, side) inputs (side 8 for notebook 09's latents)."""
     with seeded(0):
         model = SimpleUNet.from_config(config).to(device)
     schedule = NoiseSchedule().to(device)
@@ -102,7 +105,7 @@ def training_rate(config: ModelConfig, batch: int, precision: str, channels_last
     model.to(memory_format=fmt)
     opt = torch.optim.AdamW(model.parameters(), lr=1e-4)
     g = torch.Generator(device=device).manual_seed(0)
-    x = torch.randn(batch, config.in_channels, 32, 32, device=device, generator=g).contiguous(memory_format=fmt)
+    x = torch.randn(batch, config.in_channels, side, side, device=device, generator=g).contiguous(memory_format=fmt)
     y = torch.randint(0, 10, (batch,), device=device, generator=g) if config.num_classes else None
     prec = resolve_precision(precision, device)
 
@@ -114,15 +117,16 @@ def training_rate(config: ModelConfig, batch: int, precision: str, channels_last
 
 
 def sampling_rate(config: ModelConfig, sampler: SamplerName, steps: int, batch: int, device: torch.device,
-                  guidance: float = 3.0) -> tuple[float, float]:
-    """(images/s, seconds) of one full sampling run with the fast path and classifier-free guidance."""
+                  guidance: float = 3.0, side: int = 32) -> tuple[float, float]:
+    """(images/s, seconds) of one full sampling run with the fast path and classifier-free guidance, on
+    (in_channels, side, side) samples."""
     with seeded(0):
         model = SimpleUNet.from_config(config).to(device).to(memory_format=torch.channels_last)
     schedule = NoiseSchedule().to(device)
     labels = torch.arange(batch, device=device) % 10 if config.num_classes else None
     g = torch.Generator(device=device).manual_seed(0)
     t0 = time.perf_counter()
-    final(sampler_steps(model, schedule, (batch, config.in_channels, 32, 32), sampler=sampler, steps=steps,
+    final(sampler_steps(model, schedule, (batch, config.in_channels, side, side), sampler=sampler, steps=steps,
                         labels=labels, guidance_scale=guidance, generator=g))
     seconds = time.perf_counter() - t0
     return batch / seconds, seconds
@@ -155,8 +159,35 @@ def _peer_rate(config: ModelConfig, batch: int, device: torch.device, seconds: f
     return {"parameters": sum(p.numel() for p in peer.parameters()), "train_img_s_fast": round(timed_rate(step, batch, seconds), 1)}
 
 
+def latent_speed(preset: Preset, device: torch.device, seconds: float, batch: int = 250) -> dict[str, Any]:
+    """Pixel against latent UNet of ``preset`` (notebook 09): training img/s, and sampling img/s with DPM++-15 at the
+    course's guidance, the latent one including its decode (:func:`~ddpm_lib.latent.latent_recipe`'s autoencoder)."""
+    recipe = latent_recipe(preset)
+    side = recipe.autoencoder.latent_side
+    with seeded(0):
+        decoder = Autoencoder(recipe.autoencoder).to(device).eval()
+    z = torch.randn(batch, *recipe.autoencoder.latent_shape, device=device)
+    with torch.no_grad():
+        decode_rate = timed_rate(lambda: decoder.decode(z), batch, seconds / 4)
+    out: dict[str, Any] = {}
+    for name, cfg, at in (("pixel", preset.model, 32), ("latent", recipe.model, side)):
+        sample_rate, _ = sampling_rate(cfg, "dpm++", 15, batch, device, guidance=DEFAULT_GUIDANCE, side=at)
+        if name == "latent":
+            sample_rate = 1 / (1 / sample_rate + 1 / decode_rate)
+        with seeded(0):
+            mflop = forward_flops(SimpleUNet.from_config(cfg), side=at) / 1e6
+        out[name] = {"parameters": count_parameters(SimpleUNet.from_config(cfg)), "input": [cfg.in_channels, at, at],
+                     "forward_mflop": round(mflop, 1), "train_img_s": round(training_rate(
+                         cfg, preset.train.batch_size, "auto", True, device, seconds, side=at), 1),
+                     "sample_img_s": round(sample_rate, 1)}
+    out["decode_img_s"] = round(decode_rate, 1)
+    out["train_speedup"] = round(out["latent"]["train_img_s"] / out["pixel"]["train_img_s"], 2)
+    out["sample_speedup"] = round(out["latent"]["sample_img_s"] / out["pixel"]["sample_img_s"], 2)
+    return out
+
+
 def run_bench(preset_name: str | None = None, seconds: float = 8.0, peer: bool = False,
-              device: str | None = None) -> dict[str, Any]:
+              device: str | None = None, latent: bool = False) -> dict[str, Any]:
     """Measure and print everything; returns the numbers as a dict."""
     dev = choose_device(device)
     preset = get_preset(preset_name)
@@ -189,6 +220,10 @@ def run_bench(preset_name: str | None = None, seconds: float = 8.0, peer: bool =
         print(f"sampling {preset.name} model, {name} with guidance: {sampling[name]}")
     result = {"command": "bench", "machine": machine, "matmul_gflops": {k: round(v) for k, v in peak.items()},
               "training": training, "sampling": sampling}
+    if latent:
+        result["latent"] = latent_speed(preset, dev, seconds)
+        print(f"pixel against latent {preset.name} UNet (DPM++-15, guidance {DEFAULT_GUIDANCE:g}, decode included): "
+              f"{result['latent']}")
     if peer:
         result["peer_diffusers_unet2d"] = _peer_rate(TABLE1, 64, dev, seconds)
         print(f"peer (diffusers UNet2DModel, Table 1 widths): {result['peer_diffusers_unet2d']}")

@@ -14,6 +14,8 @@
     seconds on a CPU) and kept in ``runs/smoke/notebook-model/`` for the next notebook.
 * :func:`flow_model`: the flow-matching model of notebook 10, the same way: the shipped one
   (``make pretrained-flow``), or in smoke mode a tiny one trained here.
+* :func:`latent_model`: notebook 09's autoencoder and the DDPM on its latents: the shipped pair
+  (``make pretrained-latent``), or in smoke mode a tiny pair trained here.
 """
 from __future__ import annotations
 
@@ -27,7 +29,8 @@ from .checkpoint import DiffusionModel, find_checkpoint, load_model
 from .config import Preset
 from .data import load_dataset
 from .flow import FlowPath
-from .paths import PRETRAINED_FLOW_PATH, PRETRAINED_PATH, RUNS_DIR
+from .latent import LatentCodec, codec_for_checkpoint, latent_dataset, latent_recipe, save_codec, train_codec
+from .paths import AUTOENCODER_PATH, PRETRAINED_FLOW_PATH, PRETRAINED_LATENT_PATH, PRETRAINED_PATH, RUNS_DIR
 from .runtime import seeded
 from .schedule import NoiseSchedule
 from .train import WEIGHTS_FILE, train
@@ -136,3 +139,44 @@ def flow_model(preset: Preset, device: str | torch.device = "cpu", *, runs_dir: 
         raise ValueError(f"{path} is not a flow-matching model (its path is {flow!r}); retrain it with "
                          f"`make pretrained-flow`")
     return FlowNotebookModel(model, flow, info, path)
+
+
+class LatentNotebookModel(NamedTuple):
+    """What :func:`latent_model` returns; unpacks as ``model, schedule, codec, info, file``."""
+
+    model: DiffusionModel          #: the latent UNet, in eval mode, on the requested device
+    schedule: NoiseSchedule
+    codec: LatentCodec             #: the autoencoder it was trained on, with its scale factor
+    info: dict[str, Any]
+    file: Path
+
+
+def latent_model(preset: Preset, device: str | torch.device = "cpu", *, runs_dir: Path | None = None,
+                 pretrained: Path = PRETRAINED_LATENT_PATH, autoencoder: Path = AUTOENCODER_PATH) -> LatentNotebookModel:
+    """Notebook 09's latent DDPM and its codec: the shipped pair (cpu, gpu), or a smoke pair trained here.
+
+    The smoke pair (the smoke recipe of :func:`~ddpm_lib.latent.latent_recipe`: a 20-step
+    autoencoder, then 20 steps of the latent UNet) is kept in ``runs/smoke/latent-model/``.
+    """
+    if preset.name != "smoke":
+        find_checkpoint(autoencoder)
+        path = find_checkpoint(pretrained)
+    else:
+        folder = (RUNS_DIR if runs_dir is None else runs_dir) / "smoke" / "latent-model"
+        path = folder / WEIGHTS_FILE
+        if not path.is_file():
+            recipe = latent_recipe(preset)
+            train_set = load_dataset("mnist-5k", "train")
+            print(f"training the smoke preset's autoencoder and latent UNet ({preset.train.steps} steps each) into "
+                  f"{folder}")
+            codec, summary = train_codec(recipe, train_set.images, device=device, progress=False)
+            save_codec(codec, folder / "autoencoder.safetensors", **summary)
+            untrained, fresh = preset_model(recipe.preset, seed=preset.train.seed)
+            train(untrained, fresh, latent_dataset(codec, train_set), preset.train, device=device,
+                  checkpoint_dir=folder, progress=False, info={"autoencoder": str(folder / "autoencoder.safetensors")})
+    model, schedule, info = load_model(path, device)
+    codec_found = codec_for_checkpoint(path, info, device)
+    if codec_found is None or not isinstance(schedule, NoiseSchedule):
+        raise ValueError(f"{path} is not a latent DDPM (it names no autoencoder, or no noise schedule); retrain it "
+                         f"with `make pretrained-latent`")
+    return LatentNotebookModel(model, schedule, codec_found, info, path)

@@ -40,7 +40,8 @@ from .flow import FlowPath
 from .linear import LinearNoisePredictor, PCACodec
 from .paths import JUDGE_PATH
 from .runtime import check_seed, choose_device, make_generator, progress_disabled, seeded
-from .sample import (NoisePredictor, SamplerName, check_guidance, check_path, check_sampler, default_sampler,
+from .latent import codec_for_checkpoint
+from .sample import (LatentDecoder, NoisePredictor, SamplerName, check_guidance, check_path, check_sampler, default_sampler,
                      generate, sample_ddim, sampler_name)
 from .schedule import DiffusionPath, NoiseSchedule
 from .validate import check_whole
@@ -434,8 +435,12 @@ def judge_model(model: NoisePredictor, schedule: DiffusionPath, *, num_samples: 
                 guidance_scale: float, sampler: SamplerName = "ddim", eta: float = 0.0,
                 generator: torch.Generator | None = None, precision: str = "auto", cas: bool = False,
                 judge_path: str | Path | None = None, name: str | None = None,
-                progress: bool = True, dataset: str = "mnist-5k", root: str | Path = "data") -> dict[str, Any]:
+                progress: bool = True, dataset: str = "mnist-5k", root: str | Path = "data",
+                decoder: LatentDecoder | None = None) -> dict[str, Any]:
     """Generate ``num_samples`` balanced samples and score them with the judge against ``dataset``'s test split.
+
+    ``decoder``: for a latent diffusion model, what turns its latents into images (see
+    :func:`~ddpm_lib.sample.generate`); the judge scores the decoded images.
 
     Returns the table rows (floor, ceiling, samples) and the sample's scores. Every argument is
     checked, and the judge and data loaded, before the first sample is drawn. For a dataset other
@@ -447,7 +452,7 @@ def judge_model(model: NoisePredictor, schedule: DiffusionPath, *, num_samples: 
     check_path(sampler, schedule)
     judge, judge_info = load_judge(judge_path)
     train_ds, test_ds = load_dataset(dataset, "train", root=root), load_dataset(dataset, "test", root=root)
-    channels = int(getattr(model, "in_channels", 1))
+    channels = int(getattr(decoder, "image_channels", 1)) if decoder is not None else int(getattr(model, "in_channels", 1))
     if judge.in_channels != channels or test_ds.images.shape[1] != channels:
         raise ValueError(f"the model draws {channels}-channel images, the judge reads {judge.in_channels}-channel ones "
                          f"and {dataset!r} has {test_ds.images.shape[1]}; train a judge on this dataset with "
@@ -459,7 +464,8 @@ def judge_model(model: NoisePredictor, schedule: DiffusionPath, *, num_samples: 
     labels = balanced_labels(num_samples) if getattr(model, "num_classes", None) else None
     t0 = time.perf_counter()
     x = generate(model, schedule, labels, num_samples=num_samples, sampler=sampler, steps=steps, eta=eta,
-                 guidance_scale=guidance_scale, generator=generator, precision=precision, progress=progress)
+                 guidance_scale=guidance_scale, generator=generator, precision=precision, progress=progress,
+                 decoder=decoder)
     sample_seconds = time.perf_counter() - t0
     label = name or f"{sampler_name(sampler, steps, schedule.num_timesteps)}, w={guidance_scale:g}"
     report = evaluate_samples(judge, x, labels, test_ds.images, name=label, train_images=train_ds.images,
@@ -482,11 +488,12 @@ def evaluate_checkpoint(path: str | Path, *, num_samples: int = 1000, sampler: S
     check_num_samples(num_samples, "--num-samples")
     dev = choose_device(device)
     g = make_generator(seed, dev)
-    model, path_of_model, _ = load_model(path, dev)
+    model, path_of_model, info = load_model(path, dev)
     schedule = path_of_model or NoiseSchedule().to(dev)
+    decoder = codec_for_checkpoint(path, info, dev)
     result = judge_model(model, schedule, num_samples=num_samples, steps=steps, guidance_scale=guidance,
                          sampler=sampler or default_sampler(schedule), eta=eta, generator=g, precision=precision, cas=cas, judge_path=judge_path,
-                         dataset=dataset)
+                         dataset=dataset, decoder=decoder)
     print(format_table(result["rows"]))
     print(grain_line(result))
     return {"command": "evaluate", "checkpoint": str(path), **{k: v for k, v in result.items() if k != "rows"},

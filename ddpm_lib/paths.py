@@ -2,7 +2,7 @@
 
 Used by every notebook's setup cell and by the command line.
 
-* Shipped weights (the judge, the pretrained DDPM and flow model) are package data in ``ddpm_lib/weights/``,
+* Shipped weights (the judge, the pretrained DDPM, flow and latent models, the autoencoder) are package data in ``ddpm_lib/weights/``,
   so they travel inside a wheel: ``pip install`` anywhere finds them.
 * The course folder holds what runs write: ``runs/`` (checkpoints, git-ignored) and
   ``chaos_sculptures/`` (pictures). It is the repository when the package is used from a
@@ -21,6 +21,8 @@ PACKAGE_DIR = Path(__file__).resolve().parent
 WEIGHTS_DIR = PACKAGE_DIR / "weights"  # shipped with the package (see pyproject's package-data)
 PRETRAINED_PATH = WEIGHTS_DIR / "pretrained_ddpm.safetensors"
 PRETRAINED_FLOW_PATH = WEIGHTS_DIR / "pretrained_flow.safetensors"  # the same recipe trained by flow matching
+AUTOENCODER_PATH = WEIGHTS_DIR / "autoencoder.safetensors"           # latent diffusion's autoencoder (notebook 09)
+PRETRAINED_LATENT_PATH = WEIGHTS_DIR / "pretrained_latent.safetensors"  # the DDPM on its latents
 JUDGE_PATH = WEIGHTS_DIR / "judge.safetensors"
 
 

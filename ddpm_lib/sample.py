@@ -49,6 +49,14 @@ euler and heun: ``steps`` ODE steps on a flow-matching path (heun calls the netw
 FLOW_SAMPLERS: tuple[str, ...] = ("euler", "heun")
 
 
+class LatentDecoder(Protocol):
+    """What turns a latent diffusion model's samples into images (:class:`ddpm_lib.latent.LatentCodec`)."""
+
+    latent_shape: tuple[int, ...]
+
+    def decode(self, latents: torch.Tensor) -> torch.Tensor: ...
+
+
 class NoisePredictor(Protocol):
     """eps_theta(x_t, t, labels): anything that predicts the noise; ``null_label`` marks "no label"."""
 
@@ -735,8 +743,9 @@ def sampler_steps(model: NoisePredictor, schedule: DiffusionPath, shape: Sequenc
                   sampler: SamplerName = "ddim", steps: int = 50, eta: float = 0.0, labels: torch.Tensor | None = None,
                   guidance_scale: float = 1.0, generator: torch.Generator | None = None,
                   x_T: torch.Tensor | None = None, device: str | torch.device | None = None, precision: str = "auto",
-                  progress: bool = False) -> Iterator[ReverseStep]:
-    """The steps of the sampler named ``sampler`` (one of :data:`SAMPLERS`), x0_hat clamped to [-1, 1].
+                  progress: bool = False, clip_denoised: bool = True) -> Iterator[ReverseStep]:
+    """The steps of the sampler named ``sampler`` (one of :data:`SAMPLERS`), x0_hat clamped to [-1, 1]
+    when ``clip_denoised`` (pixels; a latent model's x0 is not bounded, so it passes False).
 
     ddpm: :func:`ddpm_steps` over all T levels (``steps`` unused); ddim: :func:`ddim_steps` with
     ``eta``; dpm++: :func:`dpm_solver_steps` (deterministic, so ``eta`` must be 0); euler and
@@ -745,7 +754,7 @@ def sampler_steps(model: NoisePredictor, schedule: DiffusionPath, shape: Sequenc
     check_sampler(sampler, steps, schedule.num_timesteps, eta)
     check_path(sampler, schedule)
     common: dict[str, Any] = dict(labels=labels, guidance_scale=guidance_scale, generator=generator, x_T=x_T,
-                                  device=device, precision=precision, progress=progress)
+                                  device=device, precision=precision, progress=progress, clip_denoised=clip_denoised)
     if isinstance(schedule, FlowPath):
         return flow_steps(model, schedule, shape, steps=steps, method="euler" if sampler == "euler" else "heun",
                           **common)
@@ -772,11 +781,16 @@ def generate(model: NoisePredictor, schedule: DiffusionPath, labels: torch.Tenso
              num_samples: int | None = None, image_shape: Sequence[int] | None = None,
              sampler: SamplerName = "ddim", steps: int = 50, eta: float = 0.0, guidance_scale: float = 1.0,
              batch_size: int = 250, generator: torch.Generator | None = None,
-             device: str | torch.device | None = None, precision: str = "auto", progress: bool = False) -> torch.Tensor:
+             device: str | torch.device | None = None, precision: str = "auto", progress: bool = False,
+             decoder: LatentDecoder | None = None) -> torch.Tensor:
     """Many samples in batches: one per entry of ``labels`` (or ``num_samples`` unconditional ones).
 
     ``image_shape`` defaults to (model.in_channels, 32, 32). Every argument is checked before the
     first network evaluation. Returns (N, *image_shape) in [-1, 1] on the CPU.
+
+    With a ``decoder`` (latent diffusion, notebook 09) the model samples latents of
+    ``decoder.latent_shape`` without clamping x0_hat, and each batch is decoded: the result is
+    the decoder's images, in [-1, 1].
     """
     check_guidance(guidance_scale)
     eta = check_sampler(sampler, steps, schedule.num_timesteps, eta)
@@ -789,7 +803,7 @@ def generate(model: NoisePredictor, schedule: DiffusionPath, labels: torch.Tenso
                                           "samples)")
     check_whole("batch_size", batch_size, 1)
     if image_shape is None:
-        image_shape = (int(getattr(model, "in_channels", 1)), 32, 32)
+        image_shape = decoder.latent_shape if decoder is not None else (int(getattr(model, "in_channels", 1)), 32, 32)
     if labels is not None:
         check_labels(model, labels, n, torch.device("cpu"))
     out = []
@@ -799,7 +813,9 @@ def generate(model: NoisePredictor, schedule: DiffusionPath, labels: torch.Tenso
         lab = labels[start:start + b] if labels is not None else None
         x = final(sampler_steps(model, schedule, (b, *image_shape), sampler=sampler, steps=steps, eta=eta, labels=lab,
                                 guidance_scale=guidance_scale, generator=generator, device=device,
-                                precision=precision))
+                                precision=precision, clip_denoised=decoder is None))
+        if decoder is not None:
+            x = decoder.decode(x)
         out.append(x.clamp(-1, 1).float().cpu())
         bar.update(b)
     bar.close()

@@ -271,7 +271,8 @@ def _load_or_explain(module: nn.Module | torch.optim.Optimizer | EMA, state: Any
 def train(model: nn.Module, schedule: DiffusionPath, dataset: ImageDataset, config: TrainConfig, *,
           device: str | torch.device | None = None, checkpoint_dir: str | Path | None = None, resume: bool = False,
           progress: bool = True, callback: Callable[[int, float], None] | None = None,
-          conditional: bool | None = None, dist: DistributedContext | None = None) -> TrainResult:
+          conditional: bool | None = None, dist: DistributedContext | None = None,
+          info: dict[str, Any] | None = None) -> TrainResult:
     """Train ``model`` to predict noise (Algorithm 1) with AdamW, warm-up, clipping and EMA.
 
     ``schedule`` is the path: a DDPM :class:`~ddpm_lib.schedule.NoiseSchedule` (the model learns
@@ -284,6 +285,7 @@ def train(model: nn.Module, schedule: DiffusionPath, dataset: ImageDataset, conf
             (model, EMA, optimizer, step) and ``model.safetensors`` (EMA weights) there, atomically.
         resume: continue from ``checkpoint_dir/train_state.pt``; the result equals an uninterrupted run.
         callback: called as ``callback(step, loss)`` after every step (for live plots).
+        info: extra metadata for the checkpoint's weights file (a latent model names its autoencoder there).
         dist: this process's place in a data-parallel run (:mod:`ddpm_lib.distributed`, started
             by the caller). ``config.batch_size`` is the global batch; each process trains on its
             share, gradients are averaged, and rank 0 alone writes checkpoints. Default: one process.
@@ -350,7 +352,7 @@ def train(model: nn.Module, schedule: DiffusionPath, dataset: ImageDataset, conf
             state["grad_scaler"] = scaler.state_dict()
         save_training_state(ckpt / STATE_FILE, state)
         save_model(model, ckpt / WEIGHTS_FILE, schedule, state_dict=ema.model.state_dict(), steps=step,
-                   train_config=asdict(config), weights="ema", world_size=ctx.world_size)
+                   train_config=asdict(config), weights="ema", world_size=ctx.world_size, **(info or {}))
 
     forward: Callable[..., torch.Tensor] = model
     if ctx.enabled:  # gradients are averaged over the processes inside backward()

@@ -195,3 +195,28 @@ def test_quest_estimate_counts_the_training_and_sampling_work(monkeypatch):
     assert unscored["sample_seconds"] == pytest.approx(110 * 2 * 15 / 300)
     ddpm = quest.estimate_seconds(get_preset("cpu", sampler="ddpm"), torch.device("cpu"), evaluate=False)
     assert ddpm["sample_seconds"] == pytest.approx(110 * 2 * 1000 / 300)
+
+
+def test_latent_diffusion_train_autoencoder_then_train_sample_and_evaluate(tmp_path, capsys):
+    ae = tmp_path / "ae.safetensors"
+    assert main(["train-autoencoder", "--preset", "smoke", "--out", str(ae), "--json"]) == 0
+    summary = last_json(capsys)
+    assert summary["steps"] == 20 and summary["held_out_mse"] > 0 and summary["scale_factor"] > 0
+    assert json.loads(ae.with_suffix(".json").read_text())["config"]["latent_channels"] == 4
+    out = tmp_path / "latent.safetensors"
+    assert main(["train", "--preset", "smoke", "--autoencoder", str(ae), "--steps", "2", "--out", str(out)]) == 0
+    assert f"latents (4, 8, 8) of {ae}" in capsys.readouterr().out
+    model, _, info = load_model(out)
+    assert model.in_channels == 4 and info["autoencoder"] == str(ae)
+    assert json.loads(out.with_suffix(".json").read_text())["autoencoder"] == str(ae)
+    png = tmp_path / "s.png"
+    assert main(["sample", "--checkpoint", str(out), "--digits", "3", "--per-digit", "2", "--steps", "2",
+                 "--out", str(png)]) == 0
+    assert "2 samples" in capsys.readouterr().out and Image.open(png).format == "PNG"
+    assert main(["evaluate", "--checkpoint", str(out), "--steps", "2", "--num-samples", "20", "--json"]) == 0
+    assert 0.0 <= last_json(capsys)["accuracy"] <= 1.0
+    ae.unlink()
+    assert main(["evaluate", "--checkpoint", str(out), "--steps", "2", "--num-samples", "20"]) == 2
+    assert "make pretrained-latent" in capsys.readouterr().err
+    assert main(["train", "--preset", "smoke", "--autoencoder", str(ae), "--steps", "2", "--out", str(out)]) == 2
+    assert "train-autoencoder --out" in capsys.readouterr().err

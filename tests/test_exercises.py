@@ -90,6 +90,9 @@ IMPLEMENT = {
     ex.HALF_MASK: ((), lambda s: torch.ones(s).index_fill_(2, torch.arange(16, 32), 0), {
         "bottom": lambda s: torch.ones(s).index_fill_(2, torch.arange(0, 16), 0),
         "columns": lambda s: torch.ones(s).index_fill_(3, torch.arange(16, 32), 0)}),
+    ex.LATENT_SCALE_FACTOR: ((), lambda z: 1 / z.flatten().std(), {
+        "variance": lambda z: 1 / z.var(), "no_reciprocal": lambda z: float(z.std()),
+        "rms": lambda z: 1 / z.square().mean().sqrt(), "max": lambda z: 1 / z.abs().max()}),
     ex.VELOCITY_FROM_EPS: ((), lambda x, e, s: (e - x) / (1 - s), {
         "x0_minus_eps": lambda x, e, s: (x - e) / (1 - s), "eps_alone": lambda x, e, s: e,
         "no_division": lambda x, e, s: e - x}),
@@ -160,6 +163,7 @@ PREDICT = {
     ex.FEWEST_DDIM_STEPS: (([10, 20, 50], [0.8, 0.93, 0.95]), 15, 50, "are 20, and 10 steps fall below"),
     ex.GUIDED_TRAINING_DATA: (([0.90, 0.91, 0.92], [0.90, 0.92, 0.91]), "no difference", "w=3", "answer is 'no difference'"),
     ex.ONE_EULER_STEP_SPREAD: ((0.031, 0.612), 0.0, 0.5, "differed by 0.031 per pixel"),
+    ex.LATENT_SPEEDUP: ((3.8, 2.6, 16.0), 3.0, 16.0, "Training ran 3.8 times more images"),
 }
 
 
@@ -232,6 +236,10 @@ BUGS = {
         "swapped": (("eps.chunk(2)", "torch.chunk(eps, 2)"),),
         "no_null": (("return eps_uncond + w * (eps_cond - eps_uncond)", "return eps_cond"),
                     ("eps_uncond, eps_cond = eps.chunk(2)", "eps_cond, eps_uncond = eps.chunk(2)"))}),
+    ex.LATENT_CLAMP: ((("/ a.sqrt()).clamp(-1, 1)", "/ a.sqrt())"),), {
+        "clamped": (("/ a.sqrt()).clamp(-1, 1)", "/ a.sqrt()).clamp(-1.0, 1.0)"),),
+        "no_unscale": (("/ a.sqrt()).clamp(-1, 1)", "/ a.sqrt())"), ("decode(z / scale_factor)", "decode(z)")),
+        "clamped_no_unscale": (("decode(z / scale_factor)", "decode(z)"),)}),
     ex.HEUN_CORRECTOR: ((("velocity(x, s_next)", "velocity(x_euler, s_next)"),), {
         "at_start": (("v_next = velocity(x, s_next)", "v_next = velocity(x + 0 * v, s_next)"),),
         "euler": (("x = x + (s_next - s) * (v + v_next) / 2", "x = x_euler"),)}),

@@ -203,6 +203,74 @@ GUIDANCE_BRANCHES = _planted_bug(
               "no_null": "That returns the conditional prediction alone: guidance needs both."})
 
 
+# -- notebook 09: a pixel habit in latent space ------------------------------------------------------
+LATENT_CLAMP_SOURCE = '''\
+def latent_ddim(model, schedule, decode, scale_factor, z_T, levels):
+    """DDIM (eta = 0) on scaled latents over the descending levels, then one decode to pixels."""
+    z = z_T
+    for step, step_prev in zip(levels, levels[1:] + [-1]):
+        t, t_prev = torch.full((z.shape[0],), step), torch.full((z.shape[0],), step_prev)
+        eps = model(z, t)
+        a = extract(schedule.alphas_cumprod, t, z.shape)
+        a_prev = extract(schedule.alphas_cumprod, t_prev, z.shape, at_minus_one=1.0)  # alpha_bar at t = -1 is 1
+        z0 = ((z - (1 - a).sqrt() * eps) / a.sqrt()).clamp(-1, 1)
+        z = a_prev.sqrt() * z0 + (1 - a_prev).sqrt() * eps
+    return decode(z / scale_factor)
+'''
+
+
+def _latent_ddim_reference(model: Callable[..., torch.Tensor], schedule: NoiseSchedule,
+                           decode: Callable[[torch.Tensor], torch.Tensor], scale_factor: float, z_T: torch.Tensor,
+                           levels: list[int], clamp: bool = False, unscale: bool = True) -> torch.Tensor:
+    z = z_T
+    for step, step_prev in zip(levels, levels[1:] + [-1]):
+        t, t_prev = torch.full((z.shape[0],), step), torch.full((z.shape[0],), step_prev)
+        eps = model(z, t)
+        a = extract(schedule.alphas_cumprod, t, z.shape)
+        a_prev = extract(schedule.alphas_cumprod, t_prev, z.shape, at_minus_one=1.0)
+        z0 = (z - (1 - a).sqrt() * eps) / a.sqrt()
+        z0 = z0.clamp(-1, 1) if clamp else z0
+        z = a_prev.sqrt() * z0 + (1 - a_prev).sqrt() * eps
+    return decode(z / scale_factor if unscale else z)
+
+
+def _run_latent_clamp(fn: Callable[..., Any]) -> Verdict:
+    schedule = NoiseSchedule(50)
+    g = torch.Generator().manual_seed(9)
+    weight = torch.randn(4, 4, generator=g, dtype=torch.float64)
+
+    def model(z: torch.Tensor, t: torch.Tensor) -> torch.Tensor:  # latents of spread ~2.5 after unscaling
+        return 0.2 * z.double()
+
+    def decode(z: torch.Tensor) -> torch.Tensor:  # a linear stand-in for the decoder
+        return torch.einsum("bchw,dc->bdhw", z.double(), weight)
+
+    z_T = torch.randn(3, 4, 2, 2, generator=g, dtype=torch.float64)
+    levels = [49, 30, 12, 0]
+
+    def run(f: Callable[..., torch.Tensor], **kw: Any) -> torch.Tensor:
+        return f(model, schedule, decode, 0.5, z_T.clone(), list(levels), **kw)
+
+    return judge_output(lambda: run(fn), lambda: run(_latent_ddim_reference), {
+        "clamped": run(_latent_ddim_reference, clamp=True), "no_unscale": run(_latent_ddim_reference, unscale=False),
+        "clamped_no_unscale": run(_latent_ddim_reference, clamp=True, unscale=False)}, atol=1e-6,
+        correct="Fixed: latents are not pixels, so their estimate z0 must not be squeezed into [-1, 1].")
+
+
+LATENT_CLAMP = _planted_bug(
+    "bug: a pixel habit in latent space", LATENT_CLAMP_SOURCE,
+    _run_latent_clamp,
+    hints=("The pixel samplers of notebooks 05 and 07 clamp their estimate of the clean image. Does that bound "
+           "hold for latents?",
+           "Scaled latents have a standard deviation of 1 and reach beyond 3: the line computing z0 must not clamp."),
+    mistakes={"clamped": "The bug is still there: z0 is clamped to [-1, 1], the range of pixels, which cuts off "
+                         "every latent beyond one standard deviation.",
+              "no_unscale": "The clamp is gone, but now the decoder gets scaled latents: it was trained on "
+                            "mu(x), so divide by the scale factor first, as the planted version did.",
+              "clamped_no_unscale": "Two things are wrong now: the clamp is still there, and the division by the "
+                                    "scale factor before decoding is gone."})
+
+
 # -- notebook 10: Heun's corrector ----------------------------------------------------------------------
 HEUN_SOURCE = '''\
 def heun_sample(velocity, x, s_grid):
@@ -262,4 +330,5 @@ HEUN_CORRECTOR = _planted_bug(
               "euler": "That is Euler's method: it drops the corrector, and with it the second order."})
 
 
-ALL: tuple[Exercise, ...] = (LAST_STEP_NOISE, POSTERIOR_VARIANCE, CLAMP_X0, GUIDANCE_BRANCHES, HEUN_CORRECTOR)
+ALL: tuple[Exercise, ...] = (LAST_STEP_NOISE, POSTERIOR_VARIANCE, CLAMP_X0, GUIDANCE_BRANCHES, LATENT_CLAMP,
+                             HEUN_CORRECTOR)

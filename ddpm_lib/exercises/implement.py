@@ -8,6 +8,7 @@ from typing import Callable
 
 import torch
 
+from ..autoencoder import latent_scale_factor
 from ..linear import interaction_features
 from ..sample import slerp
 from ..schedule import NoiseSchedule, extract
@@ -384,6 +385,36 @@ VELOCITY_FROM_EPS = Exercise(
               "no_division": "Close: eps - x is the velocity scaled by (1 - s); x is not x0 unless s = 0."})
 
 
+# -- notebook 09 --------------------------------------------------------------------------------
+def _scale_factor(fn: Callable[[torch.Tensor], object]) -> Verdict:
+    g = torch.Generator().manual_seed(9)
+    z = torch.randn(200, 4, 2, 2, generator=g, dtype=torch.float64) * 0.7 + 0.4  # spread 0.7 around 0.4
+
+    def number(value: object) -> torch.Tensor:
+        return torch.as_tensor(value, dtype=torch.float64).reshape(())
+
+    return judge_output(lambda: number(fn(z)), number(latent_scale_factor(z)), {
+        "variance": 1 / z.var(), "no_reciprocal": z.std(), "rms": 1 / z.square().mean().sqrt(),
+        "max": 1 / z.abs().max()}, atol=1e-3,
+        correct="Right: multiplying by 1 / std leaves latents whose spread is 1, the spread of the forward "
+                "process's noise.")
+
+
+LATENT_SCALE_FACTOR = Exercise(
+    "latent scale factor", "implement",
+    "Write my_scale_factor(latents): the one number f such that f * latents has a standard deviation of 1 over "
+    "all its entries (Stable Diffusion's scaling factor); then run this cell again.",
+    _scale_factor,
+    hints=("Multiplying by f multiplies the standard deviation by f.",
+           "Take the standard deviation of all entries at once (flatten them); f is its reciprocal."),
+    mistakes={"variance": "That divides by the variance: f * z would then have a spread of 1 / std, not 1.",
+              "no_reciprocal": "That is the spread itself; f must undo it, so it is its reciprocal.",
+              "rms": "Close, but the root mean square counts the latents' mean as spread: these latents are centred "
+                     "near 0.4. Use the standard deviation, as Stable Diffusion does.",
+              "max": "Dividing by the largest entry keeps everything within [-1, 1] but leaves most latents far "
+                     "smaller than the unit-variance noise that will be added to them."})
+
+
 ALL: tuple[Exercise, ...] = (INTERACTION_FEATURES, ONE_SHOT_DENOISE, ALPHAS_CUMPROD, Q_SAMPLE, SINUSOIDAL_EMBEDDING,
                              ADAGN, DIFFUSION_LOSS, EMA_UPDATE, DDPM_STEP, PREDICT_X0, GUIDANCE, DDIM_STEP,
-                             INPAINT_MERGE, LABEL_DROPOUT, SLERP, HALF_MASK, VELOCITY_FROM_EPS)
+                             INPAINT_MERGE, LABEL_DROPOUT, SLERP, HALF_MASK, LATENT_SCALE_FACTOR, VELOCITY_FROM_EPS)

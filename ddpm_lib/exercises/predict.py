@@ -300,6 +300,27 @@ ONE_EULER_STEP_SPREAD = _prediction(
     _one_euler_step)
 
 
+# -- notebook 09 --------------------------------------------------------------------------------
+def _latent_speedup(prediction: Any, measured: float, flops_ratio: float, positions_ratio: float) -> Verdict:
+    why = (f"The latent UNet reads {positions_ratio:.0f} times fewer positions, but it is not the pixel UNet "
+           f"shrunk: it is wider (64 channels at its top level, not 16) and has two levels instead of four, so its "
+           f"forward pass costs {flops_ratio:.1f} times fewer FLOPs. Training ran {measured:.1f} times more images "
+           f"per second. Speed follows the FLOPs, not the number of positions; and at an 8x8 feature map each "
+           f"operation does little work, so fixed costs per call take a larger share than at 32x32.")
+    return judge_number(prediction, measured, valid=(0.01, 1000.0, "a ratio of two speeds, e.g. 16 for sixteen "
+                                                     "times faster"),
+                        agree=within_factor(1.5, ".1f"), fmt=".1f",
+                        above="the latent model spends its savings on width.",
+                        below="fewer positions shrink every convolution's work.", why=why)
+
+
+LATENT_SPEEDUP = _prediction(
+    "predict: the latent model's training speed-up",
+    "Before the next cell runs, set predicted_speedup to how many times more training images per second you "
+    "expect the latent UNet to process than the pixel UNet.",
+    _latent_speedup)
+
+
 ALL: tuple[Exercise, ...] = (ONE_SHOT_ACCURACY, COSINE_ALPHA_BAR_END, HALF_ACCURACY_STEP, ATTENTION_COST_RATIO,
                              ZERO_PREDICTOR_LOSS, WRONG_T_LOSS_RATIO, NEGATIVE_GUIDANCE_ACCURACY, FEWEST_DDIM_STEPS,
-                             GUIDED_TRAINING_DATA, ONE_EULER_STEP_SPREAD)
+                             GUIDED_TRAINING_DATA, LATENT_SPEEDUP, ONE_EULER_STEP_SPREAD)

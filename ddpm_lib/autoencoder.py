@@ -1,0 +1,323 @@
+"""The convolutional autoencoder of latent diffusion: images (C, 32, 32) <-> latents (c, 8, 8).
+
+Taught in ``notebooks/09_latent_diffusion.ipynb``, after notebook 01's PCA codec (a linear one).
+
+The encoder E maps an image x to a diagonal Gaussian q(z | x) = N(mu(x), diag(sigma(x)^2)); the
+decoder D maps a latent back to an image. Training minimises, per image (Rombach et al. 2022,
+sec. 3, without the perceptual and adversarial terms that 32x32 digits do not need)
+
+    L = mean_pixels (D(z) - x)^2 + beta * mean_latents KL(q(z | x) || N(0, I)),
+    z = mu + sigma * n,   n ~ N(0, I)  (the reparameterisation),
+    KL = 1/2 (mu^2 + sigma^2 - 1 - log sigma^2)  per latent element.
+
+The light KL term (beta = 1e-3) keeps latents near the origin and the decoder tolerant of small
+errors in z, which is what a diffusion model's samples are. It does not make them unit-variance:
+like Stable Diffusion (whose factor is 0.18215), the course rescales them afterwards by one number,
+``scale_factor = 1 / std(mu(x))`` over the training images (:func:`latent_scale_factor`), so that
+the forward process's N(0, I) noise meets latents of the same spread as pixels in [-1, 1] do.
+
+Each encoder level is a residual block, then a stride-2 convolution that halves the side; the
+decoder mirrors it with nearest-neighbour upsampling. ``widths=(16, 32)`` halves twice:
+32x32 -> 8x8, so 1x32x32 = 1,024 numbers become 4x8x8 = 256.
+"""
+from __future__ import annotations
+
+import json
+import math
+import time
+from dataclasses import asdict, dataclass, fields
+from pathlib import Path
+from typing import Any, Callable, NamedTuple
+
+import torch
+import torch.nn.functional as F
+from safetensors import SafetensorError
+from safetensors.torch import safe_open, save_file
+from torch import nn
+from tqdm.auto import tqdm
+
+from .checkpoint import CheckpointError, load_weights
+from .files import atomic_write
+from .runtime import autocast, choose_device, progress_disabled, resolve_precision, seeded
+from .validate import check_number, check_whole
+
+FORMAT = "ddpm_lib.autoencoder.v1"
+
+
+@dataclass(frozen=True)
+class AutoencoderConfig:
+    """Constructor arguments of :class:`Autoencoder` (stored in its checkpoint).
+
+    widths: channels of each encoder level; every level halves the side, so the latent side is
+    ``image_size / 2**len(widths)``.
+    """
+
+    in_channels: int = 1
+    latent_channels: int = 4
+    widths: tuple[int, ...] = (16, 32)
+    image_size: int = 32
+    norm_groups: int = 8
+
+    def __post_init__(self) -> None:
+        own = "AutoencoderConfig"
+        check_whole(f"{own} field 'in_channels'", self.in_channels, 1)
+        check_whole(f"{own} field 'latent_channels'", self.latent_channels, 1)
+        check_whole(f"{own} field 'image_size'", self.image_size, 4)
+        check_whole(f"{own} field 'norm_groups'", self.norm_groups, 1)
+        widths = self.widths
+        if not isinstance(widths, (tuple, list)) or not widths:
+            raise ValueError(f"{own} field 'widths' must list one channel count per level, e.g. (32, 64), got {widths!r}")
+        for w in widths:
+            check_whole(f"{own} field 'widths'", w, 1)
+            if w % self.norm_groups:
+                raise ValueError(f"{own}: every width must divide into norm_groups={self.norm_groups} GroupNorm "
+                                 f"groups, but {w} does not")
+        if self.image_size % 2 ** len(widths):
+            raise ValueError(f"{own}: image_size {self.image_size} does not halve {len(widths)} times evenly; use "
+                             f"fewer widths or a size divisible by {2 ** len(widths)}")
+        if not isinstance(widths, tuple):
+            object.__setattr__(self, "widths", tuple(widths))
+
+    @property
+    def latent_side(self) -> int:
+        return self.image_size // 2 ** len(self.widths)
+
+    @property
+    def latent_shape(self) -> tuple[int, int, int]:
+        """(latent_channels, side, side) of one image's latent."""
+        return (self.latent_channels, self.latent_side, self.latent_side)
+
+    def to_dict(self) -> dict[str, Any]:
+        d = asdict(self)
+        d["widths"] = list(self.widths)
+        return d
+
+    @classmethod
+    def from_dict(cls, d: object) -> "AutoencoderConfig":
+        if not isinstance(d, dict):
+            raise ValueError(f"an autoencoder config must be a JSON object, got {type(d).__name__}")
+        known = {f.name for f in fields(cls)}
+        unknown = set(d) - known
+        if unknown:
+            raise ValueError(f"unknown autoencoder config keys {sorted(unknown)}; expected a subset of {sorted(known)}")
+        d = dict(d)
+        if isinstance(d.get("widths"), list):
+            d["widths"] = tuple(d["widths"])
+        return cls(**d)
+
+
+class ConvBlock(nn.Module):
+    """Residual block without time: x + conv(SiLU(GN(conv(SiLU(GN(x)))))), a 1x1 skip when widths differ."""
+
+    def __init__(self, c_in: int, c_out: int, groups: int) -> None:
+        super().__init__()
+        self.norm1 = nn.GroupNorm(math.gcd(groups, c_in), c_in)
+        self.conv1 = nn.Conv2d(c_in, c_out, 3, padding=1)
+        self.norm2 = nn.GroupNorm(groups, c_out)
+        self.conv2 = nn.Conv2d(c_out, c_out, 3, padding=1)
+        self.skip = nn.Conv2d(c_in, c_out, 1) if c_in != c_out else nn.Identity()
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        h = self.conv1(F.silu(self.norm1(x)))
+        h = self.conv2(F.silu(self.norm2(h)))
+        return self.skip(x) + h
+
+
+class Posterior(NamedTuple):
+    """q(z | x) = N(mean, diag(exp(logvar))), each (B, c, h, w)."""
+
+    mean: torch.Tensor
+    logvar: torch.Tensor
+
+    def sample(self, generator: torch.Generator | None = None) -> torch.Tensor:
+        """z = mean + exp(logvar / 2) * n, n ~ N(0, I) drawn from ``generator`` (the reparameterisation)."""
+        n = torch.randn(self.mean.shape, generator=generator, device=self.mean.device, dtype=self.mean.dtype)
+        return self.mean + (0.5 * self.logvar).exp() * n
+
+    def kl(self) -> torch.Tensor:
+        """KL(q || N(0, I)) per element: 1/2 (mean^2 + exp(logvar) - 1 - logvar), shape (B, c, h, w)."""
+        return 0.5 * (self.mean.square() + self.logvar.exp() - 1.0 - self.logvar)
+
+
+class Autoencoder(nn.Module):
+    """E: (B, C, S, S) -> :class:`Posterior` over (B, c, S/2^L, S/2^L); D: latents -> (B, C, S, S) images.
+
+    ``decode`` does not clamp: the loss sees the raw output, and callers clamp images to [-1, 1].
+    """
+
+    def __init__(self, config: AutoencoderConfig = AutoencoderConfig()) -> None:
+        super().__init__()
+        self.config = config
+        g, widths = config.norm_groups, config.widths
+        enc: list[nn.Module] = [nn.Conv2d(config.in_channels, widths[0], 3, padding=1)]
+        c = widths[0]
+        for w in widths:
+            enc += [ConvBlock(c, w, g), nn.Conv2d(w, w, 3, stride=2, padding=1)]
+            c = w
+        enc += [ConvBlock(c, c, g), nn.GroupNorm(g, c), nn.SiLU(), nn.Conv2d(c, 2 * config.latent_channels, 3, padding=1)]
+        self.encoder = nn.Sequential(*enc)
+        dec: list[nn.Module] = [nn.Conv2d(config.latent_channels, c, 3, padding=1), ConvBlock(c, c, g)]
+        for w in reversed(widths):
+            dec += [nn.Upsample(scale_factor=2, mode="nearest"), nn.Conv2d(c, w, 3, padding=1), ConvBlock(w, w, g)]
+            c = w
+        dec += [nn.GroupNorm(g, c), nn.SiLU(), nn.Conv2d(c, config.in_channels, 3, padding=1)]
+        self.decoder = nn.Sequential(*dec)
+
+    @property
+    def latent_shape(self) -> tuple[int, int, int]:
+        return self.config.latent_shape
+
+    def encode(self, x: torch.Tensor) -> Posterior:
+        """(B, C, S, S) images in [-1, 1] -> q(z | x); logvar is clamped to [-30, 20] as in Stable Diffusion."""
+        expected = (self.config.in_channels, self.config.image_size, self.config.image_size)
+        if x.ndim != 4 or tuple(x.shape[1:]) != expected:
+            raise ValueError(f"the autoencoder encodes images of shape (B, {', '.join(map(str, expected))}), got "
+                             f"{tuple(x.shape)}")
+        mean, logvar = self.encoder(x).float().chunk(2, dim=1)
+        return Posterior(mean, logvar.clamp(-30.0, 20.0))
+
+    def decode(self, z: torch.Tensor) -> torch.Tensor:
+        """(B, c, s, s) latents (unscaled) -> (B, C, S, S) images, not clamped."""
+        if z.ndim != 4 or tuple(z.shape[1:]) != self.latent_shape:
+            raise ValueError(f"the autoencoder decodes latents of shape (B, {', '.join(map(str, self.latent_shape))}), "
+                             f"got {tuple(z.shape)}")
+        return self.decoder(z).float()
+
+    def forward(self, x: torch.Tensor, generator: torch.Generator | None = None) -> tuple[torch.Tensor, Posterior]:
+        """(reconstruction D(z) with z sampled from q(z | x), the posterior)."""
+        posterior = self.encode(x)
+        return self.decode(posterior.sample(generator)), posterior
+
+
+def autoencoder_loss(autoencoder: Autoencoder, x: torch.Tensor, *, kl_weight: float,
+                     generator: torch.Generator | None = None) -> tuple[torch.Tensor, dict[str, float]]:
+    """L = mean (D(z) - x)^2 + kl_weight * mean KL (module docstring); returns (L, its two parts as floats)."""
+    recon, posterior = autoencoder(x, generator)
+    mse = (recon - x.float()).square().mean()
+    kl = posterior.kl().mean()
+    return mse + kl_weight * kl, {"mse": float(mse.detach()), "kl": float(kl.detach())}
+
+
+@dataclass(frozen=True)
+class AutoencoderTraining:
+    """How :func:`train_autoencoder` trains: AdamW with a cosine decay, batches drawn with ``seed``."""
+
+    steps: int = 1000
+    batch_size: int = 128
+    lr: float = 2e-3
+    kl_weight: float = 1e-3
+    precision: str = "auto"
+    seed: int = 0
+
+    def __post_init__(self) -> None:
+        own = "AutoencoderTraining"
+        check_whole(f"{own} field 'steps'", self.steps, 1)
+        check_whole(f"{own} field 'batch_size'", self.batch_size, 1)
+        check_number(f"{own} field 'lr'", self.lr, 0.0, 10.0, low_open=True)
+        check_number(f"{own} field 'kl_weight'", self.kl_weight, 0.0)
+        check_whole(f"{own} field 'seed'", self.seed, 0)
+
+
+class AutoencoderResult(NamedTuple):
+    autoencoder: Autoencoder
+    history: list[tuple[int, float, float]]  #: (step, mse, kl) after every step
+    seconds: float
+    images_per_second: float
+
+
+def train_autoencoder(autoencoder: Autoencoder, images: torch.Tensor, recipe: AutoencoderTraining = AutoencoderTraining(),
+                      *, device: str | torch.device | None = None, progress: bool = True,
+                      callback: Callable[[int, float], None] | None = None) -> AutoencoderResult:
+    """Fit ``autoencoder`` to ``images`` (N, C, S, S) in [-1, 1] with :func:`autoencoder_loss`.
+
+    Batch order and the reparameterisation noise come from ``recipe.seed``: the same call gives the
+    same weights. ``callback(step, mse)`` runs after each step. Returns the model in eval mode.
+    """
+    if len(images) < recipe.batch_size:
+        raise ValueError(f"batch_size {recipe.batch_size} is larger than the {len(images)} training images; use at "
+                         f"most {len(images)}")
+    dev = choose_device(device)
+    precision = resolve_precision(recipe.precision, dev)
+    autoencoder.to(dev).train()
+    optimizer = torch.optim.AdamW(autoencoder.parameters(), lr=recipe.lr, weight_decay=0.0)
+    schedule = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, recipe.steps)
+    order = torch.Generator().manual_seed(recipe.seed)
+    noise = torch.Generator(device=dev).manual_seed(recipe.seed + 1)
+    history: list[tuple[int, float, float]] = []
+    t0 = time.perf_counter()
+    for step in tqdm(range(recipe.steps), desc="autoencoder", disable=progress_disabled(progress)):
+        x = images[torch.randint(len(images), (recipe.batch_size,), generator=order)].to(dev)
+        with autocast(dev, precision):
+            loss, parts = autoencoder_loss(autoencoder, x, kl_weight=recipe.kl_weight, generator=noise)
+        if not math.isfinite(float(loss.detach())):
+            raise FloatingPointError(f"the autoencoder's loss became {float(loss.detach())} at step {step}; lower the learning "
+                                     f"rate (lr={recipe.lr:g}) or use precision='fp32'")
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        optimizer.step()
+        schedule.step()
+        history.append((step, parts["mse"], parts["kl"]))
+        if callback is not None:
+            callback(step, parts["mse"])
+    seconds = time.perf_counter() - t0
+    return AutoencoderResult(autoencoder.eval(), history, seconds, recipe.steps * recipe.batch_size / max(seconds, 1e-9))
+
+
+@torch.no_grad()
+def encode_mean(autoencoder: Autoencoder, images: torch.Tensor, batch_size: int = 500) -> torch.Tensor:
+    """mu(x) for every image, in batches: (N, C, S, S) -> (N, c, s, s) float32 on the CPU."""
+    dev = next(autoencoder.parameters()).device
+    return torch.cat([autoencoder.encode(images[i:i + batch_size].to(dev)).mean.cpu()
+                      for i in range(0, len(images), batch_size)])
+
+
+@torch.no_grad()
+def reconstruct(autoencoder: Autoencoder, images: torch.Tensor, batch_size: int = 500) -> torch.Tensor:
+    """D(mu(x)) clamped to [-1, 1]: the deterministic round trip, (N, C, S, S) on the CPU."""
+    dev = next(autoencoder.parameters()).device
+    return torch.cat([autoencoder.decode(autoencoder.encode(images[i:i + batch_size].to(dev)).mean).clamp(-1, 1).cpu()
+                      for i in range(0, len(images), batch_size)])
+
+
+def latent_scale_factor(latents: torch.Tensor) -> float:
+    """1 / std of every latent number (Stable Diffusion's choice; its 0.18215 was computed the same way)."""
+    std = float(latents.float().std())
+    if not math.isfinite(std) or std <= 0:
+        raise ValueError(f"the latents' standard deviation is {std}; the autoencoder is untrained or broken")
+    return 1.0 / std
+
+
+def save_autoencoder(autoencoder: Autoencoder, path: str | Path, scale_factor: float, /, **info: Any) -> Path:
+    """Weights to ``path`` (.safetensors, atomically) with the config, ``scale_factor`` and ``info`` as metadata."""
+    check_number("scale_factor", scale_factor, 0.0, low_open=True)
+    tensors = {k: v.detach().to("cpu", torch.float32).contiguous() for k, v in autoencoder.state_dict().items()}
+    metadata = {"format": FORMAT, "config": json.dumps(autoencoder.config.to_dict()),
+                "scale_factor": repr(float(scale_factor)), "info": json.dumps(info, default=str)}
+    return atomic_write(path, lambda tmp: save_file(tensors, str(tmp), metadata=metadata))
+
+
+def load_autoencoder(path: str | Path, device: str | torch.device = "cpu") -> tuple[Autoencoder, float, dict[str, Any]]:
+    """(autoencoder in eval mode, scale factor, info) from a file written by :func:`save_autoencoder`."""
+    path = Path(path)
+    if not path.is_file():
+        raise CheckpointError(f"no autoencoder at {path}; train one with `python -m ddpm_lib train-autoencoder "
+                              f"--out {path}` (or `make pretrained-latent`)")
+    try:
+        with safe_open(str(path), framework="pt") as f:
+            meta = f.metadata() or {}
+    except (SafetensorError, OSError, ValueError) as err:
+        raise CheckpointError(f"{path} is not a safetensors file ({err}); expected an autoencoder written by "
+                              f"ddpm_lib.autoencoder.save_autoencoder") from err
+    if meta.get("format") != FORMAT:
+        raise CheckpointError(f"{path} is not an autoencoder checkpoint (format {meta.get('format')!r}, expected "
+                              f"{FORMAT!r})")
+    try:
+        config = AutoencoderConfig.from_dict(json.loads(meta["config"]))
+        scale = float(meta["scale_factor"])
+        info = json.loads(meta.get("info", "{}"))
+    except (KeyError, ValueError, TypeError) as err:
+        raise CheckpointError(f"{path} has unreadable autoencoder metadata ({err}); retrain it") from None
+    with seeded(0):
+        autoencoder = Autoencoder(config)
+    load_weights(autoencoder, path)
+    return autoencoder.to(device).eval(), scale, info if isinstance(info, dict) else {}

@@ -1,0 +1,161 @@
+"""Latent diffusion: the course's DDPM run on an autoencoder's latents instead of pixels.
+
+Taught in ``notebooks/09_latent_diffusion.ipynb``.
+
+Rombach et al. (2022) split generation in two: an autoencoder (:mod:`ddpm_lib.autoencoder`)
+compresses each image once, x -> z0 = f * mu(x) with f the latent scale factor, and the diffusion
+model learns the data of that smaller space with the same loss, schedule, ``train`` and samplers
+as in pixels. Sampling draws z0 with any sampler and decodes it once, x = D(z0 / f). At 32x32
+digits and 4x8x8 latents the UNet sees 16 times fewer positions, and self-attention, whose cost
+grows with the square of the positions, 256 times fewer pairs.
+
+* :class:`LatentCodec`: the autoencoder with its scale factor; ``encode`` and ``decode`` in
+  batches. It is the ``decoder`` that :func:`ddpm_lib.sample.generate` and
+  :func:`ddpm_lib.evaluate.judge_model` take.
+* :func:`latent_dataset`: a dataset's images replaced by their latents, for ``train``.
+* :data:`LATENT_RECIPES` / :func:`latent_recipe`: each preset's autoencoder and latent UNet.
+* A latent UNet's checkpoint records its autoencoder's file (``info["autoencoder"]``);
+  :func:`codec_for_checkpoint` finds it again.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from .autoencoder import (Autoencoder, AutoencoderConfig, AutoencoderTraining, encode_mean, latent_scale_factor,
+                          load_autoencoder, save_autoencoder, train_autoencoder)
+from .checkpoint import CheckpointError
+from .config import ModelConfig, Preset, get_preset
+from .data import ImageDataset
+from .paths import COURSE_ROOT
+from .runtime import seeded
+
+
+class LatentCodec:
+    """An :class:`Autoencoder` and its scale factor f: z0 = f mu(x) and x = D(z0 / f).
+
+    latent_shape: one latent's (c, s, s). ``encode`` and ``decode`` run in batches without
+    gradients on the autoencoder's device and return CPU float32 tensors; decoded images are
+    clamped to [-1, 1].
+    """
+
+    def __init__(self, autoencoder: Autoencoder, scale_factor: float, batch_size: int = 500) -> None:
+        if not scale_factor > 0:
+            raise ValueError(f"scale_factor must be positive, got {scale_factor}")
+        self.autoencoder = autoencoder.eval()
+        self.scale_factor = float(scale_factor)
+        self.batch_size = batch_size
+        self.latent_shape: tuple[int, ...] = autoencoder.latent_shape
+
+    @property
+    def image_channels(self) -> int:
+        return self.autoencoder.config.in_channels
+
+    def encode(self, images: torch.Tensor) -> torch.Tensor:
+        """(N, C, S, S) images in [-1, 1] -> (N, c, s, s) scaled latents f mu(x)."""
+        return encode_mean(self.autoencoder, images, self.batch_size) * self.scale_factor
+
+    @torch.no_grad()
+    def decode(self, latents: torch.Tensor) -> torch.Tensor:
+        """(N, c, s, s) scaled latents -> (N, C, S, S) images D(z / f), clamped to [-1, 1]."""
+        dev = next(self.autoencoder.parameters()).device
+        return torch.cat([self.autoencoder.decode(latents[i:i + self.batch_size].to(dev).float() / self.scale_factor)
+                          .clamp(-1, 1).cpu() for i in range(0, len(latents), self.batch_size)])
+
+
+def latent_dataset(codec: LatentCodec, dataset: ImageDataset) -> ImageDataset:
+    """``dataset`` with each image replaced by its latent f mu(x) (encoded once, deterministic), same labels."""
+    return ImageDataset(codec.encode(dataset.images), dataset.labels, dataset.classes, f"{dataset.name} latents")
+
+
+@dataclass(frozen=True)
+class LatentRecipe:
+    """A preset's latent diffusion: its autoencoder (shape and training) and its latent UNet (shape and training)."""
+
+    autoencoder: AutoencoderConfig
+    autoencoder_training: AutoencoderTraining
+    model: ModelConfig
+    preset: Preset  # the pixel preset whose schedule, sampler, guidance and training recipe the latent model keeps
+
+
+def _recipes() -> dict[str, tuple[AutoencoderConfig, AutoencoderTraining, dict[str, Any]]]:
+    # the latent UNet: the same SimpleUNet with 4 input channels and two levels (8x8 and 4x4, attention at 4x4)
+    return {
+        "smoke": (AutoencoderConfig(widths=(8, 8), norm_groups=4), AutoencoderTraining(steps=20, batch_size=32),
+                  dict(base_channels=8, channel_mults=(1, 2), norm_groups=4, attention_heads=2)),
+        "cpu": (AutoencoderConfig(), AutoencoderTraining(),
+                dict(base_channels=64, channel_mults=(1, 2))),
+        "gpu": (AutoencoderConfig(widths=(64, 128)), AutoencoderTraining(steps=4000),
+                dict(base_channels=128, channel_mults=(1, 2, 2))),
+    }
+
+
+def latent_recipe(preset: Preset | str) -> LatentRecipe:
+    """The latent diffusion recipe of ``preset`` (a :class:`Preset` or its name): the preset's training and
+    schedule, its autoencoder, and a latent UNet reading the autoencoder's ``latent_channels``."""
+    preset = get_preset(preset) if isinstance(preset, str) else preset
+    recipes = _recipes()
+    if preset.name not in recipes:
+        raise ValueError(f"no latent recipe for preset {preset.name!r}; valid presets are {', '.join(recipes)}")
+    ae, training, unet = recipes[preset.name]
+    model = replace(preset.model, in_channels=ae.latent_channels, **unet)
+    return LatentRecipe(ae, training, model, replace(preset, model=model))
+
+
+def train_codec(recipe: LatentRecipe, images: torch.Tensor, *, device: str | torch.device | None = None,
+                progress: bool = True, seed: int = 0) -> tuple[LatentCodec, dict[str, Any]]:
+    """Train ``recipe``'s autoencoder on ``images`` and fix its scale factor on them: (codec, summary)."""
+    with seeded(seed):
+        autoencoder = Autoencoder(recipe.autoencoder)
+    result = train_autoencoder(autoencoder, images, replace(recipe.autoencoder_training, seed=seed), device=device,
+                               progress=progress)
+    codec = LatentCodec(result.autoencoder, 1.0)
+    scale = latent_scale_factor(codec.encode(images))
+    _, mse, kl = result.history[-1]
+    summary = {"steps": len(result.history), "seconds": round(result.seconds, 2),
+               "images_per_second": round(result.images_per_second, 1), "final_mse": mse, "final_kl": kl,
+               "scale_factor": scale}
+    return LatentCodec(result.autoencoder, scale), summary
+
+
+def save_codec(codec: LatentCodec, path: str | Path, /, **info: Any) -> Path:
+    """The codec's autoencoder and scale factor to ``path`` (.safetensors, atomically)."""
+    return save_autoencoder(codec.autoencoder, path, codec.scale_factor, **info)
+
+
+def load_codec(path: str | Path, device: str | torch.device = "cpu") -> tuple[LatentCodec, dict[str, Any]]:
+    """(codec, info) from a file written by :func:`save_codec`."""
+    autoencoder, scale, info = load_autoencoder(path, device)
+    return LatentCodec(autoencoder, scale), info
+
+
+def autoencoder_file(checkpoint: str | Path, info: dict[str, Any]) -> Path | None:
+    """Where the autoencoder of the latent UNet at ``checkpoint`` is: None for a pixel model.
+
+    ``info["autoencoder"]`` is the path given at training time; it is looked for as given, then
+    under the course folder, then beside ``checkpoint`` (the shipped pair sits in one folder).
+    """
+    recorded = info.get("autoencoder")
+    if recorded is None:
+        return None
+    stored = Path(str(recorded))
+    candidates = [stored, COURSE_ROOT / stored, Path(checkpoint).parent / stored.name]
+    for c in candidates:
+        if c.is_file():
+            return c
+    raise CheckpointError(f"{checkpoint} is a latent diffusion model whose autoencoder {stored} is missing (looked in "
+                          f"{', '.join(str(c) for c in candidates)}); put that file back, or retrain both with "
+                          f"`make pretrained-latent`")
+
+
+def codec_for_checkpoint(checkpoint: str | Path, info: dict[str, Any],
+                         device: str | torch.device = "cpu") -> LatentCodec | None:
+    """The codec a checkpoint's samples must be decoded with (None for a pixel-space model)."""
+    path = autoencoder_file(checkpoint, info)
+    if path is None:
+        return None
+    codec, _ = load_codec(path, device)
+    return codec

@@ -1,0 +1,139 @@
+import pytest
+import torch
+
+from ddpm_lib.autoencoder import Autoencoder, AutoencoderConfig, encode_mean
+from ddpm_lib.checkpoint import CheckpointError, load_model, save_model
+from ddpm_lib.config import TrainConfig, get_preset
+from ddpm_lib.data import ImageDataset
+from ddpm_lib.latent import (LatentCodec, autoencoder_file, codec_for_checkpoint, latent_dataset, latent_recipe,
+                             load_codec, save_codec)
+from ddpm_lib.runtime import seeded
+from ddpm_lib.sample import generate
+from ddpm_lib.schedule import NoiseSchedule
+from ddpm_lib.train import train
+from ddpm_lib.unet import SimpleUNet
+
+
+def codec(scale=2.0):
+    with seeded(0):
+        return LatentCodec(Autoencoder(AutoencoderConfig(widths=(8, 8), norm_groups=4)), scale)
+
+
+def digits(n=48, seed=0):
+    g = torch.Generator().manual_seed(seed)
+    return ImageDataset(torch.rand(n, 1, 32, 32, generator=g) * 2 - 1, torch.arange(n) % 10, tuple("0123456789"), "r")
+
+
+def test_codec_scales_encoder_means_and_unscales_before_decoding():
+    c = codec(scale=2.0)
+    x = digits(6).images
+    z = c.encode(x)
+    torch.testing.assert_close(z, 2.0 * encode_mean(c.autoencoder, x))
+    with torch.no_grad():
+        expected = c.autoencoder.decode(z / 2.0).clamp(-1, 1)
+    torch.testing.assert_close(c.decode(z), expected)
+    assert c.latent_shape == (4, 8, 8) and c.image_channels == 1
+    with pytest.raises(ValueError, match="scale_factor must be positive"):
+        LatentCodec(c.autoencoder, 0.0)
+
+
+def test_latent_dataset_keeps_labels_and_holds_latents():
+    data = digits()
+    lat = latent_dataset(codec(), data)
+    assert lat.images.shape == (48, 4, 8, 8) and torch.equal(lat.labels, data.labels) and lat.classes == data.classes
+    assert lat.name == "r latents"
+
+
+@pytest.mark.parametrize("name", ["smoke", "cpu", "gpu"])
+def test_every_preset_has_a_latent_recipe_that_fits_its_latents(name):
+    recipe = latent_recipe(name)
+    side = recipe.autoencoder.latent_side
+    assert recipe.model.in_channels == recipe.autoencoder.latent_channels == 4 and side == 8
+    assert side % 2 ** (len(recipe.model.channel_mults) - 1) == 0  # the UNet halves the latent evenly
+    assert recipe.preset.model == recipe.model and recipe.model.num_classes == get_preset(name).model.num_classes
+    model = SimpleUNet.from_config(recipe.model)
+    x = torch.randn(2, *recipe.autoencoder.latent_shape)
+    assert model(x, torch.tensor([0, 999 % recipe.preset.num_timesteps]), torch.tensor([1, 2])).shape == x.shape
+
+
+def test_latent_training_resumes_exactly(tmp_path):
+    lat = latent_dataset(codec(), digits())
+    config = TrainConfig(steps=6, batch_size=16, lr=1e-3, warmup_steps=2, checkpoint_every=3, precision="fp32")
+    recipe = latent_recipe("smoke")
+
+    def fresh(seed=0):
+        with seeded(seed):
+            return SimpleUNet.from_config(recipe.model)
+
+    s = NoiseSchedule(100, "cosine")
+    full = train(fresh(), s, lat, config, progress=False)
+    train(fresh(), s, lat, TrainConfig(**{**config.__dict__, "steps": 3}), checkpoint_dir=tmp_path, progress=False,
+          info={"autoencoder": "ae.safetensors"})
+    resumed = train(fresh(seed=1), s, lat, config, checkpoint_dir=tmp_path, resume=True, progress=False,
+                    info={"autoencoder": "ae.safetensors"})
+    for (k, a), b in zip(full.model.state_dict().items(), resumed.model.state_dict().values()):
+        torch.testing.assert_close(a, b, rtol=0, atol=0, msg=k)
+    for a, b in zip(full.ema.model.state_dict().values(), resumed.ema.model.state_dict().values()):
+        torch.testing.assert_close(a, b, rtol=0, atol=0)
+    assert [h[1] for h in resumed.history] == [h[1] for h in full.history]
+    assert load_model(tmp_path / "model.safetensors")[2]["autoencoder"] == "ae.safetensors"
+
+
+class Spy:
+    """A decoder that records the latents it is given and returns a fixed image per latent."""
+
+    latent_shape = (4, 8, 8)
+    image_channels = 1
+
+    def __init__(self):
+        self.seen = []
+
+    def decode(self, z):
+        self.seen.append(z)
+        return torch.full((len(z), 1, 32, 32), 0.25)
+
+
+class Big(torch.nn.Module):
+    """Predicts eps = -3 x: x0_hat far outside [-1, 1], which pixel samplers would clamp."""
+
+    num_classes, null_label, in_channels = 10, 10, 4
+
+    def forward(self, x, t, labels=None):
+        return -3.0 * x
+
+
+def test_generate_samples_unclamped_latents_then_decodes_them():
+    spy = Spy()
+    out = generate(Big(), NoiseSchedule(100, "cosine"), torch.arange(5), sampler="ddim", steps=4, batch_size=3,
+                   generator=torch.Generator().manual_seed(0), decoder=spy)
+    assert out.shape == (5, 1, 32, 32) and torch.equal(out, torch.full_like(out, 0.25))
+    assert [tuple(z.shape) for z in spy.seen] == [(3, 4, 8, 8), (2, 4, 8, 8)]
+    assert max(float(z.abs().max()) for z in spy.seen) > 1.0  # latents are not clamped to the pixel range
+
+
+def test_checkpoint_finds_its_autoencoder_beside_it_or_says_what_is_missing(tmp_path):
+    c = codec()
+    save_codec(c, tmp_path / "ae.safetensors")
+    unet = SimpleUNet.from_config(latent_recipe("smoke").model)
+    ckpt = save_model(unet, tmp_path / "latent.safetensors", NoiseSchedule(100, "cosine"),
+                      autoencoder="somewhere/else/ae.safetensors")
+    info = load_model(ckpt)[2]
+    assert autoencoder_file(ckpt, info) == tmp_path / "ae.safetensors"  # found beside the checkpoint
+    back = codec_for_checkpoint(ckpt, info)
+    assert back is not None and back.scale_factor == c.scale_factor
+    assert codec_for_checkpoint(ckpt, {}) is None  # a pixel model
+    assert load_codec(tmp_path / "ae.safetensors")[0].latent_shape == (4, 8, 8)
+    (tmp_path / "ae.safetensors").unlink()
+    with pytest.raises(CheckpointError, match="autoencoder somewhere/else/ae.safetensors is missing.*make pretrained-latent"):
+        autoencoder_file(ckpt, info)
+
+
+def test_bench_compares_the_pixel_and_latent_unets_of_a_preset():
+    from ddpm_lib.bench import latent_speed
+
+    out = latent_speed(get_preset("smoke"), torch.device("cpu"), seconds=0.01, batch=4)
+    assert out["pixel"]["input"] == [1, 32, 32] and out["latent"]["input"] == [4, 8, 8]
+    assert out["train_speedup"] == pytest.approx(out["latent"]["train_img_s"] / out["pixel"]["train_img_s"], rel=0.01)
+    assert out["sample_speedup"] == pytest.approx(out["latent"]["sample_img_s"] / out["pixel"]["sample_img_s"], rel=0.01)
+    assert out["latent"]["sample_img_s"] < out["decode_img_s"]  # the decode is part of the latent model's sampling time
+    assert out["latent"]["forward_mflop"] < out["pixel"]["forward_mflop"]
