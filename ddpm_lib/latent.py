@@ -82,12 +82,14 @@ class LatentRecipe:
 
 
 def _recipes() -> dict[str, tuple[AutoencoderConfig, AutoencoderTraining, dict[str, Any]]]:
-    # the latent UNet: the same SimpleUNet with 4 input channels and two levels (8x8 and 4x4, attention at 4x4)
+    # the latent UNet: the same SimpleUNet with 4 input channels and three levels (8x8, 4x4, attention at 2x2).
+    # cpu: 32-64-128 has the pixel model's parameter count (1.2M) at a sixth of its FLOPs; at 1,500 steps it matched
+    # a 64-128 two-level UNet (judge accuracy 0.988 vs 0.992, FD 0.337 vs 0.357 at n=500) and trained 1.4x faster.
     return {
         "smoke": (AutoencoderConfig(widths=(8, 8), norm_groups=4), AutoencoderTraining(steps=20, batch_size=32),
                   dict(base_channels=8, channel_mults=(1, 2), norm_groups=4, attention_heads=2)),
         "cpu": (AutoencoderConfig(), AutoencoderTraining(),
-                dict(base_channels=64, channel_mults=(1, 2))),
+                dict(base_channels=32, channel_mults=(1, 2, 4))),
         "gpu": (AutoencoderConfig(widths=(64, 128)), AutoencoderTraining(steps=4000),
                 dict(base_channels=128, channel_mults=(1, 2, 2))),
     }

@@ -303,10 +303,10 @@ ONE_EULER_STEP_SPREAD = _prediction(
 # -- notebook 09 --------------------------------------------------------------------------------
 def _latent_speedup(prediction: Any, measured: float, flops_ratio: float, positions_ratio: float) -> Verdict:
     why = (f"The latent UNet reads {positions_ratio:.0f} times fewer positions, but it is not the pixel UNet "
-           f"shrunk: it is wider (64 channels at its top level, not 16) and has two levels instead of four, so its "
-           f"forward pass costs {flops_ratio:.1f} times fewer FLOPs. Training ran {measured:.1f} times more images "
-           f"per second. Speed follows the FLOPs, not the number of positions; and at an 8x8 feature map each "
-           f"operation does little work, so fixed costs per call take a larger share than at 32x32.")
+           f"shrunk: it has its own widths and levels, and its forward pass costs {flops_ratio:.1f} times fewer "
+           f"FLOPs. Training ran {measured:.1f} times more images per second. Speed follows the FLOPs, not the "
+           f"number of positions; and on small feature maps each operation does little work, so the fixed cost of "
+           f"every call takes a larger share than at 32x32.")
     return judge_number(prediction, measured, valid=(0.01, 1000.0, "a ratio of two speeds, e.g. 16 for sixteen "
                                                      "times faster"),
                         agree=within_factor(1.5, ".1f"), fmt=".1f",
