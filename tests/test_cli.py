@@ -215,6 +215,12 @@ def test_latent_diffusion_train_autoencoder_then_train_sample_and_evaluate(tmp_p
     assert "2 samples" in capsys.readouterr().out and Image.open(png).format == "PNG"
     assert main(["evaluate", "--checkpoint", str(out), "--steps", "2", "--num-samples", "20", "--json"]) == 0
     assert 0.0 <= last_json(capsys)["accuracy"] <= 1.0
+    flow = tmp_path / "latent_flow.safetensors"  # flow matching on the same latents
+    assert main(["train", "--preset", "smoke", "--objective", "velocity", "--autoencoder", str(ae), "--steps", "2",
+                 "--out", str(flow)]) == 0
+    assert main(["sample", "--checkpoint", str(flow), "--digits", "3", "--per-digit", "2", "--steps", "2",
+                 "--out", str(png)]) == 0
+    assert "(heun, guidance 2.0)" in capsys.readouterr().out
     ae.unlink()
     assert main(["evaluate", "--checkpoint", str(out), "--steps", "2", "--num-samples", "20"]) == 2
     assert "make pretrained-latent" in capsys.readouterr().err
