@@ -25,18 +25,18 @@ from __future__ import annotations
 import json
 import math
 import time
-from dataclasses import asdict, dataclass, fields
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, NamedTuple
 
 import torch
 import torch.nn.functional as F
-from safetensors import SafetensorError
-from safetensors.torch import safe_open, save_file
+from safetensors.torch import save_file
 from torch import nn
 from tqdm.auto import tqdm
 
-from .checkpoint import CheckpointError, load_weights
+from .checkpoint import CheckpointError, load_weights, safetensors_metadata
+from .config import config_from_dict, config_to_dict
 from .files import atomic_write
 from .runtime import autocast, choose_device, progress_disabled, resolve_precision, seeded
 from .validate import check_number, check_whole
@@ -88,22 +88,11 @@ class AutoencoderConfig:
         return (self.latent_channels, self.latent_side, self.latent_side)
 
     def to_dict(self) -> dict[str, Any]:
-        d = asdict(self)
-        d["widths"] = list(self.widths)
-        return d
+        return config_to_dict(self)
 
     @classmethod
     def from_dict(cls, d: object) -> "AutoencoderConfig":
-        if not isinstance(d, dict):
-            raise ValueError(f"an autoencoder config must be a JSON object, got {type(d).__name__}")
-        known = {f.name for f in fields(cls)}
-        unknown = set(d) - known
-        if unknown:
-            raise ValueError(f"unknown autoencoder config keys {sorted(unknown)}; expected a subset of {sorted(known)}")
-        d = dict(d)
-        if isinstance(d.get("widths"), list):
-            d["widths"] = tuple(d["widths"])
-        return cls(**d)
+        return config_from_dict(cls, d, "autoencoder config")
 
 
 class ConvBlock(nn.Module):
@@ -299,15 +288,9 @@ def save_autoencoder(autoencoder: Autoencoder, path: str | Path, scale_factor: f
 def load_autoencoder(path: str | Path, device: str | torch.device = "cpu") -> tuple[Autoencoder, float, dict[str, Any]]:
     """(autoencoder in eval mode, scale factor, info) from a file written by :func:`save_autoencoder`."""
     path = Path(path)
-    if not path.is_file():
-        raise CheckpointError(f"no autoencoder at {path}; train one with `python -m ddpm_lib train-autoencoder "
-                              f"--out {path}` (or `make pretrained-latent`)")
-    try:
-        with safe_open(str(path), framework="pt") as f:
-            meta = f.metadata() or {}
-    except (SafetensorError, OSError, ValueError) as err:
-        raise CheckpointError(f"{path} is not a safetensors file ({err}); expected an autoencoder written by "
-                              f"ddpm_lib.autoencoder.save_autoencoder") from err
+    meta = safetensors_metadata(path, "autoencoder", f"train one with `python -m ddpm_lib train-autoencoder --out "
+                                                     f"{path}` (or `make pretrained-latent`)",
+                                "ddpm_lib.autoencoder.save_autoencoder")
     if meta.get("format") != FORMAT:
         raise CheckpointError(f"{path} is not an autoencoder checkpoint (format {meta.get('format')!r}, expected "
                               f"{FORMAT!r})")

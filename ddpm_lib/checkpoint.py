@@ -56,20 +56,27 @@ def save_model(model: torch.nn.Module, path: str | Path, schedule: DiffusionPath
     return atomic_write(path, lambda tmp: save_file(tensors, str(tmp), metadata=metadata))
 
 
-def read_metadata(path: str | Path) -> dict[str, Any]:
-    """The decoded JSON metadata of a checkpoint written by :func:`save_model`."""
-    path = Path(path)
+def safetensors_metadata(path: Path, what: str, make: str, writer: str) -> dict[str, str]:
+    """The raw string metadata of the safetensors file at ``path``; a folder, a missing file or another kind of
+    file raises :class:`CheckpointError` naming ``what`` it should be, how to ``make`` one, and its ``writer``."""
     if path.is_dir():
         raise CheckpointError(f"{path} is a folder; give the .safetensors file inside it (a training run writes "
                               f"model.safetensors into its checkpoint folder)")
     if not path.is_file():
-        raise CheckpointError(f"no checkpoint at {path}; train one with `python -m ddpm_lib train` or pass another path")
+        raise CheckpointError(f"no {what} at {path}; {make}")
     try:
         with safe_open(str(path), framework="pt") as f:
-            raw = f.metadata() or {}
+            return dict(f.metadata() or {})
     except (SafetensorError, OSError, ValueError) as err:
-        raise CheckpointError(f"{path} is not a safetensors file ({err}); expected a .safetensors checkpoint "
-                              f"written by ddpm_lib.checkpoint.save_model") from err
+        raise CheckpointError(f"{path} is not a safetensors file ({err}); expected a .safetensors {what} written by "
+                              f"{writer}") from err
+
+
+def read_metadata(path: str | Path) -> dict[str, Any]:
+    """The decoded JSON metadata of a checkpoint written by :func:`save_model`."""
+    path = Path(path)
+    raw = safetensors_metadata(path, "checkpoint", "train one with `python -m ddpm_lib train` or pass another path",
+                               "ddpm_lib.checkpoint.save_model")
     if raw.get("format") not in FORMATS:
         raise CheckpointError(f"{path} is a safetensors file but not a ddpm_lib model checkpoint "
                               f"(format {raw.get('format')!r}, expected one of {', '.join(FORMATS)})")

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import os
 from dataclasses import asdict, dataclass, fields, replace
-from typing import Any, Literal
+from typing import Any, Literal, TypeVar
 
 import torch
 
@@ -26,6 +26,26 @@ DEFAULT_GUIDANCE = 2.0
 PresetName = Literal["smoke", "cpu", "gpu"]
 PRESET_NAMES: tuple[str, ...] = ("smoke", "cpu", "gpu")
 MODE_ENV = "DDPM_COURSE_MODE"
+
+
+C = TypeVar("C")
+
+
+def config_to_dict(config: Any) -> dict[str, Any]:
+    """A config dataclass as JSON-ready values: its tuple fields (widths, multipliers) become lists."""
+    return {k: list(v) if isinstance(v, tuple) else v for k, v in asdict(config).items()}
+
+
+def config_from_dict(cls: type[C], d: object, what: str) -> C:
+    """``cls`` rebuilt from :func:`config_to_dict` output: lists back to tuples; a non-dict or an unknown key
+    raises ``ValueError`` naming it (``what``: "model config"), and the dataclass validates the values."""
+    if not isinstance(d, dict):
+        raise ValueError(f"a {what} must be a JSON object (a dict), got {type(d).__name__}")
+    known = {f.name for f in fields(cls)}  # type: ignore[arg-type]
+    unknown = set(d) - known
+    if unknown:
+        raise ValueError(f"unknown {what} keys {sorted(unknown)}; expected a subset of {sorted(known)}")
+    return cls(**{k: tuple(v) if isinstance(v, list) else v for k, v in d.items()})
 
 
 @dataclass(frozen=True)
@@ -72,23 +92,12 @@ class ModelConfig:
             object.__setattr__(self, "channel_mults", tuple(mults))
 
     def to_dict(self) -> dict[str, Any]:
-        d = asdict(self)
-        d["channel_mults"] = list(self.channel_mults)
-        return d
+        return config_to_dict(self)
 
     @classmethod
     def from_dict(cls, d: object) -> "ModelConfig":
         """Rebuild from :meth:`to_dict` output; unknown keys or bad values raise ``ValueError`` naming them."""
-        if not isinstance(d, dict):
-            raise ValueError(f"a model config must be a JSON object (a dict), got {type(d).__name__}")
-        known = {f.name for f in fields(cls)}
-        unknown = set(d) - known
-        if unknown:
-            raise ValueError(f"unknown model config keys {sorted(unknown)}; expected a subset of {sorted(known)}")
-        d = dict(d)
-        if isinstance(d.get("channel_mults"), list):
-            d["channel_mults"] = tuple(d["channel_mults"])
-        return cls(**d)
+        return config_from_dict(cls, d, "model config")
 
 
 @dataclass(frozen=True)
