@@ -229,7 +229,7 @@ def cmd_train(args: argparse.Namespace) -> dict[str, Any]:
     device = process_device(ctx, choose_device(args.device))
     choose_backend(device, args.backend)  # NCCL without CUDA is refused before anything starts
     recipe_path = args.out.with_suffix(".json")
-    check_output_path(args.out, "weights file", option="--out")
+    check_output_path(args.out, "weights file", option="--out", example="model.safetensors")
     check_output_path(recipe_path, "recipe file (beside --out)", option="--out")
     ckpt_dir = args.checkpoint_dir or args.out.with_name(args.out.stem + "_checkpoint")
     if ckpt_dir.exists() and not ckpt_dir.is_dir():
@@ -350,7 +350,8 @@ def cmd_quality(args: argparse.Namespace) -> dict[str, Any]:
 
 def cmd_results(args: argparse.Namespace) -> dict[str, Any]:
     read_metadata(args.checkpoint)
-    check_output_path(args.out, "results table", option="--out", not_same_as=(args.checkpoint,))
+    check_output_path(args.out, "results table", option="--out", not_same_as=(args.checkpoint,),
+                      example="results.md")
     t0 = time.perf_counter()
     rows = results_table(args.checkpoint, num_samples=args.num_samples, seed=args.seed, device=args.device,
                          include_ddpm=not args.no_ddpm)
@@ -367,7 +368,7 @@ def cmd_results(args: argparse.Namespace) -> dict[str, Any]:
 
 def cmd_train_judge(args: argparse.Namespace) -> dict[str, Any]:
     recipe_path = args.out.with_suffix(".json")
-    check_output_path(args.out, "judge weights", option="--out")
+    check_output_path(args.out, "judge weights", option="--out", example="model.safetensors")
     check_output_path(recipe_path, "judge recipe (beside --out)", option="--out")
     device = choose_device(args.device)
     recipe = JudgeTraining(epochs=args.epochs, seed=args.seed)
@@ -388,7 +389,7 @@ def cmd_train_judge(args: argparse.Namespace) -> dict[str, Any]:
 def cmd_train_autoencoder(args: argparse.Namespace) -> dict[str, Any]:
     """Train a preset's autoencoder, fix its latent scale factor, write it (+ a JSON recipe beside it)."""
     recipe_path = args.out.with_suffix(".json")
-    check_output_path(args.out, "autoencoder weights", option="--out")
+    check_output_path(args.out, "autoencoder weights", option="--out", example="model.safetensors")
     check_output_path(recipe_path, "autoencoder recipe (beside --out)", option="--out")
     device = choose_device(args.device)
     recipe = latent_recipe(get_preset(args.preset))

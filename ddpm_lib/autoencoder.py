@@ -293,7 +293,8 @@ def load_autoencoder(path: str | Path, device: str | torch.device = "cpu") -> tu
                                 "ddpm_lib.autoencoder.save_autoencoder")
     if meta.get("format") != FORMAT:
         raise CheckpointError(f"{path} is not an autoencoder checkpoint (format {meta.get('format')!r}, expected "
-                              f"{FORMAT!r})")
+                              f"{FORMAT!r}); give the file that `python -m ddpm_lib train-autoencoder` writes, e.g. "
+                              f"ddpm_lib/weights/autoencoder.safetensors")
     try:
         config = AutoencoderConfig.from_dict(json.loads(meta["config"]))
         scale = float(meta["scale_factor"])

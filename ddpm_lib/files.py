@@ -73,18 +73,19 @@ def remove_stale_temps(path: str | Path) -> list[Path]:
 
 
 def check_output_path(path: str | Path, what: str, *, option: str | None = None,
-                      not_same_as: tuple[str | Path, ...] = ()) -> Path:
+                      not_same_as: tuple[str | Path, ...] = (), example: str = "out.png") -> Path:
     """Check, before any long work, that a file can be written at ``path``; return it.
 
     Refuses: an existing directory, a path equal to one of ``not_same_as`` (an input that the
     output would overwrite), a parent that is a file, and a folder that cannot be written.
-    Messages name ``what``, the option (``--out``) and the fix.
+    Messages name ``what``, the option (``--out``) and the fix (for a directory, a file in it
+    named ``example``).
     """
     path = Path(path)
     flag = f" ({option})" if option else ""
     if path.is_dir():
         raise ValueError(f"the {what}{flag} {path} is an existing directory; give a file name, "
-                         f"e.g. {path / 'out.png' if path.suffix == '' else path.with_suffix('.out')}")
+                         f"e.g. {path / example if path.suffix == '' else path.with_suffix('.out')}")
     for other in not_same_as:
         if Path(other).exists() and path.exists() and path.resolve() == Path(other).resolve():
             raise ValueError(f"the {what}{flag} {path} is the same file as the input {other}; writing it would "

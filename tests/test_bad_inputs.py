@@ -280,6 +280,13 @@ CLI_CASES = [
      "pick base_channels as a multiple of 4"),
     ("quest-out-file", ["quest", "--preset", "smoke", "--out", "{ckpt}"], r"output folder \(--out\) .* is a file"),
     ("judge-out-dir", ["train-judge", "--out", "{tmp}"], r"judge weights \(--out\) .* is an existing directory"),
+    ("autoencoder-out-dir", ["train-autoencoder", "--preset", "smoke", "--out", "{tmp}"],
+     r"autoencoder weights \(--out\) .* is an existing directory; give a file name, e.g. .*model.safetensors"),
+    ("autoencoder-steps", ["train-autoencoder", "--steps", "0"], r"--steps: the value must be a whole number >= 1, got 0"),
+    ("train-autoencoder-missing", ["train", "--preset", "smoke", "--autoencoder", "{tmp}/none.safetensors", "--out",
+                                   "{tmp}/m.safetensors"], r"no autoencoder at .*none.safetensors; train one with"),
+    ("train-autoencoder-is-a-unet", ["train", "--preset", "smoke", "--autoencoder", "{ckpt}", "--out", "{tmp}/m.safetensors"],
+     r"not an autoencoder checkpoint .*give the file that `python -m ddpm_lib train-autoencoder` writes"),
 ]
 
 
