@@ -9,6 +9,9 @@ for. Numbers only, never assertions; the README quotes them beside the machine's
 Recipes:
 - ``baseline``: the cpu preset's recipe before this benchmark existed (linear schedule, L_simple).
 - ``course``: the cpu preset's recipe today (:func:`ddpm_lib.config.get_preset`).
+- ``latent``: the course recipe on the shipped autoencoder's 4x8x8 latents with the preset's latent
+  UNet (:mod:`ddpm_lib.latent`, notebook 09); the budget pays for the UNet's training only, as the
+  autoencoder is trained once (``make pretrained-latent``) and shared by every latent model.
 - ``peer``: the class-conditioned MNIST example of the Hugging Face diffusion course: a
   ``diffusers`` ``UNet2DModel`` (widths 32-64-64, two layers per block, attention in the two lower
   blocks, a 4-dimensional class embedding concatenated to the input), ``DDPMScheduler`` with the
@@ -35,10 +38,13 @@ from torch import nn
 
 from .bench import matmul_peak, timed_rate, training_rate
 from .config import Preset, get_preset, scaled_warmup
+from .checkpoint import find_checkpoint
 from .course import preset_model
 from .data import ImageDataset, load_dataset
 from .evaluate import check_num_samples, judge_model
 from .files import atomic_write_json, atomic_write_text, check_output_path
+from .latent import LatentCodec, latent_dataset, latent_recipe, load_codec
+from .paths import AUTOENCODER_PATH
 from .runtime import autocast, choose_device, resolve_precision, seeded
 from .sample import FLOW_SAMPLERS, SamplerName, check_sampler, sampler_name
 from .schedule import NoiseSchedule
@@ -62,14 +68,18 @@ class Recipe:
     description: str
     overrides: dict[str, Any] = field(default_factory=dict)
     peer: bool = False
+    latent: bool = False
 
     def preset(self, base: str = "cpu") -> Preset:
-        return get_preset(base, **self.overrides)
+        """The preset it trains with: for a latent recipe, the one whose model is the latent UNet."""
+        preset = get_preset(base, **self.overrides)
+        return latent_recipe(preset).preset if self.latent else preset
 
 
 RECIPES: dict[str, Recipe] = {
     "baseline": Recipe("baseline", "cpu preset before the benchmark: linear schedule, L_simple", BASELINE),
     "course": Recipe("course", "cpu preset today"),
+    "latent": Recipe("latent", "cpu preset today on the shipped autoencoder's 4x8x8 latents (notebook 09)", latent=True),
     "peer": Recipe("peer", "Hugging Face course: diffusers UNet2DModel 32-64-64, DDPMScheduler", peer=True),
 }
 
@@ -241,7 +251,8 @@ def steps_for(budget_seconds: float, images_per_second: float, batch: int) -> in
 
 @dataclass
 class Trained:
-    """A recipe trained for one budget: the model to sample, its schedule, guidance and cost."""
+    """A recipe trained for one budget: the model to sample, its schedule, guidance and cost (and, for a latent
+    recipe, the codec that decodes its samples)."""
 
     model: nn.Module
     schedule: NoiseSchedule
@@ -249,6 +260,15 @@ class Trained:
     steps: int
     batch: int
     seconds: float
+    decoder: LatentCodec | None = None
+
+
+def recipe_data(recipe: Recipe, data: ImageDataset, device: torch.device) -> tuple[ImageDataset, LatentCodec | None]:
+    """What ``recipe`` trains on: the images, or for a latent recipe their latents under the shipped codec."""
+    if not recipe.latent:
+        return data, None
+    codec, _ = load_codec(find_checkpoint(AUTOENCODER_PATH), device)
+    return latent_dataset(codec, data), codec
 
 
 def train_recipe(recipe: Recipe, budget_minutes: float, rate: float, data: ImageDataset, device: torch.device,
@@ -260,13 +280,14 @@ def train_recipe(recipe: Recipe, budget_minutes: float, rate: float, data: Image
         return Trained(train_peer(data, steps, device, seed), peer_schedule(), 1.0, steps, PEER_BATCH,
                        time.perf_counter() - t0)
     preset = recipe.preset(base)
+    data, codec = recipe_data(recipe, data, device)
     steps = steps_for(60 * budget_minutes, rate, preset.train.batch_size)
     preset = replace(preset, train=replace(preset.train, steps=steps, warmup_steps=scaled_warmup(preset, steps),
                                            seed=seed, checkpoint_every=steps))
     model, schedule = preset_model(preset, seed)
     result = train(model, schedule, data, preset.train, device=device, progress=False)
     return Trained(result.ema.model.eval(), schedule, preset.guidance_scale, steps, preset.train.batch_size,
-                   time.perf_counter() - t0)
+                   time.perf_counter() - t0, codec)
 
 
 def recipe_rate(recipe: Recipe, data: ImageDataset, device: torch.device, seconds: float, base: str = "cpu") -> float:
@@ -274,7 +295,9 @@ def recipe_rate(recipe: Recipe, data: ImageDataset, device: torch.device, second
     if recipe.peer:
         return peer_rate(data, device, seconds)
     p = recipe.preset(base)
-    return training_rate(p.model, p.train.batch_size, p.train.precision, p.train.channels_last, device, seconds)
+    side = latent_recipe(p).autoencoder.latent_side if recipe.latent else 32
+    return training_rate(p.model, p.train.batch_size, p.train.precision, p.train.channels_last, device, seconds,
+                         side=side)
 
 
 def format_quality_table(rows: Sequence[dict[str, Any]]) -> str:
@@ -376,7 +399,8 @@ def run_quality(budgets: Sequence[float] = (4.0, 8.0), recipes: Sequence[Recipe]
             for sampler, steps in samplers:
                 scores = judge_model(trained.model, trained.schedule, num_samples=num_samples, steps=steps,
                                      guidance_scale=trained.guidance, sampler=sampler,
-                                     generator=torch.Generator().manual_seed(seed), progress=False)
+                                     generator=torch.Generator().manual_seed(seed), progress=False,
+                                     decoder=trained.decoder)
                 row = {"recipe": recipe.name, "budget_minutes": budget, "train_seconds": round(trained.seconds, 1),
                        "steps": trained.steps, "images_seen": trained.steps * trained.batch,
                        "sampler": sampler_name(sampler, steps, trained.schedule.num_timesteps),

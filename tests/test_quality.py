@@ -73,7 +73,7 @@ def test_parse_recipe_variants_and_errors():
     r = parse_recipe("wide:model_base_channels=48,model_channel_mults=(1, 2, 2),schedule=cosine")
     assert r.overrides == {"model_base_channels": 48, "model_channel_mults": (1, 2, 2), "schedule": "cosine"}
     assert r.preset().model.base_channels == 48
-    with pytest.raises(ValueError, match="neither one of baseline, course, peer"):
+    with pytest.raises(ValueError, match="neither one of baseline, course, latent, peer"):
         parse_recipe("fast")
     with pytest.raises(ValueError, match="is not field=value"):
         parse_recipe("x:train_lr")
@@ -156,6 +156,16 @@ def test_run_quality_writes_table_plot_and_json(tmp_path):
     assert (tmp_path / "q" / "quality.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert any("training images/s" in line for line in lines)
     assert not list((tmp_path / "q").glob(".*"))  # no temporary files left
+
+
+def test_latent_recipe_trains_on_the_shipped_codec_and_is_judged_on_decoded_images(tmp_path):
+    result = run_quality(budgets=[0.02], recipes=[RECIPES["latent"]], samplers=[("dpm++", 2)], num_samples=4,
+                         out=tmp_path / "q", rate_seconds=0.2, base="smoke", log=lambda _: None)
+    (row,) = result["rows"]
+    assert row["recipe"] == "latent" and row["steps"] >= 1 and 0.0 <= row["accuracy"] <= 1.0
+    preset = RECIPES["latent"].preset("smoke")
+    assert preset.model.in_channels == 4 and preset.model.channel_mults == (1, 2)  # the smoke latent UNet
+    assert result["recipes"]["latent"]["train_images_per_second"] > 0
 
 
 def test_run_quality_checks_before_training(tmp_path):
