@@ -337,9 +337,10 @@ def plot_quality(rows: Sequence[dict[str, Any]], path: str | Path) -> Path:
     for ax in (ax_fd, ax_acc):
         ax.set_xlabel("training minutes on this machine")
         ax.grid(alpha=0.3, which="both")
-    ax_acc.legend(fontsize=8, loc="upper left")
+    handles, labels = ax_acc.get_legend_handles_labels()  # below both panels, where it hides no point
+    fig.legend(handles, labels, fontsize=8, loc="lower center", ncol=min(4, len(labels)))
     fig.suptitle("Time to quality: each point is a model trained from scratch for that budget", fontsize=11)
-    fig.tight_layout()
+    fig.tight_layout(rect=(0, 0.05 * -(-len(labels) // 4) + 0.02, 1, 1))
     try:
         return save_figure(fig, path)
     finally:
