@@ -38,7 +38,7 @@ from tqdm.auto import tqdm
 from .checkpoint import CheckpointError, load_weights, safetensors_metadata
 from .config import config_from_dict, config_to_dict
 from .files import atomic_write
-from .runtime import autocast, choose_device, progress_disabled, resolve_precision, seeded
+from .runtime import autocast, choose_device, in_batches, progress_disabled, resolve_precision, seeded
 from .validate import check_number, check_whole
 
 FORMAT = "ddpm_lib.autoencoder.v1"
@@ -252,20 +252,17 @@ def train_autoencoder(autoencoder: Autoencoder, images: torch.Tensor, recipe: Au
     return AutoencoderResult(autoencoder.eval(), history, seconds, recipe.steps * recipe.batch_size / max(seconds, 1e-9))
 
 
-@torch.no_grad()
 def encode_mean(autoencoder: Autoencoder, images: torch.Tensor, batch_size: int = 500) -> torch.Tensor:
     """mu(x) for every image, in batches: (N, C, S, S) -> (N, c, s, s) float32 on the CPU."""
     dev = next(autoencoder.parameters()).device
-    return torch.cat([autoencoder.encode(images[i:i + batch_size].to(dev)).mean.cpu()
-                      for i in range(0, len(images), batch_size)])
+    return in_batches(lambda x: autoencoder.encode(x.to(dev)).mean.cpu(), images, batch_size)
 
 
-@torch.no_grad()
 def reconstruct(autoencoder: Autoencoder, images: torch.Tensor, batch_size: int = 500) -> torch.Tensor:
     """D(mu(x)) clamped to [-1, 1]: the deterministic round trip, (N, C, S, S) on the CPU."""
     dev = next(autoencoder.parameters()).device
-    return torch.cat([autoencoder.decode(autoencoder.encode(images[i:i + batch_size].to(dev)).mean).clamp(-1, 1).cpu()
-                      for i in range(0, len(images), batch_size)])
+    return in_batches(lambda x: autoencoder.decode(autoencoder.encode(x.to(dev)).mean).clamp(-1, 1).cpu(), images,
+                      batch_size)
 
 
 def latent_scale_factor(latents: torch.Tensor) -> float:

@@ -39,7 +39,7 @@ from .files import atomic_write
 from .flow import FlowPath
 from .linear import LinearNoisePredictor, PCACodec
 from .paths import JUDGE_PATH
-from .runtime import check_seed, choose_device, make_generator, progress_disabled, seeded
+from .runtime import check_seed, choose_device, in_batches, make_generator, progress_disabled, seeded
 from .latent import codec_for_checkpoint
 from .sample import (LatentDecoder, NoisePredictor, SamplerName, check_guidance, check_path, check_sampler, default_sampler,
                      generate, sample_ddim, sampler_name)
@@ -174,17 +174,12 @@ def _fit_classifier(images: torch.Tensor, labels: torch.Tensor, recipe: JudgeTra
     return net.eval()
 
 
-@torch.no_grad()
-def _batched(fn: Callable[[torch.Tensor], torch.Tensor], images: torch.Tensor, batch_size: int = 500) -> torch.Tensor:
-    return torch.cat([fn(images[i:i + batch_size]) for i in range(0, images.shape[0], batch_size)])
-
-
 def judge_logits(judge: JudgeNet, images: torch.Tensor) -> torch.Tensor:
     """(N, num_classes) logits of ``judge`` (in eval mode) for images in [-1, 1]."""
     check_images(images, judge.in_channels)
     device = next(judge.parameters()).device
     judge.eval()
-    return _batched(lambda b: judge(b.to(device)).float().cpu(), images)
+    return in_batches(lambda b: judge(b.to(device)).float().cpu(), images)
 
 
 def judge_features(judge: JudgeNet, images: torch.Tensor) -> torch.Tensor:
@@ -192,7 +187,7 @@ def judge_features(judge: JudgeNet, images: torch.Tensor) -> torch.Tensor:
     check_images(images, judge.in_channels)
     device = next(judge.parameters()).device
     judge.eval()
-    return _batched(lambda b: judge.features(b.to(device)).double().cpu(), images)
+    return in_batches(lambda b: judge.features(b.to(device)).double().cpu(), images)
 
 
 def accuracy(judge: JudgeNet, images: torch.Tensor, labels: torch.Tensor) -> float:

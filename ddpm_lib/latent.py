@@ -31,7 +31,7 @@ from .checkpoint import CheckpointError
 from .config import ModelConfig, Preset, get_preset
 from .data import ImageDataset
 from .paths import COURSE_ROOT
-from .runtime import seeded
+from .runtime import in_batches, seeded
 
 
 class LatentCodec:
@@ -58,12 +58,11 @@ class LatentCodec:
         """(N, C, S, S) images in [-1, 1] -> (N, c, s, s) scaled latents f mu(x)."""
         return encode_mean(self.autoencoder, images, self.batch_size) * self.scale_factor
 
-    @torch.no_grad()
     def decode(self, latents: torch.Tensor) -> torch.Tensor:
         """(N, c, s, s) scaled latents -> (N, C, S, S) images D(z / f), clamped to [-1, 1]."""
         dev = next(self.autoencoder.parameters()).device
-        return torch.cat([self.autoencoder.decode(latents[i:i + self.batch_size].to(dev).float() / self.scale_factor)
-                          .clamp(-1, 1).cpu() for i in range(0, len(latents), self.batch_size)])
+        return in_batches(lambda z: self.autoencoder.decode(z.to(dev).float() / self.scale_factor).clamp(-1, 1).cpu(),
+                          latents, self.batch_size)
 
 
 def latent_dataset(codec: LatentCodec, dataset: ImageDataset) -> ImageDataset:

@@ -1,8 +1,8 @@
 import pytest
 import torch
 
-from ddpm_lib.runtime import (MAX_SEED, autocast, check_seed, choose_device, make_generator, progress_disabled,
-                              resolve_precision, seeded)
+from ddpm_lib.runtime import (MAX_SEED, autocast, check_seed, choose_device, in_batches, make_generator,
+                              progress_disabled, resolve_precision, seeded)
 
 
 def test_precision_resolution():
@@ -47,3 +47,15 @@ def test_seeds_and_devices_are_checked():
     assert choose_device("cpu") == torch.device("cpu")
     with pytest.raises(ValueError, match="unknown device 'gpu0'; use 'cpu', 'cuda' or 'cuda:N'"):
         choose_device("gpu0")
+
+
+def test_in_batches_slices_rows_without_gradients():
+    x = torch.arange(7.0, requires_grad=True).reshape(7, 1)
+    sizes = []
+
+    def double(b):
+        sizes.append(len(b))
+        return 2 * b
+
+    out = in_batches(double, x, batch_size=3)
+    assert sizes == [3, 3, 1] and torch.equal(out, 2 * x.detach()) and not out.requires_grad
