@@ -258,13 +258,6 @@ def encode_mean(autoencoder: Autoencoder, images: torch.Tensor, batch_size: int 
     return in_batches(lambda x: autoencoder.encode(x.to(dev)).mean.cpu(), images, batch_size)
 
 
-def reconstruct(autoencoder: Autoencoder, images: torch.Tensor, batch_size: int = 500) -> torch.Tensor:
-    """D(mu(x)) clamped to [-1, 1]: the deterministic round trip, (N, C, S, S) on the CPU."""
-    dev = next(autoencoder.parameters()).device
-    return in_batches(lambda x: autoencoder.decode(autoencoder.encode(x.to(dev)).mean).clamp(-1, 1).cpu(), images,
-                      batch_size)
-
-
 def latent_scale_factor(latents: torch.Tensor) -> float:
     """1 / std of every latent number (Stable Diffusion's choice; its 0.18215 was computed the same way)."""
     std = float(latents.float().std())

@@ -175,9 +175,9 @@ def latent_speed(preset: Preset, device: torch.device, seconds: float, batch: in
         if name == "latent":
             sample_rate = 1 / (1 / sample_rate + 1 / decode_rate)
         with seeded(0):
-            mflop = forward_flops(SimpleUNet.from_config(cfg), side=at) / 1e6
-        out[name] = {"parameters": count_parameters(SimpleUNet.from_config(cfg)), "input": [cfg.in_channels, at, at],
-                     "forward_mflop": round(mflop, 1), "train_img_s": round(training_rate(
+            unet = SimpleUNet.from_config(cfg)
+        out[name] = {"parameters": count_parameters(unet), "input": [cfg.in_channels, at, at],
+                     "forward_mflop": round(forward_flops(unet, side=at) / 1e6, 1), "train_img_s": round(training_rate(
                          cfg, preset.train.batch_size, "auto", True, device, seconds, side=at), 1),
                      "sample_img_s": round(sample_rate, 1)}
     out["decode_img_s"] = round(decode_rate, 1)

@@ -21,7 +21,7 @@ from __future__ import annotations
 
 from dataclasses import replace
 from pathlib import Path
-from typing import Any, Literal, NamedTuple
+from typing import Any, Literal, NamedTuple, TypeVar
 
 import torch
 
@@ -30,7 +30,7 @@ from .config import Preset
 from .data import load_dataset
 from .flow import FlowPath
 from .latent import LatentCodec, codec_for_checkpoint, latent_dataset, latent_recipe, save_codec, train_codec
-from .paths import AUTOENCODER_PATH, PRETRAINED_FLOW_PATH, PRETRAINED_LATENT_PATH, PRETRAINED_PATH, RUNS_DIR
+from .paths import PRETRAINED_FLOW_PATH, PRETRAINED_LATENT_PATH, PRETRAINED_PATH, RUNS_DIR
 from .runtime import seeded
 from .schedule import NoiseSchedule
 from .train import WEIGHTS_FILE, train
@@ -75,6 +75,19 @@ def trained_here(preset: Preset, objective: Objective, path: Path, device: str |
     return path
 
 
+P = TypeVar("P", NoiseSchedule, FlowPath)
+
+
+def load_with_path(path: Path, device: str | torch.device, kind: type[P], retrain: str) -> tuple[DiffusionModel, P, dict[str, Any]]:
+    """(model, its path, info) from the checkpoint at ``path``, whose path must be a ``kind`` (a DDPM
+    :class:`NoiseSchedule` or a :class:`FlowPath`); otherwise a ``ValueError`` naming the command to ``retrain``."""
+    model, found, info = load_model(path, device)
+    if not isinstance(found, kind):
+        what = "DDPM noise schedule" if kind is NoiseSchedule else "flow-matching path"
+        raise ValueError(f"{path} records no {what} (it has {found!r}); retrain it with {retrain}")
+    return model, found, info
+
+
 class NotebookModel(NamedTuple):
     """What :func:`notebook_model` returns; unpacks as ``model, schedule, info, path``."""
 
@@ -105,10 +118,7 @@ def notebook_model(preset: Preset, device: str | torch.device = "cpu", *, runs_d
     else:
         path = trained_here(preset, "eps", smoke_weights(runs_dir), device,
                             "notebook 04 has not run in this folder: training the smoke preset's model")
-    model, schedule, info = load_model(path, device)
-    if not isinstance(schedule, NoiseSchedule):
-        raise ValueError(f"{path} records no DDPM noise schedule (it has {schedule!r}); retrain it with "
-                         f"`python -m ddpm_lib train`")
+    model, schedule, info = load_with_path(path, device, NoiseSchedule, "`python -m ddpm_lib train`")
     return NotebookModel(model, schedule, info, path)
 
 
@@ -134,10 +144,7 @@ def flow_model(preset: Preset, device: str | torch.device = "cpu", *, runs_dir: 
         smoke = replace(preset, train=replace(preset.train, min_snr_gamma=0.0))
         path = trained_here(smoke, "velocity", (RUNS_DIR if runs_dir is None else runs_dir) / "smoke" / "flow-model"
                             / WEIGHTS_FILE, device, "training the smoke preset's flow-matching model")
-    model, flow, info = load_model(path, device)
-    if not isinstance(flow, FlowPath):
-        raise ValueError(f"{path} is not a flow-matching model (its path is {flow!r}); retrain it with "
-                         f"`make pretrained-flow`")
+    model, flow, info = load_with_path(path, device, FlowPath, "`make pretrained-flow`")
     return FlowNotebookModel(model, flow, info, path)
 
 
@@ -152,14 +159,13 @@ class LatentNotebookModel(NamedTuple):
 
 
 def latent_model(preset: Preset, device: str | torch.device = "cpu", *, runs_dir: Path | None = None,
-                 pretrained: Path = PRETRAINED_LATENT_PATH, autoencoder: Path = AUTOENCODER_PATH) -> LatentNotebookModel:
+                 pretrained: Path = PRETRAINED_LATENT_PATH) -> LatentNotebookModel:
     """Notebook 09's latent DDPM and its codec: the shipped pair (cpu, gpu), or a smoke pair trained here.
 
-    The smoke pair (the smoke recipe of :func:`~ddpm_lib.latent.latent_recipe`: a 20-step
+    The codec is the autoencoder the checkpoint names (:func:`~ddpm_lib.latent.codec_for_checkpoint`). The smoke pair (the smoke recipe of :func:`~ddpm_lib.latent.latent_recipe`: a 20-step
     autoencoder, then 20 steps of the latent UNet) is kept in ``runs/smoke/latent-model/``.
     """
     if preset.name != "smoke":
-        find_checkpoint(autoencoder)
         path = find_checkpoint(pretrained)
     else:
         folder = (RUNS_DIR if runs_dir is None else runs_dir) / "smoke" / "latent-model"
@@ -174,9 +180,9 @@ def latent_model(preset: Preset, device: str | torch.device = "cpu", *, runs_dir
             untrained, fresh = preset_model(recipe.preset, seed=preset.train.seed)
             train(untrained, fresh, latent_dataset(codec, train_set), preset.train, device=device,
                   checkpoint_dir=folder, progress=False, info={"autoencoder": str(folder / "autoencoder.safetensors")})
-    model, schedule, info = load_model(path, device)
+    model, schedule, info = load_with_path(path, device, NoiseSchedule, "`make pretrained-latent`")
     codec_found = codec_for_checkpoint(path, info, device)
-    if codec_found is None or not isinstance(schedule, NoiseSchedule):
-        raise ValueError(f"{path} is not a latent DDPM (it names no autoencoder, or no noise schedule); retrain it "
-                         f"with `make pretrained-latent`")
+    if codec_found is None:
+        raise ValueError(f"{path} is a pixel-space DDPM: it names no autoencoder; retrain the latent pair with "
+                         f"`make pretrained-latent`")
     return LatentNotebookModel(model, schedule, codec_found, info, path)

@@ -72,12 +72,17 @@ def latent_dataset(codec: LatentCodec, dataset: ImageDataset) -> ImageDataset:
 
 @dataclass(frozen=True)
 class LatentRecipe:
-    """A preset's latent diffusion: its autoencoder (shape and training) and its latent UNet (shape and training)."""
+    """A preset's latent diffusion: its autoencoder (shape and training), and ``preset``: the pixel preset's
+    schedule, sampler, guidance and training recipe with the latent UNet as its model."""
 
     autoencoder: AutoencoderConfig
     autoencoder_training: AutoencoderTraining
-    model: ModelConfig
-    preset: Preset  # the pixel preset whose schedule, sampler, guidance and training recipe the latent model keeps
+    preset: Preset
+
+    @property
+    def model(self) -> ModelConfig:
+        """The latent UNet's config (``preset.model``)."""
+        return self.preset.model
 
 
 def _recipes() -> dict[str, tuple[AutoencoderConfig, AutoencoderTraining, dict[str, Any]]]:
@@ -102,8 +107,7 @@ def latent_recipe(preset: Preset | str) -> LatentRecipe:
     if preset.name not in recipes:
         raise ValueError(f"no latent recipe for preset {preset.name!r}; valid presets are {', '.join(recipes)}")
     ae, training, unet = recipes[preset.name]
-    model = replace(preset.model, in_channels=ae.latent_channels, **unet)
-    return LatentRecipe(ae, training, model, replace(preset, model=model))
+    return LatentRecipe(ae, training, replace(preset, model=replace(preset.model, in_channels=ae.latent_channels, **unet)))
 
 
 def train_codec(recipe: LatentRecipe, images: torch.Tensor, *, device: str | torch.device | None = None,

@@ -272,32 +272,34 @@ def recipe_data(recipe: Recipe, data: ImageDataset, device: torch.device) -> tup
 
 
 def train_recipe(recipe: Recipe, budget_minutes: float, rate: float, data: ImageDataset, device: torch.device,
-                 seed: int = 0, base: str = "cpu") -> Trained:
-    """Train ``recipe`` from scratch for the steps ``budget_minutes`` buys at ``rate`` images/s."""
+                 seed: int = 0, base: str = "cpu", decoder: LatentCodec | None = None) -> Trained:
+    """Train ``recipe`` from scratch for the steps ``budget_minutes`` buys at ``rate`` images/s.
+
+    ``data`` is what :func:`recipe_data` gives for it (a latent recipe's latents, with their ``decoder``),
+    encoded once by the caller for every budget."""
     t0 = time.perf_counter()
     if recipe.peer:
         steps = steps_for(60 * budget_minutes, rate, PEER_BATCH)
         return Trained(train_peer(data, steps, device, seed), peer_schedule(), 1.0, steps, PEER_BATCH,
                        time.perf_counter() - t0)
     preset = recipe.preset(base)
-    data, codec = recipe_data(recipe, data, device)
     steps = steps_for(60 * budget_minutes, rate, preset.train.batch_size)
     preset = replace(preset, train=replace(preset.train, steps=steps, warmup_steps=scaled_warmup(preset, steps),
                                            seed=seed, checkpoint_every=steps))
     model, schedule = preset_model(preset, seed)
     result = train(model, schedule, data, preset.train, device=device, progress=False)
     return Trained(result.ema.model.eval(), schedule, preset.guidance_scale, steps, preset.train.batch_size,
-                   time.perf_counter() - t0, codec)
+                   time.perf_counter() - t0, decoder)
 
 
 def recipe_rate(recipe: Recipe, data: ImageDataset, device: torch.device, seconds: float, base: str = "cpu") -> float:
-    """Training images/s of ``recipe`` on this machine, measured on a fresh model."""
+    """Training images/s of ``recipe`` on this machine, measured on a fresh model with inputs the size of ``data``'s
+    (:func:`recipe_data`: 32x32 images, or a latent recipe's latents)."""
     if recipe.peer:
         return peer_rate(data, device, seconds)
     p = recipe.preset(base)
-    side = latent_recipe(p).autoencoder.latent_side if recipe.latent else 32
     return training_rate(p.model, p.train.batch_size, p.train.precision, p.train.channels_last, device, seconds,
-                         side=side)
+                         side=int(data.images.shape[-1]))
 
 
 def format_quality_table(rows: Sequence[dict[str, Any]]) -> str:
@@ -392,11 +394,12 @@ def run_quality(budgets: Sequence[float] = (4.0, 8.0), recipes: Sequence[Recipe]
                     for r in recipes},
         "rows": []}
     for recipe in recipes:
-        rate = recipe_rate(recipe, data, dev, rate_seconds, base)
+        recipe_inputs, decoder = recipe_data(recipe, data, dev)
+        rate = recipe_rate(recipe, recipe_inputs, dev, rate_seconds, base)
         result["recipes"][recipe.name]["train_images_per_second"] = round(rate, 1)
         log(f"{recipe.name}: {rate:.0f} training images/s")
         for budget in budgets:
-            trained = train_recipe(recipe, budget, rate, data, dev, seed, base)
+            trained = train_recipe(recipe, budget, rate, recipe_inputs, dev, seed, base, decoder)
             for sampler, steps in samplers:
                 scores = judge_model(trained.model, trained.schedule, num_samples=num_samples, steps=steps,
                                      guidance_scale=trained.guidance, sampler=sampler,

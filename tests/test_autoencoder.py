@@ -5,15 +5,21 @@ import torch
 from safetensors.torch import save_file
 
 from ddpm_lib.autoencoder import (Autoencoder, AutoencoderConfig, AutoencoderTraining, Posterior, autoencoder_loss,
-                                  encode_mean, latent_scale_factor, load_autoencoder, reconstruct, save_autoencoder,
-                                  train_autoencoder)
+                                  encode_mean, latent_scale_factor, load_autoencoder, save_autoencoder, train_autoencoder)
 from ddpm_lib.checkpoint import CheckpointError
 from ddpm_lib.data import load_dataset
+from ddpm_lib.latent import LatentCodec
 from ddpm_lib.paths import WEIGHTS_DIR
 from ddpm_lib.runtime import seeded
 
 SHIPPED = WEIGHTS_DIR / "autoencoder.safetensors"
 HELD_OUT_MSE = 0.012  # the shipped autoencoder's stated bound on held-out digits (README, notebook 09)
+
+
+def reconstruct(autoencoder, images):
+    """D(mu(x)) clamped to [-1, 1]: the round trip the codec does (its scale factor cancels out)."""
+    codec = LatentCodec(autoencoder, 1.0)
+    return codec.decode(codec.encode(images))
 
 
 def small(widths=(8, 8), **kw):

@@ -55,3 +55,20 @@ def test_cpu_notebooks_use_the_shipped_model_and_name_both_places_when_it_is_gon
     with pytest.raises(FileNotFoundError) as err:
         notebook_model(get_preset("cpu"), runs_dir=tmp_path, pretrained=tmp_path / "gone.safetensors")
     assert "gone.safetensors" in str(err.value) and str(notebook04_weights("cpu", tmp_path)) in str(err.value)
+
+
+def test_each_loader_refuses_a_checkpoint_of_another_kind(tmp_path: Path) -> None:
+    from ddpm_lib.course import flow_model, latent_model
+    from ddpm_lib.flow import FlowPath
+    from ddpm_lib.schedule import NoiseSchedule
+
+    cpu = get_preset("cpu")
+    model, _ = preset_model(get_preset("smoke"))
+    ddpm = save_model(model, tmp_path / "ddpm.safetensors", NoiseSchedule(100, "cosine"))
+    flow = save_model(model, tmp_path / "flow.safetensors", FlowPath(100))
+    with pytest.raises(ValueError, match=r"flow.safetensors records no DDPM noise schedule .*python -m ddpm_lib train"):
+        notebook_model(cpu, pretrained=flow, runs_dir=tmp_path)
+    with pytest.raises(ValueError, match=r"ddpm.safetensors records no flow-matching path .*make pretrained-flow"):
+        flow_model(cpu, pretrained=ddpm)
+    with pytest.raises(ValueError, match=r"ddpm.safetensors is a pixel-space DDPM: it names no autoencoder"):
+        latent_model(cpu, pretrained=ddpm)
