@@ -7,10 +7,11 @@ PRESET ?=
 PRESET_FLAG := $(if $(PRESET),--preset $(PRESET),)
 SMOKE_ENV := DDPM_COURSE_MODE=smoke TQDM_DISABLE=1 MPLBACKEND=Agg
 
-.PHONY: help install quest test test-browser typecheck test-fast lab notebooks slides bench quality judge pretrained pretrained-flow pretrained-latent results clean
+.PHONY: help install quest quest-pixel test test-browser typecheck test-fast lab notebooks slides bench quality judge pretrained pretrained-flow pretrained-latent results clean
 
 help:
-	@echo "make quest       train a DDPM and write chaos_sculptures/new_creation.png (PRESET=smoke|cpu|gpu)"
+	@echo "make quest       train a latent DDPM from scratch, write chaos_sculptures/new_creation.png (PRESET=smoke|cpu|gpu)"
+	@echo "make quest-pixel the same Quest with the pixel-space DDPM of notebooks 04-05"
 	@echo "make test        type check, unit tests + every notebook (smoke mode) with nbval"
 	@echo "make test-browser JupyterLab and the slide decks in headless Chromium (apt-get install chromium chromium-driver)"
 	@echo "make lab         JupyterLab on the course notebooks"
@@ -34,6 +35,9 @@ install: $(STAMP)
 
 quest: $(STAMP)
 	$(PY) -m ddpm_lib quest $(PRESET_FLAG)
+
+quest-pixel: $(STAMP)
+	$(PY) -m ddpm_lib quest --pixel $(PRESET_FLAG)
 
 test: $(STAMP)
 	$(VENV)/bin/mypy

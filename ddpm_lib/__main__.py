@@ -109,11 +109,14 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m ddpm_lib", description=__doc__.split("\n")[0])
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
-    p = sub.add_parser("quest", help="train a DDPM and write chaos_sculptures/new_creation.png")
+    p = sub.add_parser("quest", help="train a latent DDPM from scratch and write chaos_sculptures/new_creation.png")
     p.add_argument("--preset", choices=PRESET_NAMES, default=None,
                    help="model and budget (default: smoke if DDPM_COURSE_MODE=smoke, gpu with CUDA, else cpu)")
     p.add_argument("--out", type=Path, default=Path("chaos_sculptures"), help="output folder (created if missing)")
-    p.add_argument("--steps", type=POSITIVE, default=None, help="override the preset's training steps")
+    p.add_argument("--steps", type=POSITIVE, default=None,
+                   help="training steps of the (latent or pixel) UNet (default: the preset's)")
+    p.add_argument("--pixel", action="store_true",
+                   help="train the pixel-space DDPM of notebooks 04-05 instead of latent diffusion (notebook 09)")
     p.add_argument("--guidance", type=GUIDANCE, default=None, help="guidance scale for the picture (default: preset's)")
     p.add_argument("--resume", action="store_true", help="continue an interrupted quest from its checkpoint")
     p.add_argument("--no-eval", action="store_true", help="skip the judge's scores at the end")
@@ -220,7 +223,8 @@ def _machine(device: torch.device) -> dict[str, Any]:
 
 def cmd_quest(args: argparse.Namespace) -> dict[str, Any]:
     return run_quest(preset_name=args.preset, out=args.out, seed=args.seed, device=args.device,
-                     steps=args.steps, guidance=args.guidance, resume=args.resume, evaluate=not args.no_eval)
+                     steps=args.steps, guidance=args.guidance, resume=args.resume, evaluate=not args.no_eval,
+                     pixel=args.pixel)
 
 
 def cmd_train(args: argparse.Namespace) -> dict[str, Any]:

@@ -38,7 +38,8 @@ from tqdm.auto import tqdm
 from .checkpoint import CheckpointError, load_weights, safetensors_metadata
 from .config import config_from_dict, config_to_dict
 from .files import atomic_write
-from .runtime import autocast, choose_device, in_batches, progress_disabled, resolve_precision, seeded
+from .runtime import (ResolvedPrecision, autocast, choose_device, in_batches, progress_disabled, resolve_precision,
+                      seeded)
 from .validate import check_number, check_whole
 
 FORMAT = "ddpm_lib.autoencoder.v1"
@@ -214,6 +215,20 @@ class AutoencoderResult(NamedTuple):
     images_per_second: float
 
 
+def autoencoder_step(autoencoder: Autoencoder, optimizer: torch.optim.Optimizer, x: torch.Tensor, *, kl_weight: float,
+                     precision: ResolvedPrecision, generator: torch.Generator | None = None) -> tuple[float, dict[str, float]]:
+    """One update on the batch x (B, C, S, S): :func:`autoencoder_loss` under ``precision``'s autocast, backward,
+    optimizer step. Returns (L, its parts). A non-finite L leaves the weights untouched."""
+    with autocast(x.device, precision):
+        loss, parts = autoencoder_loss(autoencoder, x, kl_weight=kl_weight, generator=generator)
+    value = float(loss.detach())
+    if math.isfinite(value):
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        optimizer.step()
+    return value, parts
+
+
 def train_autoencoder(autoencoder: Autoencoder, images: torch.Tensor, recipe: AutoencoderTraining = AutoencoderTraining(),
                       *, device: str | torch.device | None = None, progress: bool = True,
                       callback: Callable[[int, float], None] | None = None) -> AutoencoderResult:
@@ -236,14 +251,11 @@ def train_autoencoder(autoencoder: Autoencoder, images: torch.Tensor, recipe: Au
     t0 = time.perf_counter()
     for step in tqdm(range(recipe.steps), desc="autoencoder", disable=progress_disabled(progress)):
         x = images[torch.randint(len(images), (recipe.batch_size,), generator=order)].to(dev)
-        with autocast(dev, precision):
-            loss, parts = autoencoder_loss(autoencoder, x, kl_weight=recipe.kl_weight, generator=noise)
-        if not math.isfinite(float(loss.detach())):
-            raise FloatingPointError(f"the autoencoder's loss became {float(loss.detach())} at step {step}; lower the learning "
+        loss, parts = autoencoder_step(autoencoder, optimizer, x, kl_weight=recipe.kl_weight, precision=precision,
+                                       generator=noise)
+        if not math.isfinite(loss):
+            raise FloatingPointError(f"the autoencoder's loss became {loss} at step {step}; lower the learning "
                                      f"rate (lr={recipe.lr:g}) or use precision='fp32'")
-        optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        optimizer.step()
         schedule.step()
         history.append((step, parts["mse"], parts["kl"]))
         if callback is not None:

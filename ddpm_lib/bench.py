@@ -13,7 +13,7 @@ from typing import Any, Callable
 import torch
 from torch.utils.flop_counter import FlopCounterMode
 
-from .autoencoder import Autoencoder
+from .autoencoder import Autoencoder, AutoencoderConfig, AutoencoderTraining, autoencoder_step
 from .config import DEFAULT_GUIDANCE, ModelConfig, Preset, get_preset
 from .latent import latent_recipe
 from .runtime import autocast, choose_device, cpu_supports_bf16, resolve_precision, seeded
@@ -114,6 +114,21 @@ def training_rate(config: ModelConfig, batch: int, precision: str, channels_last
         training_step(model, opt, schedule, x, labels=y, noise=noise, grad_clip=1.0, precision=prec)
 
     return timed_rate(step, batch, seconds)
+
+
+def autoencoder_rate(config: AutoencoderConfig, training: AutoencoderTraining, device: torch.device,
+                     seconds: float) -> float:
+    """Training images/s of a fresh autoencoder: :func:`~ddpm_lib.autoencoder.autoencoder_step` on random
+    batches of ``training.batch_size`` (the first stage of the latent Quest)."""
+    with seeded(0):
+        autoencoder = Autoencoder(config).to(device).train()
+    opt = torch.optim.AdamW(autoencoder.parameters(), lr=1e-4)
+    g = torch.Generator(device=device).manual_seed(0)
+    x = torch.rand(training.batch_size, config.in_channels, config.image_size, config.image_size, device=device,
+                   generator=g) * 2 - 1
+    prec = resolve_precision(training.precision, device)
+    return timed_rate(lambda: autoencoder_step(autoencoder, opt, x, kl_weight=training.kl_weight, precision=prec,
+                                               generator=g), training.batch_size, seconds)
 
 
 def sampling_rate(config: ModelConfig, sampler: SamplerName, steps: int, batch: int, device: torch.device,

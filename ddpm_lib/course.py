@@ -27,13 +27,14 @@ import torch
 
 from .checkpoint import DiffusionModel, find_checkpoint, load_model
 from .config import Preset
-from .data import load_dataset
+from .data import ImageDataset, load_dataset
 from .flow import FlowPath
-from .latent import LatentCodec, codec_for_checkpoint, latent_dataset, latent_recipe, save_codec, train_codec
+from .latent import (LatentCodec, LatentRecipe, codec_for_checkpoint, latent_dataset, latent_recipe, load_codec,
+                     save_codec, train_codec)
 from .paths import PRETRAINED_FLOW_PATH, PRETRAINED_LATENT_PATH, PRETRAINED_PATH, RUNS_DIR
-from .runtime import seeded
+from .runtime import choose_device, seeded
 from .schedule import NoiseSchedule
-from .train import WEIGHTS_FILE, train
+from .train import WEIGHTS_FILE, TrainResult, train
 from .unet import SimpleUNet
 
 
@@ -158,6 +159,44 @@ class LatentNotebookModel(NamedTuple):
     file: Path
 
 
+AUTOENCODER_FILE = "autoencoder.safetensors"
+
+
+class LatentPair(NamedTuple):
+    """What :func:`train_latent_pair` trained: the codec (and what its training reported), the latent UNet's run."""
+
+    codec: LatentCodec
+    codec_summary: dict[str, Any]
+    schedule: NoiseSchedule
+    result: TrainResult
+
+
+def train_latent_pair(recipe: LatentRecipe, train_set: ImageDataset, folder: str | Path, *,
+                      steps: int | None = None, device: str | torch.device | None = None, seed: int = 0,
+                      resume: bool = False, progress: bool = True) -> LatentPair:
+    """Latent diffusion from scratch into ``folder``: ``recipe``'s autoencoder, then its UNet on the latents.
+
+    Stage 1 trains the autoencoder on ``train_set`` and writes ``folder/autoencoder.safetensors``
+    (with ``resume``, a whole file left there by an interrupted run is loaded instead). Stage 2
+    encodes every image once (:func:`~ddpm_lib.latent.latent_dataset`) and runs
+    :func:`~ddpm_lib.train.train` for ``steps`` (default ``recipe.steps``; see
+    :meth:`~ddpm_lib.latent.LatentRecipe.training`) into ``folder`` (its checkpoint
+    files, resumable); the weights name the autoencoder, so ``load`` finds the pair again.
+    """
+    folder = Path(folder)
+    autoencoder_path = folder / AUTOENCODER_FILE
+    if resume and autoencoder_path.is_file():
+        codec, codec_summary = load_codec(autoencoder_path, choose_device(device))
+    else:
+        codec, codec_summary = train_codec(recipe, train_set.images, device=device, progress=progress, seed=seed)
+        save_codec(codec, autoencoder_path, **codec_summary)
+    model, schedule = preset_model(recipe.preset, seed)
+    result = train(model, schedule, latent_dataset(codec, train_set), recipe.training(steps), device=device,
+                   checkpoint_dir=folder, resume=resume, progress=progress,
+                   info={"autoencoder": str(autoencoder_path)})
+    return LatentPair(codec, codec_summary, schedule, result)
+
+
 def latent_model(preset: Preset, device: str | torch.device = "cpu", *, runs_dir: Path | None = None,
                  pretrained: Path = PRETRAINED_LATENT_PATH) -> LatentNotebookModel:
     """Notebook 09's latent DDPM and its codec: the shipped pair (cpu, gpu), or a smoke pair trained here.
@@ -172,14 +211,10 @@ def latent_model(preset: Preset, device: str | torch.device = "cpu", *, runs_dir
         path = folder / WEIGHTS_FILE
         if not path.is_file():
             recipe = latent_recipe(preset)
-            train_set = load_dataset("mnist-5k", "train")
             print(f"training the smoke preset's autoencoder and latent UNet ({preset.train.steps} steps each) into "
                   f"{folder}")
-            codec, summary = train_codec(recipe, train_set.images, device=device, progress=False)
-            save_codec(codec, folder / "autoencoder.safetensors", **summary)
-            untrained, fresh = preset_model(recipe.preset, seed=preset.train.seed)
-            train(untrained, fresh, latent_dataset(codec, train_set), preset.train, device=device,
-                  checkpoint_dir=folder, progress=False, info={"autoencoder": str(folder / "autoencoder.safetensors")})
+            train_latent_pair(recipe, load_dataset("mnist-5k", "train"), folder, device=device,
+                              seed=preset.train.seed, progress=False)
     model, schedule, info = load_with_path(path, device, NoiseSchedule, "`make pretrained-latent`")
     codec_found = codec_for_checkpoint(path, info, device)
     if codec_found is None:

@@ -28,7 +28,7 @@ import torch
 from .autoencoder import (Autoencoder, AutoencoderConfig, AutoencoderTraining, encode_mean, latent_scale_factor,
                           load_autoencoder, save_autoencoder, train_autoencoder)
 from .checkpoint import CheckpointError
-from .config import ModelConfig, Preset, get_preset
+from .config import ModelConfig, Preset, TrainConfig, get_preset, scaled_warmup
 from .data import ImageDataset
 from .paths import COURSE_ROOT
 from .runtime import in_batches, seeded
@@ -78,24 +78,32 @@ class LatentRecipe:
     autoencoder: AutoencoderConfig
     autoencoder_training: AutoencoderTraining
     preset: Preset
+    steps: int  #: the latent UNet's training steps when none are asked for (``quest``)
 
     @property
     def model(self) -> ModelConfig:
         """The latent UNet's config (``preset.model``)."""
         return self.preset.model
 
+    def training(self, steps: int | None = None) -> TrainConfig:
+        """``preset.train`` for a run of ``steps`` (default :attr:`steps`), warm-up the same share of the run."""
+        steps = self.steps if steps is None else steps
+        return replace(self.preset.train, steps=steps, warmup_steps=scaled_warmup(self.preset, steps))
 
-def _recipes() -> dict[str, tuple[AutoencoderConfig, AutoencoderTraining, dict[str, Any]]]:
+
+def _recipes() -> dict[str, tuple[AutoencoderConfig, AutoencoderTraining, dict[str, Any], int | None]]:
     # the latent UNet: the same SimpleUNet with 4 input channels and three levels (8x8, 4x4, attention at 2x2).
     # cpu: 32-64-128 has the pixel model's parameter count (1.2M) at a sixth of its FLOPs; at 1,500 steps it matched
     # a 64-128 two-level UNet (judge accuracy 0.988 vs 0.992, FD 0.337 vs 0.357 at n=500) and trained 1.4x faster.
+    # The last entry is the latent UNet's default steps (None: the pixel preset's). cpu: 2,000 steps cost about
+    # a third of the pixel preset's 1,150 (the latent UNet trains ~5x faster per image).
     return {
         "smoke": (AutoencoderConfig(widths=(8, 8), norm_groups=4), AutoencoderTraining(steps=20, batch_size=32),
-                  dict(base_channels=8, channel_mults=(1, 2), norm_groups=4, attention_heads=2)),
+                  dict(base_channels=8, channel_mults=(1, 2), norm_groups=4, attention_heads=2), None),
         "cpu": (AutoencoderConfig(), AutoencoderTraining(),
-                dict(base_channels=32, channel_mults=(1, 2, 4))),
+                dict(base_channels=32, channel_mults=(1, 2, 4)), 2000),
         "gpu": (AutoencoderConfig(widths=(64, 128)), AutoencoderTraining(steps=4000),
-                dict(base_channels=128, channel_mults=(1, 2, 2))),
+                dict(base_channels=128, channel_mults=(1, 2, 2)), None),
     }
 
 
@@ -106,8 +114,9 @@ def latent_recipe(preset: Preset | str) -> LatentRecipe:
     recipes = _recipes()
     if preset.name not in recipes:
         raise ValueError(f"no latent recipe for preset {preset.name!r}; valid presets are {', '.join(recipes)}")
-    ae, training, unet = recipes[preset.name]
-    return LatentRecipe(ae, training, replace(preset, model=replace(preset.model, in_channels=ae.latent_channels, **unet)))
+    ae, training, unet, steps = recipes[preset.name]
+    return LatentRecipe(ae, training, replace(preset, model=replace(preset.model, in_channels=ae.latent_channels, **unet)),
+                        preset.train.steps if steps is None else steps)
 
 
 def train_codec(recipe: LatentRecipe, images: torch.Tensor, *, device: str | torch.device | None = None,

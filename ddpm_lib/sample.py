@@ -442,6 +442,22 @@ class Trajectory:
     sample: torch.Tensor
 
 
+def decoded(traj: Trajectory, decoder: LatentDecoder) -> Trajectory:
+    """A latent model's trajectory as images: x_t, x0_hat and the sample each through ``decoder``.
+
+    (S, B, c, s, s) latents become (S, B, C, H, W) images, so :func:`~ddpm_lib.viz.trajectory_strip`
+    and the animations show a latent sampler the way they show a pixel one (a decoded x_t at high
+    noise is the decoder's reading of noise, not noise itself).
+    """
+    steps, batch = traj.xt.shape[:2]
+
+    def images(z: torch.Tensor) -> torch.Tensor:
+        x = decoder.decode(z.flatten(0, 1))
+        return x.reshape(steps, batch, *x.shape[1:])
+
+    return Trajectory(traj.timesteps, images(traj.xt), images(traj.x0), decoder.decode(traj.sample))
+
+
 def trajectory(steps: Iterator[ReverseStep]) -> Trajectory:
     """Record every step of a reverse loop, e.g. ``trajectory(ddim_steps(model, schedule, shape))``."""
     ts, xts, x0s = [], [], []

@@ -25,17 +25,36 @@ def test_quest_writes_the_creation_the_strip_and_the_checkpoint(quest_dir):
     assert Image.open(quest_dir / "denoising_progress.png").format == "PNG"
     model, schedule, info = load_model(quest_dir / "quest_checkpoint" / "model.safetensors")
     assert model.num_classes == 10 and schedule.num_timesteps == 100 and info["weights"] == "ema"  # smoke preset
-    assert not list(quest_dir.glob("*.tmp")) and not list(quest_dir.glob(".*tmp"))
+    # latent diffusion: the UNet reads 4x8x8 latents and names the autoencoder trained beside it
+    assert model.in_channels == 4 and info["autoencoder"] == str(quest_dir / "quest_checkpoint" / "autoencoder.safetensors")
+    assert (quest_dir / "quest_checkpoint" / "autoencoder.safetensors").is_file()
+    assert not list(quest_dir.rglob("*.tmp")) and not list(quest_dir.rglob(".*tmp"))
+
+
+def test_pixel_quest_trains_the_pixel_ddpm(tmp_path, capsys):
+    out = tmp_path / "q"
+    assert main(["quest", "--pixel", "--preset", "smoke", "--steps", "3", "--out", str(out), "--json"]) == 0
+    printed = capsys.readouterr().out
+    summary = json.loads(printed.strip().splitlines()[-1])
+    assert summary["space"] == "pixel" and summary["steps"] == 3 and "autoencoder" not in summary
+    assert "Quest (smoke preset, pixel space)" in printed and "autoencoder" not in printed
+    model, _, info = load_model(out / "quest_checkpoint" / "model.safetensors")
+    assert model.in_channels == 1 and "autoencoder" not in info
+    assert not (out / "quest_checkpoint" / "autoencoder.safetensors").exists()
 
 
 def test_quest_json_summary(tmp_path, capsys):
     assert main(["quest", "--preset", "smoke", "--out", str(tmp_path / "new" / "dir"), "--steps", "3", "--json"]) == 0
     printed = capsys.readouterr().out
     summary = json.loads(printed.strip().splitlines()[-1])
-    assert summary["steps"] == 3 and summary["preset"] == "smoke"
+    assert summary["steps"] == 3 and summary["preset"] == "smoke" and summary["space"] == "latent"
+    assert summary["autoencoder_held_out_mse"] > 0 and summary["autoencoder_seconds"] > 0
     # the estimate is printed before training starts, from the same counts the run then does
     estimate = next(line for line in printed.splitlines() if line.startswith("estimate for this machine: about "))
-    assert printed.index(estimate) < printed.index("trained in ") and summary["estimated_seconds"] > 0
+    assert "(autoencoder " in estimate and "then the latent UNet " in estimate
+    assert printed.index(estimate) < printed.index("autoencoder trained in ") < printed.index("trained the latent UNet in ")
+    assert summary["estimated_seconds"] > 0 and "(20 steps of batch 32), then a " in printed  # UNet: --steps 3
+    assert "SimpleUNet on its latents (3 steps of batch 32)" in printed
     assert 0.0 <= summary["accuracy"] <= 1.0 and summary["frechet"] > 0 and summary["eval_samples"] == 100
     # a 3-step model draws noise: grey everywhere, far above the black background of real digits
     assert summary["grain"] > 0.05 > 1e-3 > summary["grain_floor"]
@@ -185,7 +204,7 @@ def test_quest_estimate_counts_the_training_and_sampling_work(monkeypatch):
     import ddpm_lib.quest as quest
     from ddpm_lib.config import get_preset
 
-    monkeypatch.setattr(quest, "training_rate", lambda *args: 100.0)  # images/s of the trial steps
+    monkeypatch.setattr(quest, "training_rate", lambda *args, **kwargs: 100.0)  # images/s of the trial steps
     preset = get_preset("cpu")  # 1,150 steps of 128; DPM-Solver++, 15 evaluations; 500 scored samples
     est = quest.estimate_seconds(preset, torch.device("cpu"))
     assert est["train_seconds"] == pytest.approx(1150 * 128 / 100)
@@ -195,6 +214,32 @@ def test_quest_estimate_counts_the_training_and_sampling_work(monkeypatch):
     assert unscored["sample_seconds"] == pytest.approx(110 * 2 * 15 / 300)
     ddpm = quest.estimate_seconds(get_preset("cpu", sampler="ddpm"), torch.device("cpu"), evaluate=False)
     assert ddpm["sample_seconds"] == pytest.approx(110 * 2 * 1000 / 300)
+    assert est["autoencoder_seconds"] == 0.0
+
+
+def test_latent_quest_estimate_adds_the_autoencoder_and_times_the_latent_unet_on_latents(monkeypatch):
+    import torch
+
+    import ddpm_lib.quest as quest
+    from ddpm_lib.config import get_preset
+    from ddpm_lib.latent import latent_recipe
+
+    seen = {}
+
+    def rate(config, batch, precision, channels_last, device, seconds, side=32):
+        seen.update(in_channels=config.in_channels, side=side, batch=batch)
+        return 1000.0
+
+    monkeypatch.setattr(quest, "training_rate", rate)
+    monkeypatch.setattr(quest, "autoencoder_rate", lambda config, training, device, seconds: 500.0)
+    preset = get_preset("cpu")
+    est = quest.estimate_seconds(preset, torch.device("cpu"), latent=latent_recipe(preset))
+    assert seen == {"in_channels": 4, "side": 8, "batch": 128}  # the latent UNet on 4x8x8 latents
+    assert est["autoencoder_seconds"] == pytest.approx(1000 * 128 / 500)  # 1,000 autoencoder steps of 128
+    assert est["train_seconds"] == pytest.approx(2000 * 128 / 1000)  # the recipe's 2,000 latent steps
+    assert est["sample_seconds"] == pytest.approx(610 * 2 * 15 / 3000)
+    shorter = quest.estimate_seconds(preset, torch.device("cpu"), latent=latent_recipe(preset), steps=500)
+    assert shorter["train_seconds"] == pytest.approx(500 * 128 / 1000)
 
 
 def test_latent_diffusion_train_autoencoder_then_train_sample_and_evaluate(tmp_path, capsys):

@@ -137,3 +137,66 @@ def test_bench_compares_the_pixel_and_latent_unets_of_a_preset():
     assert out["sample_speedup"] == pytest.approx(out["latent"]["sample_img_s"] / out["pixel"]["sample_img_s"], rel=0.01)
     assert out["latent"]["sample_img_s"] < out["decode_img_s"]  # the decode is part of the latent model's sampling time
     assert out["latent"]["forward_mflop"] < out["pixel"]["forward_mflop"]
+
+
+def test_latent_pair_resumes_an_interrupted_run_exactly_with_the_autoencoder_it_wrote(tmp_path, monkeypatch):
+    import ddpm_lib.course as course
+
+    recipe, data = latent_recipe("smoke"), digits(64)  # smoke: a checkpoint every 10 steps
+    full = course.train_latent_pair(recipe, data, tmp_path / "full", steps=12, progress=False)
+    assert full.result.steps_done == 12 and recipe.training(12).warmup_steps == 3  # the preset's 25% warm-up
+
+    real_train = course.train
+
+    def interrupted(*args, **kwargs):
+        def stop(step, loss):
+            if step == 10:  # after the checkpoint at step 10, before the next one
+                raise KeyboardInterrupt
+        return real_train(*args, callback=stop, **kwargs)
+
+    monkeypatch.setattr(course, "train", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        course.train_latent_pair(recipe, data, tmp_path / "cut", steps=12, progress=False)
+    monkeypatch.setattr(course, "train", real_train)
+    autoencoder = tmp_path / "cut" / course.AUTOENCODER_FILE
+    written = autoencoder.read_bytes()
+    resumed = course.train_latent_pair(recipe, data, tmp_path / "cut", steps=12, resume=True, progress=False)
+    assert autoencoder.read_bytes() == written  # loaded, not trained again
+    assert resumed.codec.scale_factor == full.codec.scale_factor
+    for (k, a), b in zip(full.result.ema.model.state_dict().items(), resumed.result.ema.model.state_dict().values()):
+        torch.testing.assert_close(a, b, rtol=0, atol=0, msg=k)
+    model, _, info = load_model(tmp_path / "cut" / "model.safetensors")
+    assert info["autoencoder"] == str(autoencoder) and info["steps"] == 12
+    assert codec_for_checkpoint(tmp_path / "cut" / "model.safetensors", info).scale_factor == full.codec.scale_factor
+
+
+def test_latent_recipe_training_scales_the_warm_up_and_checks_the_count():
+    recipe = latent_recipe("cpu")
+    assert recipe.steps == 2000 and recipe.training().steps == 2000
+    assert recipe.training().warmup_steps == round(2000 * 100 / 1150)  # the pixel preset's share, 8.7%
+    assert recipe.training(300).steps == 300 and recipe.training(300).lr == get_preset("cpu").train.lr
+    assert latent_recipe("smoke").steps == get_preset("smoke").train.steps
+    with pytest.raises(ValueError, match="steps"):
+        recipe.training(0)
+
+
+def test_decoded_trajectory_shows_every_latent_through_the_decoder_in_order():
+    from ddpm_lib.sample import Trajectory, decoded
+
+    class Half:
+        """Decodes a latent (4, 8, 8) to the image holding its channel-0 mean, scaled by step and sample."""
+
+        latent_shape = (4, 8, 8)
+
+        def decode(self, z):
+            return z[:, :1].mean((2, 3), keepdim=True).expand(-1, 1, 32, 32) / 2
+
+    steps, batch = 3, 2
+    marks = torch.arange(steps * batch, dtype=torch.float32).reshape(steps, batch, 1, 1, 1)
+    traj = Trajectory(torch.tensor([99, 50, 0]), marks.expand(steps, batch, 4, 8, 8).clone(),
+                      -marks.expand(steps, batch, 4, 8, 8).clone(), torch.full((batch, 4, 8, 8), 7.0))
+    images = decoded(traj, Half())
+    assert images.xt.shape == images.x0.shape == (steps, batch, 1, 32, 32) and images.sample.shape == (batch, 1, 32, 32)
+    torch.testing.assert_close(images.xt[..., 0, 0], marks[..., 0, 0] / 2)  # step s, sample b stays at [s, b]
+    torch.testing.assert_close(images.x0[..., 0, 0], -marks[..., 0, 0] / 2)
+    assert torch.equal(images.timesteps, traj.timesteps) and bool((images.sample == 3.5).all())
