@@ -324,18 +324,27 @@ class Report:
 
 def evaluate_samples(judge: JudgeNet, samples: torch.Tensor, labels: torch.Tensor | None, reference: torch.Tensor,
                      *, name: str = "samples", train_images: torch.Tensor | None = None,
-                     test_labels: torch.Tensor | None = None, cas: bool = False) -> Report:
+                     test_labels: torch.Tensor | None = None, cas: bool = False,
+                     reference_features: torch.Tensor | None = None) -> Report:
     """Every metric for ``samples`` against real ``reference`` (held-out) images.
 
     Conditional accuracy needs ``labels``; memorisation needs ``train_images``; CAS (slow: trains
     a classifier) needs ``cas=True``, ``labels`` and ``test_labels`` for the reference images.
+    ``reference_features``: ``judge_features(judge, reference)`` when the caller already has them
+    (several sample sets scored against one reference pay for its features once).
     """
     t0 = time.perf_counter()
     check_images(samples, judge.in_channels, what=name)
+    if reference_features is None:
+        reference_features = judge_features(judge, reference)
+    elif reference_features.shape != (reference.shape[0], judge.feature_dim):
+        raise ValueError(f"reference_features must be the judge's features of the {reference.shape[0]} reference "
+                         f"images, shape ({reference.shape[0]}, {judge.feature_dim}); got "
+                         f"{tuple(reference_features.shape)}: pass judge_features(judge, reference), or leave it out")
     acc = conditional_accuracy(judge, samples, labels) if labels is not None else None
     report = Report(name=name, num_samples=int(samples.shape[0]), accuracy=acc["accuracy"] if acc else None,
                     per_class=acc["per_class"] if acc else {},
-                    frechet=judge_frechet_distance(judge, samples, reference))
+                    frechet=frechet_distance(judge_features(judge, samples), reference_features))
     if train_images is not None:
         report.memorisation = memorisation(samples, train_images, reference)
     if cas:
@@ -364,13 +373,19 @@ def balanced_subset(labels: torch.Tensor, n: int, generator: torch.Generator | N
 
 
 def reference_rows(judge: JudgeNet, train_images: torch.Tensor, train_labels: torch.Tensor,
-                   test_images: torch.Tensor, n: int, generator: torch.Generator | None = None) -> list[Report]:
+                   test_images: torch.Tensor, n: int, generator: torch.Generator | None = None,
+                   test_features: torch.Tensor | None = None) -> list[Report]:
     """The two rows every results table needs, with ``n`` images each against ``test_images``:
-    real training digits (the floor a perfect generator would reach) and Gaussian noise (the ceiling)."""
+    real training digits (the floor a perfect generator would reach) and Gaussian noise (the ceiling).
+    ``test_features``: the judge's features of ``test_images``, if the caller has them."""
     idx = balanced_subset(train_labels, min(n, len(train_labels)), generator)
-    floor = evaluate_samples(judge, train_images[idx], train_labels[idx], test_images, name="real digits (floor)")
+    if test_features is None:
+        test_features = judge_features(judge, test_images)
+    floor = evaluate_samples(judge, train_images[idx], train_labels[idx], test_images, name="real digits (floor)",
+                             reference_features=test_features)
     noise = torch.randn((len(idx), *test_images.shape[1:]), generator=generator).clamp(-1, 1)
-    ceiling = evaluate_samples(judge, noise, None, test_images, name="Gaussian noise (ceiling)")
+    ceiling = evaluate_samples(judge, noise, None, test_images, name="Gaussian noise (ceiling)",
+                               reference_features=test_features)
     return [floor, ceiling]
 
 
@@ -463,10 +478,11 @@ def judge_model(model: NoisePredictor, schedule: DiffusionPath, *, num_samples: 
                  decoder=decoder)
     sample_seconds = time.perf_counter() - t0
     label = name or f"{sampler_name(sampler, steps, schedule.num_timesteps)}, w={guidance_scale:g}"
+    test_features = judge_features(judge, test_ds.images)  # once for the three rows
     report = evaluate_samples(judge, x, labels, test_ds.images, name=label, train_images=train_ds.images,
-                              test_labels=test_ds.labels, cas=cas)
+                              test_labels=test_ds.labels, cas=cas, reference_features=test_features)
     floor, ceiling = reference_rows(judge, train_ds.images, train_ds.labels, test_ds.images, num_samples,
-                                    torch.Generator().manual_seed(0))
+                                    torch.Generator().manual_seed(0), test_features)
     rows = [floor.row(), ceiling.row(), {**report.row(), "sample_seconds": round(sample_seconds, 1)}]
     return {"rows": rows, "accuracy": report.accuracy, "frechet": report.frechet, "frechet_floor": floor.frechet,
             "grain": background_grain(x), "grain_floor": background_grain(test_ds.images), "cas": report.cas,
@@ -513,15 +529,17 @@ def results_table(checkpoint: str | Path, *, num_samples: int = 300, seed: int =
     judge, _ = load_judge()
     train_ds, test_ds = load_dataset("mnist-5k", "train"), load_dataset("mnist-5k", "test")
     labels = balanced_labels(num_samples)
+    test_features = judge_features(judge, test_ds.images)  # once for every row
     floor, ceiling = reference_rows(judge, train_ds.images, train_ds.labels, test_ds.images, num_samples,
-                                    torch.Generator().manual_seed(seed))
+                                    torch.Generator().manual_seed(seed), test_features)
     rows = [floor.row(), ceiling.row()]
 
     def scored(name: str, make: Callable[[], torch.Tensor]) -> None:
         t0 = time.perf_counter()
         x = make()
         seconds = time.perf_counter() - t0
-        report = evaluate_samples(judge, x, labels, test_ds.images, name=name, train_images=train_ds.images)
+        report = evaluate_samples(judge, x, labels, test_ds.images, name=name, train_images=train_ds.images,
+                                  reference_features=test_features)
         rows.append({**report.row(), "sample_seconds": round(seconds, 1)})
         print(format_table(rows[-1:]))
 

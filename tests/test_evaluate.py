@@ -123,6 +123,17 @@ def test_evaluate_samples_report(judge, data):
                               train_images=train.images)
     row = report.row()
     assert row["n"] == 200 and row["accuracy"] > 0.95 and row["copied_fraction"] < 0.05
+    # the reference's features, computed once by the caller, give exactly the same distance
+    features = judge_features(judge, test.images[b])
+    assert report.frechet == judge_frechet_distance(judge, test.images[a], test.images[b])
+    again = evaluate_samples(judge, test.images[a], test.labels[a], test.images[b], reference_features=features)
+    assert again.frechet == report.frechet and again.accuracy == report.accuracy
+    floor, _ = reference_rows(judge, train.images, train.labels, test.images[b], 100, torch.Generator().manual_seed(0))
+    same, _ = reference_rows(judge, train.images, train.labels, test.images[b], 100, torch.Generator().manual_seed(0),
+                             features)
+    assert same.frechet == floor.frechet
+    with pytest.raises(ValueError, match=r"features of the 800 reference images, shape \(800, 128\); got \(200, 128\)"):
+        evaluate_samples(judge, test.images[a], None, test.images[b], reference_features=features[:200])
 
 
 @pytest.mark.parametrize("images, match", [
