@@ -25,7 +25,7 @@ from typing import Any, Literal, NamedTuple, TypeVar
 
 import torch
 
-from .checkpoint import DiffusionModel, find_checkpoint, load_model
+from .checkpoint import CheckpointError, DiffusionModel, find_checkpoint, load_model
 from .config import Preset
 from .data import ImageDataset, load_dataset
 from .flow import FlowPath
@@ -34,7 +34,7 @@ from .latent import (LatentCodec, LatentRecipe, codec_for_checkpoint, latent_dat
 from .paths import PRETRAINED_FLOW_PATH, PRETRAINED_LATENT_PATH, PRETRAINED_PATH, RUNS_DIR
 from .runtime import choose_device, seeded
 from .schedule import NoiseSchedule
-from .train import WEIGHTS_FILE, TrainResult, train
+from .train import STATE_FILE, WEIGHTS_FILE, TrainResult, train
 from .unet import SimpleUNet
 
 
@@ -171,13 +171,28 @@ class LatentPair(NamedTuple):
     result: TrainResult
 
 
+def check_latent_resume(folder: str | Path) -> bool:
+    """Whether a resumed latent run in ``folder`` finds its autoencoder; refuses, before any training, a folder
+    with nothing to resume and a training state with no autoencoder beside it (a pixel run's)."""
+    folder = Path(folder)
+    autoencoder, state = folder / AUTOENCODER_FILE, folder / STATE_FILE
+    if not autoencoder.is_file() and not state.is_file():
+        raise CheckpointError(f"nothing to resume in {folder}: neither {AUTOENCODER_FILE} nor {STATE_FILE} is there; "
+                              f"drop --resume to start afresh")
+    if not autoencoder.is_file():
+        raise CheckpointError(f"{state} has no autoencoder beside it ({autoencoder} is missing), so it is not a latent "
+                              f"run's state (a --pixel run's?); resume it with --pixel, or drop --resume to start afresh")
+    return state.is_file()
+
+
 def train_latent_pair(recipe: LatentRecipe, train_set: ImageDataset, folder: str | Path, *,
                       steps: int | None = None, device: str | torch.device | None = None, seed: int = 0,
                       resume: bool = False, progress: bool = True) -> LatentPair:
     """Latent diffusion from scratch into ``folder``: ``recipe``'s autoencoder, then its UNet on the latents.
 
     Stage 1 trains the autoencoder on ``train_set`` and writes ``folder/autoencoder.safetensors``
-    (with ``resume``, a whole file left there by an interrupted run is loaded instead). Stage 2
+    (with ``resume``, the file an interrupted run left there is loaded instead, and stage 2 resumes
+    from its training state if it had written one; :func:`check_latent_resume`). Stage 2
     encodes every image once (:func:`~ddpm_lib.latent.latent_dataset`) and runs
     :func:`~ddpm_lib.train.train` for ``steps`` (default ``recipe.steps``; see
     :meth:`~ddpm_lib.latent.LatentRecipe.training`) into ``folder`` (its checkpoint
@@ -185,14 +200,15 @@ def train_latent_pair(recipe: LatentRecipe, train_set: ImageDataset, folder: str
     """
     folder = Path(folder)
     autoencoder_path = folder / AUTOENCODER_FILE
-    if resume and autoencoder_path.is_file():
+    unet_started = check_latent_resume(folder) if resume else False
+    if resume:
         codec, codec_summary = load_codec(autoencoder_path, choose_device(device))
     else:
         codec, codec_summary = train_codec(recipe, train_set.images, device=device, progress=progress, seed=seed)
         save_codec(codec, autoencoder_path, **codec_summary)
     model, schedule = preset_model(recipe.preset, seed)
     result = train(model, schedule, latent_dataset(codec, train_set), recipe.training(steps), device=device,
-                   checkpoint_dir=folder, resume=resume, progress=progress,
+                   checkpoint_dir=folder, resume=unet_started, progress=progress,
                    info={"autoencoder": str(autoencoder_path)})
     return LatentPair(codec, codec_summary, schedule, result)
 

@@ -17,7 +17,7 @@ import torch
 
 from .bench import autoencoder_rate, training_rate
 from .config import DEFAULT_GUIDANCE, Preset, get_preset
-from .course import AUTOENCODER_FILE, preset_model, train_latent_pair
+from .course import AUTOENCODER_FILE, check_latent_resume, preset_model, train_latent_pair
 from .data import load_dataset
 from .evaluate import check_num_samples, format_table, grain_line, judge_model
 from .files import check_output_path
@@ -137,6 +137,8 @@ def run_quest(preset_name: str | None = None, out: str | Path = "chaos_sculpture
     for name in (CREATION, PROGRESS):
         check_output_path(out / name, "Quest picture", option="--out")
     ckpt_dir = out / CHECKPOINT_DIR
+    if resume and recipe is not None:
+        check_latent_resume(ckpt_dir)
     data = load_dataset("mnist-5k", "train")
     batch = preset.train.batch_size
     if recipe is None:

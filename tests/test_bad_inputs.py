@@ -279,6 +279,8 @@ CLI_CASES = [
     ("train-base-channels", ["train", "--preset", "smoke", "--base-channels", "6", "--out", "{tmp}/m.safetensors"],
      "pick base_channels as a multiple of 4"),
     ("quest-out-file", ["quest", "--preset", "smoke", "--out", "{ckpt}"], r"output folder \(--out\) .* is a file"),
+    ("quest-resume-nothing", ["quest", "--preset", "smoke", "--resume", "--out", "{tmp}/q"],
+     r"nothing to resume in .*quest_checkpoint: neither autoencoder.safetensors nor train_state.pt is there; drop --resume"),
     ("judge-out-dir", ["train-judge", "--out", "{tmp}"], r"judge weights \(--out\) .* is an existing directory"),
     ("autoencoder-out-dir", ["train-autoencoder", "--preset", "smoke", "--out", "{tmp}"],
      r"autoencoder weights \(--out\) .* is an existing directory; give a file name, e.g. .*model.safetensors"),

@@ -200,3 +200,16 @@ def test_decoded_trajectory_shows_every_latent_through_the_decoder_in_order():
     torch.testing.assert_close(images.xt[..., 0, 0], marks[..., 0, 0] / 2)  # step s, sample b stays at [s, b]
     torch.testing.assert_close(images.x0[..., 0, 0], -marks[..., 0, 0] / 2)
     assert torch.equal(images.timesteps, traj.timesteps) and bool((images.sample == 3.5).all())
+
+
+def test_a_latent_resume_is_refused_before_training_when_there_is_nothing_latent_to_resume(tmp_path):
+    from ddpm_lib.course import check_latent_resume
+
+    with pytest.raises(CheckpointError, match="nothing to resume in .*: neither autoencoder.safetensors nor train_state.pt"):
+        check_latent_resume(tmp_path)
+    (tmp_path / "train_state.pt").write_bytes(b"a pixel run's state")
+    with pytest.raises(CheckpointError, match=r"no autoencoder beside it .* resume it with --pixel, or drop --resume"):
+        check_latent_resume(tmp_path)
+    (tmp_path / "train_state.pt").unlink()
+    (tmp_path / "autoencoder.safetensors").write_bytes(b"")
+    assert check_latent_resume(tmp_path) is False  # the autoencoder stage finished, the UNet had not checkpointed yet
