@@ -27,7 +27,8 @@ from .distributed import (BACKENDS, DistributedContext, abort, choose_backend, c
 from .evaluate import (MIN_EVAL_SAMPLES, JudgeTraining, accuracy, evaluate_checkpoint, format_table, results_table,
                        save_judge, train_classifier)
 from .files import atomic_write_json, atomic_write_text, check_output_path
-from .latent import LatentCodec, codec_for_checkpoint, latent_dataset, latent_recipe, load_codec, save_codec, train_codec
+from .latent import (LatentCodec, codec_for_checkpoint, latent_dataset, latent_recipe, load_codec,
+                     reconstruction_error, save_codec, train_codec)
 from .paths import JUDGE_PATH, PRETRAINED_PATH
 from .quality import RECIPES, parse_budgets, parse_recipe, parse_samplers, run_quality
 from .quest import run_quest
@@ -406,7 +407,7 @@ def cmd_train_autoencoder(args: argparse.Namespace) -> dict[str, Any]:
           f"{'x'.join(map(str, recipe.autoencoder.latent_shape))} for {recipe.autoencoder_training.steps} steps on "
           f"{len(train_ds)} images of {args.dataset}, device {device}")
     codec, summary = train_codec(recipe, train_ds.images, device=device, seed=args.seed)
-    held_out = float((codec.decode(codec.encode(test_ds.images)) - test_ds.images).square().mean())
+    held_out = reconstruction_error(codec, test_ds.images)
     info = {"command": "python -m ddpm_lib " + " ".join(sys.argv[1:]) if sys.argv[0].endswith("__main__.py")
             else "train-autoencoder", "preset": recipe.preset.name, "dataset": args.dataset,
             "config": recipe.autoencoder.to_dict(), "training": asdict(replace(recipe.autoencoder_training, seed=args.seed)),

@@ -65,6 +65,12 @@ class LatentCodec:
                           latents, self.batch_size)
 
 
+def reconstruction_error(codec: LatentCodec, images: torch.Tensor) -> float:
+    """Mean squared error of the round trip D(E(x)) over ``images`` (N, C, S, S) in [-1, 1]: the codec's
+    held-out error that ``train-autoencoder`` and the Quest report."""
+    return float((codec.decode(codec.encode(images)) - images.float().cpu()).square().mean())
+
+
 def latent_dataset(codec: LatentCodec, dataset: ImageDataset) -> ImageDataset:
     """``dataset`` with each image replaced by its latent f mu(x) (encoded once, deterministic), same labels."""
     return ImageDataset(codec.encode(dataset.images), dataset.labels, dataset.classes, f"{dataset.name} latents")

@@ -21,7 +21,7 @@ from .course import AUTOENCODER_FILE, check_latent_resume, preset_model, train_l
 from .data import load_dataset
 from .evaluate import check_num_samples, format_table, grain_line, judge_model
 from .files import check_output_path
-from .latent import LatentCodec, LatentRecipe, latent_recipe
+from .latent import LatentCodec, LatentRecipe, latent_recipe, reconstruction_error
 from .paths import JUDGE_PATH
 from .runtime import choose_device, make_generator
 from .sample import (LatentDecoder, NoisePredictor, SamplerName, check_guidance, check_sampler, decoded, generate,
@@ -123,8 +123,7 @@ def run_quest(preset_name: str | None = None, out: str | Path = "chaos_sculpture
         overrides["train_steps"] = steps
     preset: Preset = get_preset(preset_name, **overrides)
     recipe = None if pixel else latent_recipe(preset)
-    if recipe is not None and steps is not None:
-        recipe.training(steps)  # checks the count (and its warm-up) before anything runs
+    unet_steps = preset.train.steps if recipe is None else recipe.training(steps).steps  # checks the count first
     w = check_guidance(preset.guidance_scale if guidance is None else guidance)
     check_sampler(preset.sampler, preset.sample_steps, preset.num_timesteps)
     if evaluate:
@@ -144,14 +143,14 @@ def run_quest(preset_name: str | None = None, out: str | Path = "chaos_sculpture
     if recipe is None:
         model, schedule = preset_model(preset, seed)
         print(f"Quest ({preset.name} preset, pixel space): {count_parameters(model):,}-parameter SimpleUNet, "
-              f"{preset.train.steps} steps of batch {batch} on {len(data)} digits, device {dev}")
+              f"{unet_steps} steps of batch {batch} on {len(data)} digits, device {dev}")
     else:
         ae = recipe.autoencoder_training
         latent_unet, _ = preset_model(recipe.preset, seed)
         print(f"Quest ({preset.name} preset, latent diffusion): an autoencoder "
               f"{recipe.autoencoder.in_channels}x32x32 -> {'x'.join(map(str, recipe.autoencoder.latent_shape))} "
               f"({ae.steps} steps of batch {ae.batch_size}), then a {count_parameters(latent_unet):,}-parameter "
-              f"SimpleUNet on its latents ({recipe.training(steps).steps} steps of batch {batch}), on {len(data)} "
+              f"SimpleUNet on its latents ({unet_steps} steps of batch {batch}), on {len(data)} "
               f"digits, device {dev}")
     estimate = estimate_seconds(preset, dev, evaluate=evaluate, latent=recipe, steps=steps)
     first = (f"autoencoder {_minutes(estimate['autoencoder_seconds'])}, then the latent UNet "
@@ -168,7 +167,7 @@ def run_quest(preset_name: str | None = None, out: str | Path = "chaos_sculpture
         pair = train_latent_pair(recipe, data, ckpt_dir, steps=steps, device=dev, seed=seed, resume=resume)
         codec, schedule, result = pair.codec, pair.schedule, pair.result
         test = load_dataset("mnist-5k", "test")
-        held_out = float((codec.decode(codec.encode(test.images)) - test.images).square().mean())
+        held_out = reconstruction_error(codec, test.images)
         stage.update(autoencoder=str(ckpt_dir / AUTOENCODER_FILE), autoencoder_seconds=pair.codec_summary["seconds"],
                      autoencoder_held_out_mse=round(held_out, 5))
         print(f"autoencoder trained in {pair.codec_summary['seconds']:.0f} s "

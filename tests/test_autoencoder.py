@@ -8,7 +8,7 @@ from ddpm_lib.autoencoder import (Autoencoder, AutoencoderConfig, AutoencoderTra
                                   encode_mean, latent_scale_factor, load_autoencoder, save_autoencoder, train_autoencoder)
 from ddpm_lib.checkpoint import CheckpointError
 from ddpm_lib.data import load_dataset
-from ddpm_lib.latent import LatentCodec
+from ddpm_lib.latent import LatentCodec, reconstruction_error
 from ddpm_lib.paths import WEIGHTS_DIR
 from ddpm_lib.runtime import seeded
 
@@ -86,6 +86,7 @@ def test_shipped_autoencoder_reconstructs_held_out_digits_below_the_stated_error
     mse = float((reconstruct(ae, test_ds.images) - test_ds.images).square().mean())
     assert mse < HELD_OUT_MSE, mse
     assert info["held_out_mse"] == pytest.approx(mse, abs=1e-4)  # what the file says is what it does
+    assert reconstruction_error(LatentCodec(ae, scale), test_ds.images) == pytest.approx(mse, rel=1e-6)  # f cancels
     assert float((encode_mean(ae, load_dataset("mnist-5k", "train").images) * scale).std()) == pytest.approx(1.0, abs=1e-3)
 
 
