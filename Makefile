@@ -79,7 +79,7 @@ pretrained-flow: $(STAMP)
 
 pretrained-latent: $(STAMP)
 	$(PY) -m ddpm_lib train-autoencoder --preset cpu --out ddpm_lib/weights/autoencoder.safetensors
-	$(PY) -m ddpm_lib train --preset cpu --steps 3000 --autoencoder ddpm_lib/weights/autoencoder.safetensors --out ddpm_lib/weights/pretrained_latent.safetensors
+	$(PY) -m ddpm_lib train --preset cpu --steps 6000 --autoencoder ddpm_lib/weights/autoencoder.safetensors --out ddpm_lib/weights/pretrained_latent.safetensors
 
 results: $(STAMP)
 	$(PY) -m ddpm_lib results --checkpoint ddpm_lib/weights/pretrained_ddpm.safetensors
