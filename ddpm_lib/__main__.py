@@ -33,11 +33,11 @@ from .paths import JUDGE_PATH, PRETRAINED_PATH
 from .quality import RECIPES, parse_budgets, parse_recipe, parse_samplers, run_quality
 from .quest import run_quest
 from .runtime import MAX_SEED, PRECISIONS, choose_device, make_generator
-from .sample import SAMPLERS, default_sampler, generate
+from .sample import default_sampler, generate
 from .schedule import NoiseSchedule
 from .train import train
 from .unet import count_parameters
-from .validate import check_number, check_whole
+from .validate import SAMPLERS, check_number, check_whole
 from .viz import save_grid
 
 DIGITS = tuple(range(10))

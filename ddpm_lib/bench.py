@@ -17,10 +17,11 @@ from .autoencoder import Autoencoder, AutoencoderConfig, AutoencoderTraining, au
 from .config import DEFAULT_GUIDANCE, ModelConfig, Preset, get_preset
 from .latent import latent_recipe
 from .runtime import autocast, choose_device, cpu_supports_bf16, resolve_precision, seeded
-from .sample import SamplerName, final, sampler_name, sampler_steps
+from .sample import run_sampler, sampler_name
 from .schedule import NoiseSchedule
 from .train import StepNoise, training_step
 from .unet import SelfAttention, SimpleUNet, count_parameters
+from .validate import SamplerName
 
 TABLE1 = ModelConfig(base_channels=64, channel_mults=(1, 2, 4, 8), num_classes=10)
 
@@ -141,8 +142,8 @@ def sampling_rate(config: ModelConfig, sampler: SamplerName, steps: int, batch: 
     labels = torch.arange(batch, device=device) % 10 if config.num_classes else None
     g = torch.Generator(device=device).manual_seed(0)
     t0 = time.perf_counter()
-    final(sampler_steps(model, schedule, (batch, config.in_channels, side, side), sampler=sampler, steps=steps,
-                        labels=labels, guidance_scale=guidance, generator=g))
+    run_sampler(model, schedule, (batch, config.in_channels, side, side), sampler=sampler, steps=steps, labels=labels,
+                guidance_scale=guidance, generator=g)
     seconds = time.perf_counter() - t0
     return batch / seconds, seconds
 

@@ -17,8 +17,7 @@ from typing import Any, Literal, TypeVar
 import torch
 
 from .runtime import MAX_SEED, PRECISIONS, Precision
-from .sample import SamplerName
-from .validate import check_number, check_whole
+from .validate import SamplerName, check_number, check_whole
 
 # The course's classifier-free guidance w: presets, `sample`, `evaluate` and the Quest's picture (README, *Samplers*)
 DEFAULT_GUIDANCE = 2.0

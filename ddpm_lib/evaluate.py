@@ -41,10 +41,9 @@ from .linear import LinearNoisePredictor, PCACodec
 from .paths import JUDGE_PATH
 from .runtime import check_seed, choose_device, in_batches, make_generator, progress_disabled, seeded
 from .latent import codec_for_checkpoint
-from .sample import (LatentDecoder, NoisePredictor, SamplerName, check_guidance, check_path, check_sampler, default_sampler,
-                     generate, sample_ddim, sampler_name)
+from .sample import LatentDecoder, NoisePredictor, default_sampler, generate, sample_ddim, sampler_name
 from .schedule import DiffusionPath, NoiseSchedule
-from .validate import check_whole
+from .validate import SamplerName, check_request, check_whole
 
 JUDGE_FORMAT = "ddpm_lib.judge.v1"
 MIN_EVAL_SAMPLES = 2  # a Frechet distance needs a covariance: at least two samples
@@ -457,9 +456,7 @@ def judge_model(model: NoisePredictor, schedule: DiffusionPath, *, num_samples: 
     than digits, pass a judge trained on it (``python -m ddpm_lib train-judge --dataset ...``).
     """
     check_num_samples(num_samples)
-    check_guidance(guidance_scale)
-    check_sampler(sampler, steps, schedule.num_timesteps, eta)
-    check_path(sampler, schedule)
+    check_request(sampler, steps, schedule, eta, guidance_scale)
     judge, judge_info = load_judge(judge_path)
     train_ds, test_ds = load_dataset(dataset, "train", root=root), load_dataset(dataset, "test", root=root)
     channels = int(getattr(decoder, "image_channels", 1)) if decoder is not None else int(getattr(model, "in_channels", 1))

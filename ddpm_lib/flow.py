@@ -32,7 +32,8 @@ from __future__ import annotations
 
 import torch
 
-from .schedule import NoiseSchedule, extract
+from .schedule import NoiseSchedule, extract, extract_clean
+from .validate import check_levels
 
 
 class FlowPath:
@@ -72,11 +73,12 @@ class FlowPath:
 
     def level(self, t: torch.Tensor, shape: torch.Size | tuple[int, ...]) -> torch.Tensor:
         """s_t = (t + 1) / T per sample, broadcastable to ``shape``; t = -1 gives s = 0 (the data)."""
-        return extract(self.s, t, shape, at_minus_one=0.0)
+        return extract_clean(self.s, t, shape, 0.0)
 
     # -- the forward process ----------------------------------------------------------------
     def q_sample(self, x0: torch.Tensor, t: torch.Tensor, noise: torch.Tensor) -> torch.Tensor:
-        """x_s = (1 - s_t) x_0 + s_t eps; x0, noise: (B, ...); t: (B,) in 0..T-1."""
+        """x_s = (1 - s_t) x_0 + s_t eps; x0, noise: (B, ...); t: (B,) in 0..T-1 (checked, as for a DDPM)."""
+        t = check_levels(t, x0.shape, self.num_timesteps)
         if noise.shape != x0.shape:
             raise ValueError(f"noise must have the shape of x0 {tuple(x0.shape)}, got {tuple(noise.shape)}")
         s = self.level(t, x0.shape)

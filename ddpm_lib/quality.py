@@ -46,10 +46,10 @@ from .files import atomic_write_json, atomic_write_text, check_output_path
 from .latent import LatentCodec, latent_dataset, latent_recipe, load_codec
 from .paths import AUTOENCODER_PATH
 from .runtime import autocast, choose_device, resolve_precision, seeded
-from .sample import FLOW_SAMPLERS, SamplerName, check_sampler, sampler_name
+from .sample import sampler_name
 from .schedule import NoiseSchedule
 from .train import batch_indices, train
-from .validate import check_number
+from .validate import FLOW_SAMPLERS, SamplerName, check_number, check_sampler
 
 # The cpu preset's recipe before this benchmark (commit 12e5ab2), kept fixed as the reference line.
 BASELINE: dict[str, Any] = {"schedule": "linear", "train_lr": 1e-3, "train_batch_size": 128, "train_warmup_steps": 100,

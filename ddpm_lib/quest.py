@@ -24,12 +24,12 @@ from .files import check_output_path
 from .latent import LatentCodec, LatentRecipe, latent_recipe, reconstruction_error
 from .paths import JUDGE_PATH
 from .runtime import choose_device, make_generator
-from .sample import (LatentDecoder, NoisePredictor, SamplerName, check_guidance, check_sampler, decoded, generate,
-                     sampler_name, sampler_steps, trajectory)
+from .sample import LatentDecoder, NoisePredictor, generate, run_sampler, sampler_name
 from .schedule import NoiseSchedule
 from .train import WEIGHTS_FILE, train
 from .unet import count_parameters
-from .viz import save_grid, trajectory_strip
+from .validate import SamplerName, check_guidance, check_sampler
+from .viz import decoded, save_grid, trajectory, trajectory_strip
 
 CREATION = "new_creation.png"
 PROGRESS = "denoising_progress.png"
@@ -42,10 +42,10 @@ def draw_creation(model: NoisePredictor, schedule: NoiseSchedule, out: str | Pat
                   decoder: LatentDecoder | None = None) -> dict[str, Path]:
     """Write ``new_creation.png`` (one row per digit 0-9) and ``denoising_progress.png`` into ``out``.
 
-    Both pictures come from ``sampler`` (:data:`~ddpm_lib.sample.SAMPLERS`) with ``steps`` network
+    Both pictures come from ``sampler`` (:data:`~ddpm_lib.validate.SAMPLERS`) with ``steps`` network
     evaluations per image; the progress strip shows x_t along the way for one sample of each digit.
     With a ``decoder`` (a latent model) the samples are latents: the pictures show them decoded,
-    the strip's x_t included (:func:`~ddpm_lib.sample.decoded`).
+    the strip's x_t included (:func:`~ddpm_lib.viz.decoded`).
     """
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
@@ -60,9 +60,9 @@ def draw_creation(model: NoisePredictor, schedule: NoiseSchedule, out: str | Pat
                          title=f"new creation: {'latent ' if decoder is not None else ''}{name}, "
                                f"guidance w={guidance_scale:g}")
     digit_labels = torch.arange(10) if conditional else None
-    traj = trajectory(sampler_steps(model, schedule, (10, *shape), sampler=sampler, steps=steps,
-                                    labels=digit_labels, guidance_scale=guidance_scale, generator=generator,
-                                    precision=precision, clip_denoised=decoder is None))
+    traj = trajectory(run_sampler, model, schedule, (10, *shape), sampler=sampler, steps=steps, labels=digit_labels,
+                      guidance_scale=guidance_scale, generator=generator, precision=precision,
+                      clip_denoised=decoder is None)
     if decoder is not None:
         traj = decoded(traj, decoder)
     strips: list[torch.Tensor] = []

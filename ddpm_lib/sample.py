@@ -1,52 +1,55 @@
-"""The reverse process: pure step functions, one loop that runs them, and the samplers built on it.
+"""The reverse process: pure step functions, and each sampler as one loop that calls them.
 
 Taught in ``notebooks/05_sampling.ipynb`` (DDPM), ``06_conditioning_and_guidance`` (guidance),
-``07_fast_sampling`` (DDIM, inversion) and ``08_applications`` (inpainting).
+``07_fast_sampling`` (DDIM, DPM-Solver++, inversion), ``08_applications`` (inpainting) and
+``10_flow_matching`` (Euler and Heun on the straight path).
 
-Three layers, each readable on its own:
+Shaped like k-diffusion's ``sampling.py`` and EDM's sampler, in three parts:
 
-1. **Step functions** (pure maths, no network, no randomness of their own): :func:`ddpm_step`
-   (Algorithm 2 / eqs. 6-7 of Ho et al. 2020), :func:`ddim_step` (eqs. 12 and 16 of Song et
-   al. 2021), :func:`ddim_inverse_step`, :func:`dpm_solver_step` (DPM-Solver++(2M), Lu et
-   al. 2022), and for flow matching's straight path :func:`flow_euler_step` and
-   :func:`flow_heun_step` (``10_flow_matching``). Every schedule lookup goes through
-   :func:`ddpm_lib.schedule.extract`, which accepts t = -1 for the noiseless level.
-2. **The loop**, :func:`reverse_steps`: for each pair (t, t_prev) it asks the model for its
-   prediction (eps, or a velocity on a flow path), reads it as (x0_hat, eps), calls a step
-   function and yields a :class:`ReverseStep`. It owns everything a
-   loop needs once: ``no_grad``, eval mode, autocast, the device of labels, fresh noise z from
-   the caller's generator, the progress bar.
-3. **Samplers** consume the loop: :func:`sample_ddpm`, :func:`sample_ddim`,
-   :func:`sample_dpm_solver`, :func:`sample_flow`, :func:`sample_inpaint`, :func:`ddim_invert`,
-   and :func:`trajectory` for pictures; :func:`sampler_steps` picks one by name. They return
+1. **Step functions**, pure maths with no network and no randomness of their own, each line
+   numbered against its paper: :func:`ddpm_step` (Algorithm 2 / eqs. 6-7 of Ho et al. 2020),
+   :func:`ddim_step` (eqs. 12 and 16 of Song et al. 2021), :func:`ddim_inverse_step`,
+   :func:`dpm_solver_step` (DPM-Solver++(2M), Lu et al. 2022), :func:`flow_euler_step` and
+   :func:`flow_heun_step`.
+2. **The model's view of x_t**: :func:`guided_eps` (classifier-free guidance) and
+   :class:`Denoiser`, which turns it into the pair (x0_hat, eps) every sampler needs and holds the
+   per-call concerns once: eval mode and restoring it, autocast, the labels' device, the
+   progress bar.
+3. **Samplers**, one function each with its loop in view: :func:`sample_ddpm`,
+   :func:`sample_ddim`, :func:`sample_dpm_solver`, :func:`sample_flow`, :func:`sample_inpaint`,
+   :func:`ddim_invert`; :func:`run_sampler` picks one by name, :func:`generate` draws many in
+   batches, and :func:`trajectory` records a run through the samplers' ``callback``. They return
    tensors; :mod:`ddpm_lib.viz` draws them.
 
 The model is any callable ``model(x, t, labels)`` returning the predicted noise, so the linear
 denoiser of notebook 01 runs through the same code as the UNet. On a flow-matching path
 (:class:`~ddpm_lib.flow.FlowPath`) the same callable returns a velocity; the path's
-``split_prediction`` turns either output into the pair (x0_hat, eps_hat) the loop hands on.
+``split_prediction`` reads either output as (x0_hat, eps_hat).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Callable, Iterator, Literal, Protocol, Sequence
+from typing import Any, Callable, Literal, Protocol, Sequence
 
 import torch
 from tqdm.auto import tqdm
 
 from .flow import FlowPath, flow_timesteps
-from .runtime import ResolvedPrecision, autocast, model_device, progress_disabled, resolve_precision
+from .runtime import autocast, model_device, progress_disabled, resolve_precision
 from .schedule import DiffusionPath, NoiseSchedule, extract
-from .validate import check_number, check_whole
+from .validate import (FLOW_SAMPLERS, SamplerName, check_eta, check_guidance, check_labels, check_path, check_request,
+                       check_sampler, check_whole)
 
 VarianceKind = Literal["beta", "posterior"]
 VARIANCE_KINDS: tuple[str, ...] = ("beta", "posterior")
-SamplerName = Literal["ddpm", "ddim", "dpm++", "euler", "heun"]
-SAMPLERS: tuple[str, ...] = ("ddpm", "ddim", "dpm++", "euler", "heun")
-"""ddpm: Algorithm 2 over all T levels; ddim: DDIM over ``steps`` levels; dpm++: DPM-Solver++(2M) over ``steps``;
-euler and heun: ``steps`` ODE steps on a flow-matching path (heun calls the network 2 steps - 1 times)."""
-FLOW_SAMPLERS: tuple[str, ...] = ("euler", "heun")
+FlowMethod = Literal["euler", "heun"]
+
+
+class NoisePredictor(Protocol):
+    """eps_theta(x_t, t, labels): anything that predicts the noise; ``null_label`` marks "no label"."""
+
+    def __call__(self, x: torch.Tensor, t: torch.Tensor, labels: torch.Tensor | None = None) -> torch.Tensor: ...
 
 
 class LatentDecoder(Protocol):
@@ -57,129 +60,9 @@ class LatentDecoder(Protocol):
     def decode(self, latents: torch.Tensor) -> torch.Tensor: ...
 
 
-class NoisePredictor(Protocol):
-    """eps_theta(x_t, t, labels): anything that predicts the noise; ``null_label`` marks "no label"."""
-
-    def __call__(self, x: torch.Tensor, t: torch.Tensor, labels: torch.Tensor | None = None) -> torch.Tensor: ...
-
-
-# -- argument checks (before any network evaluation) -----------------------------------------------
-def check_guidance(guidance_scale: float) -> float:
-    """A finite guidance scale w, else ``ValueError`` (nan or inf would poison every sample)."""
-    return check_number("guidance scale", guidance_scale, why=" (0: unconditional, 1: conditional, >1: guided)")
-
-
-def check_eta(eta: float) -> float:
-    """DDIM's eta in [0, 1]: 0 deterministic, 1 the DDPM posterior variance.
-
-    eta > 1 would ask for sigma^2 > 1 - alpha_bar_{t_prev} on some steps: the direction term
-    sqrt(1 - a' - sigma^2) of eq. 12 would be the square root of a negative number.
-    """
-    return check_number("eta", eta, 0.0, 1.0, why=" (0: deterministic DDIM, 1: DDPM-like noise)")
-
-
-def check_sampler(sampler: str, steps: int, num_timesteps: int, eta: float = 0.0) -> float:
-    """Everything a sampler is told, checked before the first network evaluation; returns eta.
-
-    A name from :data:`SAMPLERS`; ``steps`` from 1 to ``num_timesteps`` (the schedule's T) unless
-    the sampler is ddpm, which always takes all T; an eta in [0, 1], nonzero only for ddim.
-    """
-    if sampler not in SAMPLERS:
-        raise ValueError(f"unknown sampler {sampler!r}; valid samplers are {', '.join(SAMPLERS)}")
-    eta = check_eta(eta)
-    if eta and sampler != "ddim":
-        raise ValueError(f"eta={eta:g} applies to the ddim sampler only ({sampler} has no eta): use sampler='ddim' "
-                         f"for stochastic DDIM, or leave eta at 0")
-    if sampler != "ddpm":
-        check_whole("steps", steps, 1, num_timesteps, why=" (the schedule's T is the most)")
-    return eta
-
-
 def default_sampler(schedule: DiffusionPath) -> SamplerName:
     """The command line's sampler when none is named: heun for a flow-matching model, ddim for a DDPM."""
     return "heun" if isinstance(schedule, FlowPath) else "ddim"
-
-
-def check_path(sampler: str, schedule: DiffusionPath) -> None:
-    """A sampler that fits the model's path: euler/heun for flow matching, ddpm/ddim/dpm++ for a DDPM."""
-    flow = isinstance(schedule, FlowPath)
-    if flow and sampler not in FLOW_SAMPLERS:
-        raise ValueError(f"the {sampler} sampler needs a DDPM (eps) model, but this model was trained with flow "
-                         f"matching (it predicts a velocity); use sampler 'euler' or 'heun'")
-    if not flow and sampler in FLOW_SAMPLERS:
-        raise ValueError(f"the {sampler} sampler integrates a flow-matching model's velocity, but this model is a "
-                         f"DDPM (it predicts eps); use sampler 'ddim' or 'dpm++' (or train with --objective velocity)")
-
-
-def check_labels(model: object, labels: torch.Tensor | None, batch: int, device: torch.device) -> torch.Tensor | None:
-    """Labels as integer ids on ``device``: (B,) classes in 0..num_classes-1 or (B, L) prompt tokens."""
-    if labels is None:
-        return None
-    if not isinstance(labels, torch.Tensor):
-        raise TypeError(f"labels must be a torch.Tensor of integer class ids, got {type(labels).__name__}")
-    if labels.dtype.is_floating_point or labels.dtype.is_complex or labels.dtype == torch.bool:
-        raise ValueError(f"labels must be integer class ids (torch.long), got dtype {labels.dtype}; "
-                         f"use torch.tensor([3, 7]) rather than torch.tensor([3.0, 7.0])")
-    if labels.ndim not in (1, 2) or labels.shape[0] != batch:
-        raise ValueError(f"labels must have shape ({batch},) (one class per sample) or ({batch}, L) "
-                         f"(prompt tokens), got {tuple(labels.shape)}")
-    num_classes = getattr(model, "num_classes", None)
-    if labels.ndim == 1 and isinstance(num_classes, int) and labels.numel():
-        lo, hi = int(labels.min()), int(labels.max())
-        if lo < 0 or hi >= num_classes:
-            raise ValueError(f"labels must be class ids in 0..{num_classes - 1} for this model, got values from "
-                             f"{lo} to {hi}")
-    return labels.to(device=device, dtype=torch.long)
-
-
-# -- the model's view of x_t ------------------------------------------------------------------------
-def guided_eps(model: NoisePredictor, x: torch.Tensor, t: torch.Tensor, labels: torch.Tensor | None = None,
-               guidance_scale: float = 1.0) -> torch.Tensor:
-    """Noise prediction with classifier-free guidance (Ho & Salimans 2022).
-
-    eps = eps(x, t, null) + w (eps(x, t, label) - eps(x, t, null)). w = 1 is plain conditional,
-    w = 0 unconditional, w > 1 pushes samples towards their label (the paper writes this w as
-    1 + its own w). Both predictions come from one forward pass over a doubled batch.
-    ``labels=None`` samples unconditionally. The rule is linear in the output, so it guides a
-    flow-matching model's velocity the same way.
-    """
-    w = check_guidance(guidance_scale)
-    if labels is None:
-        return model(x, t).float()
-    if w == 1.0:
-        return model(x, t, labels).float()
-    null = torch.full_like(labels, model.null_label)  # type: ignore[attr-defined]
-    if w == 0.0:
-        return model(x, t, null).float()
-    eps = model(torch.cat([x, x]), torch.cat([t, t]), torch.cat([labels, null])).float()
-    eps_cond, eps_uncond = eps.chunk(2)
-    return eps_uncond + w * (eps_cond - eps_uncond)
-
-
-def predict_start(model: NoisePredictor, schedule: DiffusionPath, x_t: torch.Tensor, t: torch.Tensor,
-                  labels: torch.Tensor | None, guidance_scale: float, clip_denoised: bool,
-                  precision: ResolvedPrecision) -> tuple[torch.Tensor, torch.Tensor]:
-    """The model's view of x_t: (x0_hat, eps), both (B, ...).
-
-    out = guided_eps(x_t, t), read by the path's ``split_prediction``: on a DDPM schedule out is
-    eps and x0_hat = (x_t - sqrt(1 - a_t) eps) / sqrt(a_t) (DDIM eq. 9); on a flow path out is
-    the velocity v, x0_hat = x_t - s v and eps = x_t + (1 - s) v. With ``clip_denoised``, x0_hat
-    is clamped to [-1, 1] and eps re-derived from it, so the pair still lies on the path through
-    x_t. At t = -1 (inversion's start, a clean image) the model is queried at t = 0 and
-    x0_hat = x_t. A non-finite output raises.
-    """
-    with autocast(x_t.device, precision):
-        out = guided_eps(model, x_t, t.clamp(min=0), labels, guidance_scale)
-    if not torch.isfinite(out).all():
-        raise FloatingPointError(f"the model predicted non-finite noise at t={int(t[0])} although its inputs were "
-                                 f"finite; the weights are probably broken (diverged training): retrain or load "
-                                 f"another checkpoint")
-    x0, eps = schedule.split_prediction(x_t, t, out)
-    if clip_denoised:
-        x0 = x0.clamp(-1, 1)
-        if int(t.min()) >= 0:
-            eps = schedule.predict_eps(x_t, t, x0)
-    return x0, eps
 
 
 # -- step functions: one update each, numbered as in the papers --------------------------------------
@@ -240,8 +123,8 @@ def ddim_inverse_step(schedule: NoiseSchedule, x0_hat: torch.Tensor, eps: torch.
                       t_next: torch.Tensor) -> torch.Tensor:
     """DDIM eq. 12 with sigma = 0, run towards more noise: x_{t_next} = sqrt(a_next) x0_hat + sqrt(1 - a_next) eps.
 
-    Used by :func:`ddim_invert` with eps and x0_hat taken at the lower level (the ODE's Euler step
-    backwards). x0_hat, eps: (B, ...); t_next: (B,) in 0..T-1. Returns (B, ...).
+    x0_hat and eps are taken at the lower level (the ODE's Euler step backwards). x0_hat, eps:
+    (B, ...); t_next: (B,) in 0..T-1. Returns (B, ...).
     """
     a_next = schedule.alpha_bar(t_next, x0_hat.shape)
     return a_next.sqrt() * x0_hat + (1 - a_next).sqrt() * eps
@@ -254,29 +137,6 @@ def log_snr(schedule: NoiseSchedule, t: torch.Tensor, shape: torch.Size | tuple[
     """
     a = schedule.alpha_bar(t, shape)
     return 0.5 * (a.log() - (1 - a).log())
-
-
-def log_snr_timesteps(schedule: NoiseSchedule, steps: int) -> list[int]:
-    """``steps`` levels from T-1 down to 0, evenly spaced in lambda = log(alpha/sigma) as far as whole levels allow.
-
-    Equal steps in lambda make every DPM-Solver step the same size h (r = 1 in
-    :func:`dpm_solver_step`), the spacing Lu et al. (2022) recommend for small images. Each target
-    lambda goes to its nearest level; near t = 0, where neighbouring levels are far apart in lambda,
-    levels that would repeat move up one, so there are always exactly ``steps`` distinct levels.
-    """
-    t_max = schedule.num_timesteps - 1
-    check_whole("steps", steps, 1, schedule.num_timesteps, why=" (the schedule's T is the most)")
-    if steps == 1:
-        return [t_max]
-    t_all = torch.arange(schedule.num_timesteps, device=schedule.device)
-    lam = log_snr(schedule, t_all, (schedule.num_timesteps,)).double()
-    targets = torch.linspace(float(lam[0]), float(lam[-1]), steps, dtype=torch.float64, device=lam.device)
-    nearest = (lam[None, :] - targets[:, None]).abs().argmin(dim=1).tolist()  # ascending t, from 0 to T-1
-    levels: list[int] = []
-    for i, t in enumerate(nearest):
-        low = levels[-1] + 1 if levels else 0
-        levels.append(min(max(int(t), low), t_max - (steps - 1 - i)))
-    return levels[::-1]
 
 
 def dpm_solver_step(schedule: NoiseSchedule, x_t: torch.Tensor, x0_hat: torch.Tensor, t: torch.Tensor,
@@ -337,26 +197,37 @@ def flow_heun_step(path: FlowPath, x_start: torch.Tensor, v_start: torch.Tensor,
     return x_start + ds * 0.5 * (v_start + v_end)
 
 
-# -- the one loop ---------------------------------------------------------------------------------
-@dataclass
-class ReverseStep:
-    """What the loop saw at one step: x_t at level t, the model's (x0_hat, eps), and x_prev at t_prev.
+# -- the levels a sampler visits --------------------------------------------------------------------
+def ddim_timesteps(num_timesteps: int, steps: int) -> list[int]:
+    """``steps`` time indices evenly spread over 0..T-1, descending, always including T-1 and 0."""
+    check_whole("steps", steps, 1, num_timesteps, why=" (the schedule's T is the most)")
+    if steps == 1:
+        return [num_timesteps - 1]
+    ts = torch.linspace(0, num_timesteps - 1, steps, dtype=torch.float64).round().long().unique()
+    return ts.flip(0).tolist()
 
-    t_prev is the level the step moves to (below t when sampling, above t for inversion; -1 is
-    the clean image). The loop continues from ``x_prev``: a consumer may replace it before asking
-    for the next step (inpainting merges the known pixels in there).
+
+def log_snr_timesteps(schedule: NoiseSchedule, steps: int) -> list[int]:
+    """``steps`` levels from T-1 down to 0, evenly spaced in lambda = log(alpha/sigma) as far as whole levels allow.
+
+    Equal steps in lambda make every DPM-Solver step the same size h (r = 1 in
+    :func:`dpm_solver_step`), the spacing Lu et al. (2022) recommend for small images. Each target
+    lambda goes to its nearest level; near t = 0, where neighbouring levels are far apart in lambda,
+    levels that would repeat move up one, so there are always exactly ``steps`` distinct levels.
     """
-
-    t: int
-    t_prev: int
-    x_t: torch.Tensor
-    x0_hat: torch.Tensor
-    eps: torch.Tensor
-    x_prev: torch.Tensor
-
-
-Step = Callable[[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor | None], torch.Tensor]
-"""step(x_t, x0_hat, eps, t, t_prev, z) -> x_prev, with t, t_prev as (B,) tensors; z is None when not drawn."""
+    t_max = schedule.num_timesteps - 1
+    check_whole("steps", steps, 1, schedule.num_timesteps, why=" (the schedule's T is the most)")
+    if steps == 1:
+        return [t_max]
+    t_all = torch.arange(schedule.num_timesteps, device=schedule.device)
+    lam = log_snr(schedule, t_all, (schedule.num_timesteps,)).double()
+    targets = torch.linspace(float(lam[0]), float(lam[-1]), steps, dtype=torch.float64, device=lam.device)
+    nearest = (lam[None, :] - targets[:, None]).abs().argmin(dim=1).tolist()  # ascending t, from 0 to T-1
+    levels: list[int] = []
+    for i, t in enumerate(nearest):
+        low = levels[-1] + 1 if levels else 0
+        levels.append(min(max(int(t), low), t_max - (steps - 1 - i)))
+    return levels[::-1]
 
 
 def descending_pairs(timesteps: Sequence[int]) -> list[tuple[int, int]]:
@@ -367,146 +238,132 @@ def descending_pairs(timesteps: Sequence[int]) -> list[tuple[int, int]]:
     return list(zip(ts, ts[1:] + [-1]))
 
 
-def initial_noise(shape: Sequence[int], generator: torch.Generator | None, device: torch.device,
-                  x_T: torch.Tensor | None = None) -> torch.Tensor:
-    """x_T ~ N(0, I) of ``shape`` drawn from ``generator``, or the given ``x_T`` (checked, as float32)."""
-    shape = tuple(int(s) for s in shape)
-    if x_T is None:
-        return torch.randn(shape, generator=generator, device=device)
-    if tuple(x_T.shape) != shape:
-        raise ValueError(f"x_T must have shape {shape}, got {tuple(x_T.shape)}")
-    x = x_T.to(device).float()
-    if not torch.isfinite(x).all():
-        raise ValueError("x_T contains NaN or inf values")
-    return x
+def at(t: int, x: torch.Tensor) -> torch.Tensor:
+    """Level t for every sample of x: a (B,) long tensor on x's device, as the step functions take it."""
+    return torch.full((x.shape[0],), t, device=x.device, dtype=torch.long)
 
 
-@torch.no_grad()
-def reverse_steps(model: NoisePredictor, schedule: DiffusionPath, x: torch.Tensor, pairs: Sequence[tuple[int, int]],
-                  step: Step, *, labels: torch.Tensor | None = None, guidance_scale: float = 1.0,
-                  clip_denoised: bool = True, generator: torch.Generator | None = None, draw_noise: bool = True,
-                  precision: str = "auto", progress: bool = False, desc: str = "sampling") -> Iterator[ReverseStep]:
-    """The loop every sampler consumes: for each (t, t_prev) in ``pairs``, one :class:`ReverseStep`.
+# -- the model's view of x_t ------------------------------------------------------------------------
+def guided_eps(model: NoisePredictor, x: torch.Tensor, t: torch.Tensor, labels: torch.Tensor | None = None,
+               guidance_scale: float = 1.0) -> torch.Tensor:
+    """Noise prediction with classifier-free guidance (Ho & Salimans 2022), float32, the shape of x.
 
-    ``schedule`` is the model's path: a DDPM :class:`NoiseSchedule` or a :class:`FlowPath`. A pair
-    with t_prev == t is a corrector: the model is asked again at level t (Heun's second evaluation).
-
-    x: (B, ...) the start (x_T for sampling, a clean image for inversion), on the model's device.
-    At each pair: (x0_hat, eps) = :func:`predict_start` at t; z ~ N(0, I) from ``generator``
-    when ``draw_noise`` and t_prev >= 0; x_prev = step(x_t, x0_hat, eps, t, t_prev, z). The model
-    is in eval mode while the loop runs and gets its mode back at the end.
+    eps = eps(x, t, null) + w (eps(x, t, label) - eps(x, t, null)). w = 1 is plain conditional,
+    w = 0 unconditional, w > 1 pushes samples towards their label (the paper writes this w as
+    1 + its own w). Both predictions come from one forward pass over a doubled batch.
+    ``labels=None`` samples unconditionally. The rule is linear in the output, so it guides a
+    flow-matching model's velocity the same way.
     """
-    check_guidance(guidance_scale)
-    device = x.device
-    batch = x.shape[0]
-    labels = check_labels(model, labels, batch, device)
-    prec = resolve_precision(precision, device)
-    was_training = bool(getattr(model, "training", False))
-    if hasattr(model, "eval"):
-        model.eval()
-    try:
-        for t_int, t_prev_int in tqdm(pairs, desc=desc, disable=progress_disabled(progress), leave=False):
-            t = torch.full((batch,), t_int, device=device, dtype=torch.long)
-            t_prev = torch.full((batch,), t_prev_int, device=device, dtype=torch.long)
-            x0_hat, eps = predict_start(model, schedule, x, t, labels, guidance_scale, clip_denoised, prec)
-            z = torch.randn(x.shape, generator=generator, device=device) if draw_noise and t_prev_int >= 0 else None
-            out = ReverseStep(t_int, t_prev_int, x, x0_hat, eps, step(x, x0_hat, eps, t, t_prev, z))
-            yield out
-            x = out.x_prev
-    finally:
-        if was_training and hasattr(model, "train"):
-            model.train()
-
-
-def final(steps: Iterator[ReverseStep]) -> torch.Tensor:
-    """Run the loop to its end and return the last x_prev (the sample)."""
-    last = None
-    for last in steps:
-        pass
-    if last is None:
-        raise ValueError("the reverse loop had no steps")
-    return last.x_prev
+    if labels is None:
+        return model(x, t).float()
+    if guidance_scale == 1.0:
+        return model(x, t, labels).float()
+    null = torch.full_like(labels, model.null_label)  # type: ignore[attr-defined]
+    if guidance_scale == 0.0:
+        return model(x, t, null).float()
+    eps = model(torch.cat([x, x]), torch.cat([t, t]), torch.cat([labels, null])).float()
+    eps_cond, eps_uncond = eps.chunk(2)
+    return eps_uncond + guidance_scale * (eps_cond - eps_uncond)
 
 
 @dataclass
-class Trajectory:
-    """What the sampler saw at each step (kept on the CPU, float32).
+class StepInfo:
+    """What a sampler hands its ``callback`` after each network evaluation: x_t at level t, the model's
+    (x0_hat, eps) there, and x_prev at the level t_prev the step moved to (-1: the clean image;
+    above t for inversion; equal to t for Heun's corrector, evaluated at Euler's prediction)."""
 
-    timesteps: (S,) the level t of each step, descending; xt: (S, B, ...) x_t at that level (the
-    model's input); x0: (S, B, ...) the model's estimate of x_0 from it; sample: (B, ...) the result.
+    t: int
+    t_prev: int
+    x_t: torch.Tensor
+    x0_hat: torch.Tensor
+    eps: torch.Tensor
+    x_prev: torch.Tensor
+
+
+Callback = Callable[[StepInfo], None]
+
+
+class Denoiser:
+    """The model as every sampler sees it: ``denoise(x_t, t)`` -> (x0_hat, eps), both (B, ...).
+
+    Use it as ``with Denoiser(model, path, ...) as denoise:``. On entry the labels are checked and
+    moved to the model's device, the precision resolved and the model put in eval mode; on exit
+    the model gets its mode back. Each call runs :func:`guided_eps` under autocast and reads the
+    output with the path's ``split_prediction``: on a DDPM schedule the output is eps and
+    x0_hat = (x_t - sqrt(1 - a_t) eps) / sqrt(a_t) (DDIM eq. 9); on a flow path it is the velocity
+    v, x0_hat = x_t - s v and eps = x_t + (1 - s) v. With ``clip_denoised``, x0_hat is clamped to
+    [-1, 1] and eps re-derived from it, so the pair still lies on the path through x_t. At t = -1
+    (inversion's start, a clean image) the model is asked at t = 0 and x0_hat is x_t itself.
     """
 
-    timesteps: torch.Tensor
-    xt: torch.Tensor
-    x0: torch.Tensor
-    sample: torch.Tensor
+    def __init__(self, model: NoisePredictor, path: DiffusionPath, *, labels: torch.Tensor | None = None,
+                 guidance_scale: float = 1.0, clip_denoised: bool = True, batch: int,
+                 device: str | torch.device | None = None, precision: str = "auto", progress: bool = False) -> None:
+        self.model, self.path, self.clip_denoised, self.progress = model, path, clip_denoised, progress
+        self.guidance_scale = check_guidance(guidance_scale)
+        self.device = model_device(model, device)
+        self.labels = check_labels(model, labels, batch, self.device)
+        self.precision = resolve_precision(precision, self.device)
+        self.was_training = bool(getattr(model, "training", False))
+
+    def __enter__(self) -> "Denoiser":
+        if hasattr(self.model, "eval"):
+            self.model.eval()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self.was_training and hasattr(self.model, "train"):
+            self.model.train()
+
+    def noise(self, shape: Sequence[int], generator: torch.Generator | None,
+              x_T: torch.Tensor | None = None) -> torch.Tensor:
+        """x_T ~ N(0, I) of ``shape`` from ``generator`` on the model's device, or the given ``x_T`` (checked, float32)."""
+        shape = tuple(int(s) for s in shape)
+        if x_T is None:
+            return torch.randn(shape, generator=generator, device=self.device)
+        if tuple(x_T.shape) != shape:
+            raise ValueError(f"x_T must have shape {shape}, got {tuple(x_T.shape)}")
+        x = x_T.to(self.device).float()
+        if not torch.isfinite(x).all():
+            raise ValueError("x_T contains NaN or inf values")
+        return x
+
+    def pairs(self, pairs: Sequence[tuple[int, int]], desc: str) -> Any:
+        """The (t, t_prev) pairs a loop visits, behind a progress bar when asked for one."""
+        return tqdm(pairs, desc=desc, disable=progress_disabled(self.progress), leave=False)
+
+    def __call__(self, x_t: torch.Tensor, t: int) -> tuple[torch.Tensor, torch.Tensor]:
+        level = at(max(t, 0), x_t)
+        with autocast(x_t.device, self.precision):
+            out = guided_eps(self.model, x_t, level, self.labels, self.guidance_scale)
+        if not torch.isfinite(out).all():
+            raise FloatingPointError(f"the model predicted non-finite noise at t={t} although its inputs were "
+                                     f"finite; the weights are probably broken (diverged training): retrain or load "
+                                     f"another checkpoint")
+        if t < 0:
+            return x_t, out
+        x0, eps = self.path.split_prediction(x_t, level, out)
+        if self.clip_denoised:
+            x0 = x0.clamp(-1, 1)
+            eps = self.path.predict_eps(x_t, level, x0)
+        return x0, eps
 
 
-def decoded(traj: Trajectory, decoder: LatentDecoder) -> Trajectory:
-    """A latent model's trajectory as images: x_t, x0_hat and the sample each through ``decoder``.
-
-    (S, B, c, s, s) latents become (S, B, C, H, W) images, so :func:`~ddpm_lib.viz.trajectory_strip`
-    and the animations show a latent sampler the way they show a pixel one (a decoded x_t at high
-    noise is the decoder's reading of noise, not noise itself).
-    """
-    steps, batch = traj.xt.shape[:2]
-
-    def images(z: torch.Tensor) -> torch.Tensor:
-        x = decoder.decode(z.flatten(0, 1))
-        return x.reshape(steps, batch, *x.shape[1:])
-
-    return Trajectory(traj.timesteps, images(traj.xt), images(traj.x0), decoder.decode(traj.sample))
+def report(callback: Callback | None, t: int, t_prev: int, x_t: torch.Tensor, x0_hat: torch.Tensor,
+           eps: torch.Tensor, x_prev: torch.Tensor) -> torch.Tensor:
+    """Hand one step to ``callback`` (when there is one) and return x_prev, where the loop goes on from."""
+    if callback is not None:
+        callback(StepInfo(t, t_prev, x_t, x0_hat, eps, x_prev))
+    return x_prev
 
 
-def trajectory(steps: Iterator[ReverseStep]) -> Trajectory:
-    """Record every step of a reverse loop, e.g. ``trajectory(ddim_steps(model, schedule, shape))``."""
-    ts, xts, x0s = [], [], []
-    last = None
-    for last in steps:
-        ts.append(last.t)
-        xts.append(last.x_t.detach().float().cpu())
-        x0s.append(last.x0_hat.detach().float().cpu())
-    if last is None:
-        raise ValueError("the reverse loop had no steps")
-    return Trajectory(torch.tensor(ts), torch.stack(xts), torch.stack(x0s), last.x_prev.detach().float().cpu())
-
-
-# -- samplers -------------------------------------------------------------------------------------
-def ddim_timesteps(num_timesteps: int, steps: int) -> list[int]:
-    """``steps`` time indices evenly spread over 0..T-1, descending, always including T-1 and 0."""
-    check_whole("steps", steps, 1, num_timesteps, why=" (the schedule's T is the most)")
-    if steps == 1:
-        return [num_timesteps - 1]
-    ts = torch.linspace(0, num_timesteps - 1, steps, dtype=torch.float64).round().long().unique()
-    return ts.flip(0).tolist()
-
-
-def ddpm_steps(model: NoisePredictor, schedule: NoiseSchedule, shape: Sequence[int], *,
-               labels: torch.Tensor | None = None, guidance_scale: float = 1.0, variance: VarianceKind = "beta",
-               clip_denoised: bool = True, generator: torch.Generator | None = None,
-               x_T: torch.Tensor | None = None, device: str | torch.device | None = None, precision: str = "auto",
-               progress: bool = False) -> Iterator[ReverseStep]:
-    """The steps of DDPM ancestral sampling over all T levels (see :func:`sample_ddpm`)."""
-    if variance not in VARIANCE_KINDS:
-        raise ValueError(f"unknown variance {variance!r}; valid choices are {', '.join(VARIANCE_KINDS)}")
-    dev = model_device(model, device)
-    x = initial_noise(shape, generator, dev, x_T)
-
-    def step(x_t: torch.Tensor, x0: torch.Tensor, eps: torch.Tensor, t: torch.Tensor, t_prev: torch.Tensor,
-             z: torch.Tensor | None) -> torch.Tensor:
-        return ddpm_step(schedule, x_t, x0, t, z, variance=variance)
-
-    pairs = descending_pairs(range(schedule.num_timesteps - 1, -1, -1))
-    return reverse_steps(model, schedule, x, pairs, step, labels=labels, guidance_scale=guidance_scale,
-                         clip_denoised=clip_denoised, generator=generator, precision=precision, progress=progress,
-                         desc="DDPM")
-
-
+# -- samplers: one loop each --------------------------------------------------------------------------
+@torch.no_grad()
 def sample_ddpm(model: NoisePredictor, schedule: NoiseSchedule, shape: Sequence[int], *,
                 labels: torch.Tensor | None = None, guidance_scale: float = 1.0, variance: VarianceKind = "beta",
                 clip_denoised: bool = True, generator: torch.Generator | None = None,
                 x_T: torch.Tensor | None = None, device: str | torch.device | None = None, precision: str = "auto",
-                progress: bool = False) -> torch.Tensor:
+                progress: bool = False, callback: Callback | None = None) -> torch.Tensor:
     """DDPM ancestral sampling, Algorithm 2 of Ho et al. (2020), over all T steps.
 
     x_{t-1} = 1/sqrt(alpha_t) (x_t - beta_t / sqrt(1 - alpha_bar_t) eps_theta(x_t, t)) + sigma_t z,
@@ -515,61 +372,59 @@ def sample_ddpm(model: NoisePredictor, schedule: NoiseSchedule, shape: Sequence[
     to the letter). ``variance``: sigma_t^2 = beta_t ("beta") or beta~_t ("posterior").
     Returns (B, ...), in [-1, 1] when ``clip_denoised``.
     """
-    x = final(ddpm_steps(model, schedule, shape, labels=labels, guidance_scale=guidance_scale, variance=variance,
-                         clip_denoised=clip_denoised, generator=generator, x_T=x_T, device=device,
-                         precision=precision, progress=progress))
+    if variance not in VARIANCE_KINDS:
+        raise ValueError(f"unknown variance {variance!r}; valid choices are {', '.join(VARIANCE_KINDS)}")
+    with Denoiser(model, schedule, labels=labels, guidance_scale=guidance_scale, clip_denoised=clip_denoised,
+                  batch=shape[0], device=device, precision=precision, progress=progress) as denoise:
+        x = denoise.noise(shape, generator, x_T)  # line 1: x_T ~ N(0, I)
+        for t, t_prev in denoise.pairs(descending_pairs(range(schedule.num_timesteps - 1, -1, -1)), "DDPM"):  # line 2
+            x0_hat, eps = denoise(x, t)
+            z = torch.randn(x.shape, generator=generator, device=x.device) if t > 0 else None  # line 3
+            x_prev = ddpm_step(schedule, x, x0_hat, at(t, x), z, variance=variance)  # line 4
+            x = report(callback, t, t_prev, x, x0_hat, eps, x_prev)
     return x.clamp(-1, 1) if clip_denoised else x
 
 
-def ddim_steps(model: NoisePredictor, schedule: NoiseSchedule, shape: Sequence[int], *, steps: int = 50,
-               eta: float = 0.0, labels: torch.Tensor | None = None, guidance_scale: float = 1.0,
-               clip_denoised: bool = True, generator: torch.Generator | None = None,
-               x_T: torch.Tensor | None = None, device: str | torch.device | None = None, precision: str = "auto",
-               progress: bool = False) -> Iterator[ReverseStep]:
-    """The steps of DDIM over ``steps`` strided levels (see :func:`sample_ddim`)."""
-    eta = check_eta(eta)
-    pairs = descending_pairs(ddim_timesteps(schedule.num_timesteps, steps))
-    dev = model_device(model, device)
-    x = initial_noise(shape, generator, dev, x_T)
-
-    def step(x_t: torch.Tensor, x0: torch.Tensor, eps: torch.Tensor, t: torch.Tensor, t_prev: torch.Tensor,
-             z: torch.Tensor | None) -> torch.Tensor:
-        return ddim_step(schedule, x0, eps, t, t_prev, eta=eta, z=z)
-
-    return reverse_steps(model, schedule, x, pairs, step, labels=labels, guidance_scale=guidance_scale,
-                         clip_denoised=clip_denoised, generator=generator, precision=precision, progress=progress,
-                         desc=f"DDIM-{steps}")
-
-
+@torch.no_grad()
 def sample_ddim(model: NoisePredictor, schedule: NoiseSchedule, shape: Sequence[int], *, steps: int = 50,
                 eta: float = 0.0, labels: torch.Tensor | None = None, guidance_scale: float = 1.0,
                 clip_denoised: bool = True, generator: torch.Generator | None = None,
                 x_T: torch.Tensor | None = None, device: str | torch.device | None = None, precision: str = "auto",
-                progress: bool = False) -> torch.Tensor:
+                progress: bool = False, callback: Callback | None = None) -> torch.Tensor:
     """DDIM (Song et al. 2021, eq. 12) over ``steps`` strided time indices of the same model.
 
     x_{t'} = sqrt(a_t') x0_hat + sqrt(1 - a_t' - sigma^2) eps + sigma z, with a = alpha_bar and
     sigma from eq. 16 (:func:`ddim_step`); eta = 0: deterministic; eta = 1 with all T steps: DDPM
-    with the posterior variance. Returns (B, ...), in [-1, 1] when ``clip_denoised``.
+    with the posterior variance. z is drawn at every step but the last whatever eta is, so the
+    generator's later draws do not depend on eta. Returns (B, ...), in [-1, 1] when ``clip_denoised``.
     """
-    x = final(ddim_steps(model, schedule, shape, steps=steps, eta=eta, labels=labels, guidance_scale=guidance_scale,
-                         clip_denoised=clip_denoised, generator=generator, x_T=x_T, device=device,
-                         precision=precision, progress=progress))
+    eta = check_eta(eta)
+    with Denoiser(model, schedule, labels=labels, guidance_scale=guidance_scale, clip_denoised=clip_denoised,
+                  batch=shape[0], device=device, precision=precision, progress=progress) as denoise:
+        x = denoise.noise(shape, generator, x_T)
+        for t, t_prev in denoise.pairs(descending_pairs(ddim_timesteps(schedule.num_timesteps, steps)), f"DDIM-{steps}"):
+            x0_hat, eps = denoise(x, t)
+            z = torch.randn(x.shape, generator=generator, device=x.device) if t_prev >= 0 else None
+            x_prev = ddim_step(schedule, x0_hat, eps, at(t, x), at(t_prev, x), eta=eta, z=z)
+            x = report(callback, t, t_prev, x, x0_hat, eps, x_prev)
     return x.clamp(-1, 1) if clip_denoised else x
 
 
-def dpm_solver_steps(model: NoisePredictor, schedule: NoiseSchedule, shape: Sequence[int], *, steps: int = 15,
-                     timesteps: Sequence[int] | None = None, labels: torch.Tensor | None = None,
-                     guidance_scale: float = 1.0, clip_denoised: bool = True,
-                     generator: torch.Generator | None = None, x_T: torch.Tensor | None = None,
-                     device: str | torch.device | None = None, precision: str = "auto",
-                     progress: bool = False) -> Iterator[ReverseStep]:
-    """The steps of DPM-Solver++(2M) over ``steps`` levels evenly spaced in log-SNR (see :func:`sample_dpm_solver`).
+@torch.no_grad()
+def sample_dpm_solver(model: NoisePredictor, schedule: NoiseSchedule, shape: Sequence[int], *, steps: int = 15,
+                      timesteps: Sequence[int] | None = None, labels: torch.Tensor | None = None,
+                      guidance_scale: float = 1.0, clip_denoised: bool = True,
+                      generator: torch.Generator | None = None, x_T: torch.Tensor | None = None,
+                      device: str | torch.device | None = None, precision: str = "auto",
+                      progress: bool = False, callback: Callback | None = None) -> torch.Tensor:
+    """DPM-Solver++(2M) (Lu et al. 2022): a second-order multistep solver of DDIM's ODE, one network call per step.
 
-    ``timesteps``, when given, replaces :func:`log_snr_timesteps` (descending levels; the last
-    step always goes to the clean image). The loop's step is :func:`dpm_solver_step` with a
-    memory of one: the x0_hat and level of the step before, kept by this sampler (a multistep
-    method costs no extra network evaluations).
+    The same ODE as :func:`sample_ddim` with eta = 0; each step uses the last two x0_hat
+    estimates instead of one (:func:`dpm_solver_step`), so its error shrinks as 1/steps^2 rather
+    than 1/steps. The levels are evenly spaced in log-SNR (:func:`log_snr_timesteps`); on DDIM's
+    strided levels the last step is so long in log-SNR that the extrapolation loses its advantage.
+    ``timesteps`` overrides the levels. ``generator`` draws only x_T. Returns (B, ...), in [-1, 1]
+    when ``clip_denoised``.
     """
     if timesteps is None:
         levels = log_snr_timesteps(schedule, steps)
@@ -579,100 +434,53 @@ def dpm_solver_steps(model: NoisePredictor, schedule: NoiseSchedule, shape: Sequ
             raise ValueError(f"timesteps must be levels from 0 to {schedule.num_timesteps - 1} (the schedule's T - 1), "
                              f"got {levels[:8]}{' ...' if len(levels) > 8 else ''}")
     pairs = descending_pairs(levels)
-    dev = model_device(model, device)
-    x = initial_noise(shape, generator, dev, x_T)
-    last: list[tuple[torch.Tensor, torch.Tensor]] = []  # [(x0_hat, t)] of the previous step, empty at the first
-
-    def step(x_t: torch.Tensor, x0: torch.Tensor, eps: torch.Tensor, t: torch.Tensor, t_prev: torch.Tensor,
-             z: torch.Tensor | None) -> torch.Tensor:
-        x0_last, t_last = last.pop() if last else (None, None)
-        last.append((x0, t))
-        return dpm_solver_step(schedule, x_t, x0, t, t_prev, x0_last, t_last)
-
-    return reverse_steps(model, schedule, x, pairs, step, labels=labels, guidance_scale=guidance_scale,
-                         clip_denoised=clip_denoised, generator=generator, draw_noise=False, precision=precision,
-                         progress=progress, desc=f"DPM-Solver++(2M)-{len(pairs)}")
-
-
-def sample_dpm_solver(model: NoisePredictor, schedule: NoiseSchedule, shape: Sequence[int], *, steps: int = 15,
-                      timesteps: Sequence[int] | None = None, labels: torch.Tensor | None = None,
-                      guidance_scale: float = 1.0, clip_denoised: bool = True,
-                      generator: torch.Generator | None = None, x_T: torch.Tensor | None = None,
-                      device: str | torch.device | None = None, precision: str = "auto",
-                      progress: bool = False) -> torch.Tensor:
-    """DPM-Solver++(2M) (Lu et al. 2022): a second-order multistep solver of DDIM's ODE, one network call per step.
-
-    The same ODE as :func:`sample_ddim` with eta = 0, from the same starting noise; each step uses
-    the last two x0_hat estimates instead of one (:func:`dpm_solver_step`), so its error shrinks as
-    1/steps^2 rather than 1/steps. The levels are evenly spaced in log-SNR (:func:`log_snr_timesteps`);
-    on DDIM's evenly strided levels the last step, from about T/steps to 0, is so long in log-SNR that
-    the second-order extrapolation loses its advantage. ``timesteps`` overrides the levels.
-    ``generator`` draws only x_T. Returns (B, ...), in [-1, 1] when ``clip_denoised``.
-    """
-    x = final(dpm_solver_steps(model, schedule, shape, steps=steps, timesteps=timesteps, labels=labels,
-                               guidance_scale=guidance_scale, clip_denoised=clip_denoised, generator=generator,
-                               x_T=x_T, device=device, precision=precision, progress=progress))
+    with Denoiser(model, schedule, labels=labels, guidance_scale=guidance_scale, clip_denoised=clip_denoised,
+                  batch=shape[0], device=device, precision=precision, progress=progress) as denoise:
+        x = denoise.noise(shape, generator, x_T)
+        x0_last: torch.Tensor | None = None  # the multistep memory: x0_hat and level of the step before
+        t_last: torch.Tensor | None = None
+        for t, t_prev in denoise.pairs(pairs, f"DPM-Solver++(2M)-{len(pairs)}"):
+            x0_hat, eps = denoise(x, t)
+            x_prev = dpm_solver_step(schedule, x, x0_hat, at(t, x), at(t_prev, x), x0_last, t_last)
+            x0_last, t_last = x0_hat, at(t, x)
+            x = report(callback, t, t_prev, x, x0_hat, eps, x_prev)
     return x.clamp(-1, 1) if clip_denoised else x
 
 
-FlowMethod = Literal["euler", "heun"]
-
-
-def flow_steps(model: NoisePredictor, path: FlowPath, shape: Sequence[int], *, steps: int = 15,
-               method: FlowMethod = "heun", labels: torch.Tensor | None = None, guidance_scale: float = 1.0,
-               clip_denoised: bool = True, generator: torch.Generator | None = None, x_T: torch.Tensor | None = None,
-               device: str | torch.device | None = None, precision: str = "auto",
-               progress: bool = False) -> Iterator[ReverseStep]:
-    """The steps of Euler's or Heun's method on a flow-matching path (see :func:`sample_flow`).
-
-    ``steps`` intervals with s evenly spaced (:func:`~ddpm_lib.flow.flow_timesteps`). Euler: one
-    pair (t, t_prev) per interval. Heun: each interval but the last is a predictor pair (t, t')
-    (an Euler step) followed by a corrector pair (t', t'), where the loop asks the model at the
-    predicted point and :func:`flow_heun_step` averages the two velocities; the last interval, to
-    s = 0, is an Euler step (Karras et al. 2022 do the same), so Heun costs 2 steps - 1 evaluations.
-    """
-    if method not in FLOW_SAMPLERS:
-        raise ValueError(f"unknown flow method {method!r}; valid methods are {', '.join(FLOW_SAMPLERS)}")
-    levels = flow_timesteps(path.num_timesteps, steps)
-    pairs: list[tuple[int, int]] = []
-    for t, t_prev in descending_pairs(levels):
-        pairs.append((t, t_prev))
-        if method == "heun" and t_prev >= 0:
-            pairs.append((t_prev, t_prev))
-    dev = model_device(model, device)
-    x = initial_noise(shape, generator, dev, x_T)
-    pending: list[tuple[torch.Tensor, torch.Tensor, torch.Tensor]] = []  # (x, v, t) of a predictor awaiting its corrector
-
-    def step(x_t: torch.Tensor, x0: torch.Tensor, eps: torch.Tensor, t: torch.Tensor, t_prev: torch.Tensor,
-             z: torch.Tensor | None) -> torch.Tensor:
-        if pending:  # the corrector: x_t is Euler's prediction at level t, eps - x0 the velocity there
-            x_start, v_start, t_start = pending.pop()
-            return flow_heun_step(path, x_start, v_start, eps - x0, t_start, t)
-        if method == "heun" and int(t_prev.min()) >= 0:
-            pending.append((x_t, eps - x0, t))
-        return flow_euler_step(path, x_t, x0, eps, t, t_prev)
-
-    return reverse_steps(model, path, x, pairs, step, labels=labels, guidance_scale=guidance_scale,
-                         clip_denoised=clip_denoised, generator=generator, draw_noise=False, precision=precision,
-                         progress=progress, desc=f"{method}-{steps}")
-
-
+@torch.no_grad()
 def sample_flow(model: NoisePredictor, path: FlowPath, shape: Sequence[int], *, steps: int = 15,
                 method: FlowMethod = "heun", labels: torch.Tensor | None = None, guidance_scale: float = 1.0,
                 clip_denoised: bool = True, generator: torch.Generator | None = None, x_T: torch.Tensor | None = None,
-                device: str | torch.device | None = None, precision: str = "auto", progress: bool = False) -> torch.Tensor:
+                device: str | torch.device | None = None, precision: str = "auto", progress: bool = False,
+                callback: Callback | None = None) -> torch.Tensor:
     """Integrate a flow-matching model's ODE dx/ds = v_theta(x, s) from noise (s = 1) to data (s = 0).
 
-    Euler's method (first order, ``steps`` network calls) or Heun's (second order, 2 steps - 1
-    calls), through the course's one reverse loop (:func:`flow_steps`), with guidance applied to
-    the velocity. ``generator`` draws only x_T. Returns (B, ...), in [-1, 1] when ``clip_denoised``.
+    ``steps`` intervals with s evenly spaced (:func:`~ddpm_lib.flow.flow_timesteps`). Euler's
+    method is first order, one network call per interval. Heun's adds a corrector: the velocity
+    again at Euler's prediction, averaged with the first (:func:`flow_heun_step`); the last
+    interval, to s = 0, stays an Euler step (Karras et al. 2022 do the same), so Heun costs
+    2 steps - 1 calls. Guidance applies to the velocity. ``generator`` draws only x_T.
+    Returns (B, ...), in [-1, 1] when ``clip_denoised``.
     """
-    x = final(flow_steps(model, path, shape, steps=steps, method=method, labels=labels,
-                         guidance_scale=guidance_scale, clip_denoised=clip_denoised, generator=generator, x_T=x_T,
-                         device=device, precision=precision, progress=progress))
+    if method not in FLOW_SAMPLERS:
+        raise ValueError(f"unknown flow method {method!r}; valid methods are {', '.join(FLOW_SAMPLERS)}")
+    with Denoiser(model, path, labels=labels, guidance_scale=guidance_scale, clip_denoised=clip_denoised,
+                  batch=shape[0], device=device, precision=precision, progress=progress) as denoise:
+        x = denoise.noise(shape, generator, x_T)
+        for t, t_prev in denoise.pairs(descending_pairs(flow_timesteps(path.num_timesteps, steps)), f"{method}-{steps}"):
+            x0_hat, eps = denoise(x, t)
+            x_euler = flow_euler_step(path, x, x0_hat, eps, at(t, x), at(t_prev, x))
+            if method == "euler" or t_prev < 0:
+                x = report(callback, t, t_prev, x, x0_hat, eps, x_euler)
+                continue
+            report(callback, t, t_prev, x, x0_hat, eps, x_euler)
+            x0_end, eps_end = denoise(x_euler, t_prev)  # the corrector: v at Euler's prediction
+            x_heun = flow_heun_step(path, x, eps - x0_hat, eps_end - x0_end, at(t, x), at(t_prev, x))
+            x = report(callback, t_prev, t_prev, x_euler, x0_end, eps_end, x_heun)
     return x.clamp(-1, 1) if clip_denoised else x
 
 
+@torch.no_grad()
 def ddim_invert(model: NoisePredictor, schedule: NoiseSchedule, x0: torch.Tensor, *, steps: int = 50,
                 labels: torch.Tensor | None = None, guidance_scale: float = 1.0,
                 device: str | torch.device | None = None, precision: str = "fp32",
@@ -682,31 +490,17 @@ def ddim_invert(model: NoisePredictor, schedule: NoiseSchedule, x0: torch.Tensor
     Walks the DDIM levels upwards, -1 -> t_1 -> ... -> T-1: at each level the model's (x0_hat,
     eps) give the next level by :func:`ddim_inverse_step`. x0: (B, ...). Returns x_T, (B, ...).
     """
-    dev = model_device(model, device)
     ts = ddim_timesteps(schedule.num_timesteps, steps)[::-1]
-    pairs = list(zip([-1, *ts[:-1]], ts))
-
-    def step(x_t: torch.Tensor, x0_hat: torch.Tensor, eps: torch.Tensor, t: torch.Tensor, t_next: torch.Tensor,
-             z: torch.Tensor | None) -> torch.Tensor:
-        return ddim_inverse_step(schedule, x0_hat, eps, t_next)
-
-    return final(reverse_steps(model, schedule, initial_noise(x0.shape, None, dev, x0), pairs, step, labels=labels,
-                               guidance_scale=guidance_scale, clip_denoised=False, draw_noise=False,
-                               precision=precision, progress=progress, desc="DDIM inversion"))
+    with Denoiser(model, schedule, labels=labels, guidance_scale=guidance_scale, clip_denoised=False,
+                  batch=x0.shape[0], device=device, precision=precision, progress=progress) as denoise:
+        x = denoise.noise(x0.shape, None, x0)
+        for t, t_next in denoise.pairs(list(zip([-1, *ts[:-1]], ts)), "DDIM inversion"):
+            x0_hat, eps = denoise(x, t)
+            x = ddim_inverse_step(schedule, x0_hat, eps, at(t_next, x))
+    return x
 
 
-def slerp(a: torch.Tensor, b: torch.Tensor, w: float) -> torch.Tensor:
-    """Spherical interpolation between two noise tensors (per sample): stays on the shell where
-    Gaussian noise lives, unlike the straight line whose midpoint is too short.
-
-    theta = arccos(<a, b> / (|a| |b|)); slerp = (sin((1 - w) theta) a + sin(w theta) b) / sin(theta).
-    """
-    af, bf = a.flatten(1), b.flatten(1)
-    cos = (af * bf).sum(1) / (af.norm(dim=1) * bf.norm(dim=1))
-    theta = cos.clamp(-1, 1).acos().reshape(-1, *([1] * (a.ndim - 1)))
-    return (torch.sin((1 - w) * theta) * a + torch.sin(w * theta) * b) / torch.sin(theta)
-
-
+@torch.no_grad()
 def sample_inpaint(model: NoisePredictor, schedule: NoiseSchedule, known: torch.Tensor, mask: torch.Tensor, *,
                    steps: int = 100, resample: int = 5, labels: torch.Tensor | None = None, guidance_scale: float = 1.0,
                    generator: torch.Generator | None = None, device: str | torch.device | None = None,
@@ -723,64 +517,47 @@ def sample_inpaint(model: NoisePredictor, schedule: NoiseSchedule, known: torch.
     if known.shape != mask.shape:
         raise ValueError(f"known {tuple(known.shape)} and mask {tuple(mask.shape)} must have the same shape")
     check_whole("resample", resample, 1)
-    dev = model_device(model, device)
-    known, mask = known.to(dev).float(), mask.to(dev).float()
-    pairs, last_repeat = [], []
-    for t_int, t_prev_int in descending_pairs(ddim_timesteps(schedule.num_timesteps, steps)):
-        repeats = 1 if t_prev_int < 0 else resample
-        pairs += [(t_int, t_prev_int)] * repeats
-        last_repeat += [False] * (repeats - 1) + [True]
-
-    def step(x_t: torch.Tensor, x0: torch.Tensor, eps: torch.Tensor, t: torch.Tensor, t_prev: torch.Tensor,
-             z: torch.Tensor | None) -> torch.Tensor:
-        return ddim_step(schedule, x0, eps, t, t_prev, eta=1.0, z=z)
-
-    x = initial_noise(known.shape, generator, dev)
-    loop = reverse_steps(model, schedule, x, pairs, step, labels=labels, guidance_scale=guidance_scale,
-                         generator=generator, precision=precision, progress=progress, desc="inpainting")
-    for s, done_with_t in zip(loop, last_repeat):
-        shape = known.shape
-        if s.t_prev < 0:
-            known_prev = known
-        else:
-            t_prev = torch.full((shape[0],), s.t_prev, device=dev, dtype=torch.long)
-            known_prev = schedule.q_sample(known, t_prev, torch.randn(shape, generator=generator, device=dev))
-        merged = mask * known_prev + (1 - mask) * s.x_prev
-        if not done_with_t:  # jump back up: q(x_t | x_t') with alpha = a_t / a_t'
-            t = torch.full((shape[0],), s.t, device=dev, dtype=torch.long)
-            ratio = schedule.alpha_bar(t, shape) / schedule.alpha_bar(torch.full_like(t, s.t_prev), shape)
-            merged = ratio.sqrt() * merged + (1 - ratio).sqrt() * torch.randn(shape, generator=generator, device=dev)
-        s.x_prev = merged
-        x = merged
+    with Denoiser(model, schedule, labels=labels, guidance_scale=guidance_scale, batch=known.shape[0],
+                  device=device, precision=precision, progress=progress) as denoise:
+        known, mask = known.to(denoise.device).float(), mask.to(denoise.device).float()
+        x = denoise.noise(known.shape, generator)
+        for t, t_prev in denoise.pairs(descending_pairs(ddim_timesteps(schedule.num_timesteps, steps)), "inpainting"):
+            repeats = 1 if t_prev < 0 else resample
+            for r in range(repeats):
+                x0_hat, eps = denoise(x, t)
+                z = torch.randn(x.shape, generator=generator, device=x.device) if t_prev >= 0 else None
+                generated = ddim_step(schedule, x0_hat, eps, at(t, x), at(t_prev, x), eta=1.0, z=z)
+                known_prev = known if t_prev < 0 else schedule.q_sample(
+                    known, at(t_prev, x), torch.randn(x.shape, generator=generator, device=x.device))
+                x = mask * known_prev + (1 - mask) * generated
+                if r < repeats - 1:  # jump back up: q(x_t | x_t') with alpha = a_t / a_t'
+                    ratio = schedule.alpha_bar(at(t, x), x.shape) / schedule.alpha_bar(at(t_prev, x), x.shape)
+                    x = ratio.sqrt() * x + (1 - ratio).sqrt() * torch.randn(x.shape, generator=generator,
+                                                                            device=x.device)
     return x.clamp(-1, 1)
 
 
-def sampler_steps(model: NoisePredictor, schedule: DiffusionPath, shape: Sequence[int], *,
-                  sampler: SamplerName = "ddim", steps: int = 50, eta: float = 0.0, labels: torch.Tensor | None = None,
-                  guidance_scale: float = 1.0, generator: torch.Generator | None = None,
-                  x_T: torch.Tensor | None = None, device: str | torch.device | None = None, precision: str = "auto",
-                  progress: bool = False, clip_denoised: bool = True) -> Iterator[ReverseStep]:
-    """The steps of the sampler named ``sampler`` (one of :data:`SAMPLERS`), x0_hat clamped to [-1, 1]
-    when ``clip_denoised`` (pixels; a latent model's x0 is not bounded, so it passes False).
+def run_sampler(model: NoisePredictor, schedule: DiffusionPath, shape: Sequence[int], *,
+                sampler: SamplerName = "ddim", steps: int = 50, eta: float = 0.0, **kwargs: Any) -> torch.Tensor:
+    """The sampler named ``sampler`` (one of :data:`SAMPLERS`, checked against the model's path).
 
-    ddpm: :func:`ddpm_steps` over all T levels (``steps`` unused); ddim: :func:`ddim_steps` with
-    ``eta``; dpm++: :func:`dpm_solver_steps` (deterministic, so ``eta`` must be 0); euler and
-    heun: :func:`flow_steps` on a flow-matching path.
+    ddpm: :func:`sample_ddpm` over all T levels (``steps`` unused); ddim: :func:`sample_ddim` with
+    ``eta``; dpm++: :func:`sample_dpm_solver`; euler and heun: :func:`sample_flow`. ``kwargs`` go
+    to the sampler (labels, guidance_scale, clip_denoised, generator, x_T, device, precision,
+    progress, callback).
     """
     check_sampler(sampler, steps, schedule.num_timesteps, eta)
     check_path(sampler, schedule)
-    common: dict[str, Any] = dict(labels=labels, guidance_scale=guidance_scale, generator=generator, x_T=x_T,
-                                  device=device, precision=precision, progress=progress, clip_denoised=clip_denoised)
     if isinstance(schedule, FlowPath):
-        return flow_steps(model, schedule, shape, steps=steps, method="euler" if sampler == "euler" else "heun",
-                          **common)
+        return sample_flow(model, schedule, shape, steps=steps, method="euler" if sampler == "euler" else "heun",
+                           **kwargs)
     if not isinstance(schedule, NoiseSchedule):
         raise TypeError(f"schedule must be a NoiseSchedule or a FlowPath, got {type(schedule).__name__}")
     if sampler == "ddpm":
-        return ddpm_steps(model, schedule, shape, **common)
+        return sample_ddpm(model, schedule, shape, **kwargs)
     if sampler == "dpm++":
-        return dpm_solver_steps(model, schedule, shape, steps=steps, **common)
-    return ddim_steps(model, schedule, shape, steps=steps, eta=eta, **common)
+        return sample_dpm_solver(model, schedule, shape, steps=steps, **kwargs)
+    return sample_ddim(model, schedule, shape, steps=steps, eta=eta, **kwargs)
 
 
 def network_calls(sampler: SamplerName, steps: int, num_timesteps: int) -> int:
@@ -808,9 +585,7 @@ def generate(model: NoisePredictor, schedule: DiffusionPath, labels: torch.Tenso
     ``decoder.latent_shape`` without clamping x0_hat, and each batch is decoded: the result is
     the decoder's images, in [-1, 1].
     """
-    check_guidance(guidance_scale)
-    eta = check_sampler(sampler, steps, schedule.num_timesteps, eta)
-    check_path(sampler, schedule)
+    eta = check_request(sampler, steps, schedule, eta, guidance_scale)
     if labels is not None and num_samples is not None and num_samples != len(labels):
         raise ValueError(f"num_samples={num_samples} but {len(labels)} labels were given: one sample is drawn per "
                          f"label; drop num_samples or pass {num_samples} labels")
@@ -827,12 +602,24 @@ def generate(model: NoisePredictor, schedule: DiffusionPath, labels: torch.Tenso
     for start in range(0, n, batch_size):
         b = min(batch_size, n - start)
         lab = labels[start:start + b] if labels is not None else None
-        x = final(sampler_steps(model, schedule, (b, *image_shape), sampler=sampler, steps=steps, eta=eta, labels=lab,
-                                guidance_scale=guidance_scale, generator=generator, device=device,
-                                precision=precision, clip_denoised=decoder is None))
+        x = run_sampler(model, schedule, (b, *image_shape), sampler=sampler, steps=steps, eta=eta, labels=lab,
+                        guidance_scale=guidance_scale, generator=generator, device=device, precision=precision,
+                        clip_denoised=decoder is None)
         if decoder is not None:
             x = decoder.decode(x)
         out.append(x.clamp(-1, 1).float().cpu())
         bar.update(b)
     bar.close()
     return torch.cat(out)
+
+
+def slerp(a: torch.Tensor, b: torch.Tensor, w: float) -> torch.Tensor:
+    """Spherical interpolation between two noise tensors (per sample): stays on the shell where
+    Gaussian noise lives, unlike the straight line whose midpoint is too short.
+
+    theta = arccos(<a, b> / (|a| |b|)); slerp = (sin((1 - w) theta) a + sin(w theta) b) / sin(theta).
+    """
+    af, bf = a.flatten(1), b.flatten(1)
+    cos = (af * bf).sum(1) / (af.norm(dim=1) * bf.norm(dim=1))
+    theta = cos.clamp(-1, 1).acos().reshape(-1, *([1] * (a.ndim - 1)))
+    return (torch.sin((1 - w) * theta) * a + torch.sin(w * theta) * b) / torch.sin(theta)

@@ -12,6 +12,8 @@ from typing import Literal, Protocol
 
 import torch
 
+from .validate import check_levels
+
 ScheduleKind = Literal["linear", "cosine"]
 SCHEDULE_KINDS: tuple[str, ...] = ("linear", "cosine")
 
@@ -41,41 +43,29 @@ def cosine_beta_schedule(num_timesteps: int, s: float = 0.008, max_beta: float =
     return betas.clamp(max=max_beta)
 
 
-def extract(a: torch.Tensor, t: torch.Tensor, shape: torch.Size | tuple[int, ...], *,
-            at_minus_one: float | None = None) -> torch.Tensor:
-    """Gather ``a[t]`` per sample and reshape to broadcast against ``shape``: the one schedule lookup.
+def extract(a: torch.Tensor, t: torch.Tensor, shape: torch.Size | tuple[int, ...]) -> torch.Tensor:
+    """a[t] per sample, shaped (B, 1, ..., 1) to broadcast against ``shape``: the one schedule lookup.
 
-    a: (T,) coefficients. t: (B,) integer time indices in 0..T-1, with B == shape[0].
-    ``t = -1`` stands for "no noise at all" (the paper's x_0, after the last reverse step, or
-    before the first inversion step); it is accepted only when the caller says what the
-    coefficient is there, ``at_minus_one`` (alpha_bar_{-1} = 1, for instance). Python's ``a[-1]``
-    would silently read alpha_bar_{T-1} instead. Returns (B, 1, 1, ...) with len(shape) dims,
-    on ``t``'s device and in ``a``'s dtype.
+    a: (T,) coefficients; t: (B,) long indices in 0..T-1 (0-based: t = 0 is the paper's step 1).
+    Returns (B, 1, ...) with len(shape) dims, on t's device in a's dtype.
     """
-    if not isinstance(t, torch.Tensor):
-        raise TypeError(f"t must be a torch.Tensor of integer time indices, got {type(t).__name__}")
-    if t.dtype.is_floating_point or t.dtype.is_complex or t.dtype == torch.bool:
-        raise TypeError(f"t must hold integer time indices (torch.long), got dtype {t.dtype}")
-    if t.ndim != 1 or t.shape[0] != shape[0]:
-        raise ValueError(f"t must have shape ({shape[0]},) to match a batch of shape {tuple(shape)}, "
-                         f"got {tuple(t.shape)}")
-    lowest = -1 if at_minus_one is not None else 0
-    if t.numel() and (int(t.min()) < lowest or int(t.max()) >= a.shape[0]):
-        extra = "" if at_minus_one is not None else " (t = -1, 'no noise', is only defined for alpha_bar)"
-        raise ValueError(f"time indices must lie in {lowest}..{a.shape[0] - 1}{extra} (t is 0-based: t=0 is the "
-                         f"paper's step 1), got min {int(t.min())}, max {int(t.max())}")
-    t = t.long()
-    out = a.to(t.device).gather(0, t.clamp(min=0))
-    if at_minus_one is not None:
-        out = torch.where(t >= 0, out, torch.full_like(out, at_minus_one))
-    return out.reshape(shape[0], *([1] * (len(shape) - 1)))
+    return a.to(t.device).gather(0, t).reshape(t.shape[0], *([1] * (len(shape) - 1)))
+
+
+def extract_clean(a: torch.Tensor, t: torch.Tensor, shape: torch.Size | tuple[int, ...], clean: float) -> torch.Tensor:
+    """:func:`extract` where t may also be -1, the clean image (after the last reverse step, before the first
+    inversion step), at which the coefficient is ``clean`` (alpha_bar_{-1} = 1; s = 0 on the straight path).
+
+    Python's ``a[-1]`` would read the value at T-1 instead, so -1 never reaches the gather.
+    """
+    return torch.where(t.reshape(-1, *([1] * (len(shape) - 1))) >= 0, extract(a, t.clamp(min=0), shape), clean)
 
 
 class DiffusionPath(Protocol):
     """A path from data to noise, x_t = alpha_t x_0 + sigma_t eps at levels t = 0..T-1, and what a network learns on it.
 
     Two paths share the training loop (:func:`ddpm_lib.train.diffusion_loss`) and the reverse loop
-    (:func:`ddpm_lib.sample.reverse_steps`): DDPM's :class:`NoiseSchedule` (alpha_t^2 + sigma_t^2 = 1,
+    (the samplers of :mod:`ddpm_lib.sample`): DDPM's :class:`NoiseSchedule` (alpha_t^2 + sigma_t^2 = 1,
     the network predicts eps) and flow matching's :class:`ddpm_lib.flow.FlowPath` (alpha_t + sigma_t = 1,
     the network predicts the velocity eps - x_0). Each says how to noise (``q_sample``), what the
     network's target is (``training_target``) and how to read the network's output back as the
@@ -109,7 +99,7 @@ class NoiseSchedule:
 
     Time convention: ``t`` runs 0..T-1 in code, and ``betas[t]`` is the paper's beta_{t+1}. So
     ``q_sample(x0, t=0)`` is the paper's x_1 (one step of noise), and ``t = T-1`` is x_T.
-    ``alphas_cumprod_prev[0] = 1`` stands for alpha_bar_0 (no noise); the lookups below accept
+    ``alphas_cumprod_prev[0] = 1`` stands for alpha_bar_0 (no noise); :meth:`alpha_bar` accepts
     ``t = -1`` for that noiseless level (alpha_bar_{-1} = 1), which DDIM's last step and DDIM
     inversion's first step use.
 
@@ -190,7 +180,9 @@ class NoiseSchedule:
         """Sample x_t ~ q(x_t | x_0) by reparameterisation (DDPM eq. 4).
 
         x_t = sqrt(alpha_bar_t) x_0 + sqrt(1 - alpha_bar_t) eps;  x0, noise: (B, ...); t: (B,).
+        The forward process is where a learner hands in levels, so t and the noise are checked here.
         """
+        t = check_levels(t, x0.shape, self.num_timesteps)
         if noise.shape != x0.shape:
             raise ValueError(f"noise must have the shape of x0 {tuple(x0.shape)}, got {tuple(noise.shape)}")
         return (extract(self.sqrt_alphas_cumprod, t, x0.shape) * x0
@@ -212,15 +204,15 @@ class NoiseSchedule:
 
     def alpha_bar(self, t: torch.Tensor, shape: torch.Size | tuple[int, ...]) -> torch.Tensor:
         """alpha_bar_t per sample, broadcastable to ``shape``; t = -1 gives alpha_bar_{-1} = 1 (no noise)."""
-        return extract(self.alphas_cumprod, t, shape, at_minus_one=1.0)
+        return extract_clean(self.alphas_cumprod, t, shape, 1.0)
 
     def predict_x0(self, xt: torch.Tensor, t: torch.Tensor, eps: torch.Tensor) -> torch.Tensor:
         """Invert q_sample for x_0 given a noise estimate (DDPM eq. 4 solved for x_0, DDIM eq. 9):
 
-        x_0 = (x_t - sqrt(1 - alpha_bar_t) eps) / sqrt(alpha_bar_t); at t = -1, x_0 = x_t.
+        x_0 = (x_t - sqrt(1 - alpha_bar_t) eps) / sqrt(alpha_bar_t).
         """
-        return ((xt - extract(self.sqrt_one_minus_alphas_cumprod, t, xt.shape, at_minus_one=0.0) * eps)
-                / extract(self.sqrt_alphas_cumprod, t, xt.shape, at_minus_one=1.0))
+        return ((xt - extract(self.sqrt_one_minus_alphas_cumprod, t, xt.shape) * eps)
+                / extract(self.sqrt_alphas_cumprod, t, xt.shape))
 
     def predict_eps(self, xt: torch.Tensor, t: torch.Tensor, x0: torch.Tensor) -> torch.Tensor:
         """The noise that takes x_0 to x_t: eps = (x_t - sqrt(alpha_bar_t) x_0) / sqrt(1 - alpha_bar_t)."""

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import io
 import tempfile
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Sequence
 
@@ -21,10 +22,64 @@ from matplotlib.figure import Figure
 
 from .files import atomic_path
 from .data import to_unit
-from .sample import Trajectory
+from .sample import LatentDecoder, StepInfo
 from .schedule import NoiseSchedule
 
 CMAP = "gray"
+
+
+# -- what a sampler run looked like (recorded through the samplers' callback) ---------------------------
+@dataclass
+class Trajectory:
+    """What the sampler saw at each network evaluation (kept on the CPU, float32).
+
+    timesteps: (S,) the level t of each evaluation; xt: (S, B, ...) x_t at that level (the model's
+    input); x0: (S, B, ...) the model's estimate of x_0 from it; sample: (B, ...) the last x_prev.
+    """
+
+    timesteps: torch.Tensor
+    xt: torch.Tensor
+    x0: torch.Tensor
+    sample: torch.Tensor
+
+
+def trajectory(sampler: Callable[..., torch.Tensor], /, *args: Any, **kwargs: Any) -> Trajectory:
+    """Run ``sampler(*args, **kwargs)`` and record every step through its ``callback``.
+
+    E.g. ``trajectory(sample_ddim, model, schedule, shape, steps=10)`` or
+    ``trajectory(run_sampler, model, path, shape, sampler="dpm++")``.
+    """
+    ts: list[int] = []
+    xts: list[torch.Tensor] = []
+    x0s: list[torch.Tensor] = []
+    last: list[torch.Tensor] = []
+
+    def record(step: StepInfo) -> None:
+        ts.append(step.t)
+        xts.append(step.x_t.detach().float().cpu())
+        x0s.append(step.x0_hat.detach().float().cpu())
+        last[:] = [step.x_prev]
+
+    sampler(*args, callback=record, **kwargs)
+    if not last:
+        raise ValueError("the sampler made no steps")
+    return Trajectory(torch.tensor(ts), torch.stack(xts), torch.stack(x0s), last[0].detach().float().cpu())
+
+
+def decoded(traj: Trajectory, decoder: LatentDecoder) -> Trajectory:
+    """A latent model's trajectory as images: x_t, x0_hat and the sample each through ``decoder``.
+
+    (S, B, c, s, s) latents become (S, B, C, H, W) images, so :func:`~ddpm_lib.viz.trajectory_strip`
+    and the animations show a latent sampler the way they show a pixel one (a decoded x_t at high
+    noise is the decoder's reading of noise, not noise itself).
+    """
+    steps, batch = traj.xt.shape[:2]
+
+    def images(z: torch.Tensor) -> torch.Tensor:
+        x = decoder.decode(z.flatten(0, 1))
+        return x.reshape(steps, batch, *x.shape[1:])
+
+    return Trajectory(traj.timesteps, images(traj.xt), images(traj.x0), decoder.decode(traj.sample))
 
 
 def image_grid(images: torch.Tensor, nrow: int = 10, padding: int = 2, pad_value: float = 1.0) -> torch.Tensor:

@@ -181,7 +181,7 @@ def test_latent_recipe_training_scales_the_warm_up_and_checks_the_count():
 
 
 def test_decoded_trajectory_shows_every_latent_through_the_decoder_in_order():
-    from ddpm_lib.sample import Trajectory, decoded
+    from ddpm_lib.viz import Trajectory, decoded
 
     class Half:
         """Decodes a latent (4, 8, 8) to the image holding its channel-0 mean, scaled by step and sample."""

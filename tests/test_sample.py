@@ -1,8 +1,9 @@
 import pytest
 import torch
 
-from ddpm_lib.sample import (ddim_invert, ddim_sigma, ddim_steps, ddim_timesteps, generate, guided_eps, sample_ddim,
-                             sample_ddpm, trajectory)
+from ddpm_lib.sample import (ddim_invert, ddim_sigma, ddim_timesteps, generate, guided_eps, sample_ddim, sample_ddpm,
+                             sample_dpm_solver)
+from ddpm_lib.viz import trajectory
 from ddpm_lib.schedule import NoiseSchedule, extract
 
 
@@ -150,8 +151,8 @@ def test_seeded_runs_are_reproducible_and_pinned():
 def test_trajectory_shapes_and_ends(schedule, target):
     model = ExactDenoiser(schedule, target)
     x = sample_ddim(model, schedule, (2, 1, 8, 8), steps=10, generator=torch.Generator().manual_seed(0), precision="fp32")
-    traj = trajectory(ddim_steps(model, schedule, (2, 1, 8, 8), steps=10, generator=torch.Generator().manual_seed(0),
-                                 precision="fp32"))
+    traj = trajectory(sample_ddim, model, schedule, (2, 1, 8, 8), steps=10,
+                      generator=torch.Generator().manual_seed(0), precision="fp32")
     assert traj.timesteps.tolist() == ddim_timesteps(1000, 10)
     assert traj.xt.shape == (10, 2, 1, 8, 8) and traj.x0.shape == (10, 2, 1, 8, 8)
     torch.testing.assert_close(traj.sample, x)
@@ -328,14 +329,15 @@ def test_dpm_solver_step_against_the_papers_formula(schedule):
 def test_dpm_solver_matches_diffusers_reference():
     """Step for step against diffusers' DPMSolverMultistepScheduler (algorithm dpmsolver++, order 2)."""
     import diffusers  # a test dependency (pyproject test extra), so a missing install fails rather than skips
-    from ddpm_lib.sample import dpm_solver_steps, log_snr_timesteps
+    from ddpm_lib.sample import log_snr_timesteps
 
     s = NoiseSchedule(1000)
     model = GaussianDenoiser(s, 0.3, 0.5)
     steps = 10
     x_T = torch.randn(4, 1, 3, 3, generator=torch.Generator().manual_seed(0))
-    ours = [st.x_prev for st in dpm_solver_steps(model, s, x_T.shape, steps=steps, x_T=x_T, clip_denoised=False,
-                                                  precision="fp32")]  # on log_snr_timesteps, the default
+    ours: list[torch.Tensor] = []
+    sample_dpm_solver(model, s, x_T.shape, steps=steps, x_T=x_T, clip_denoised=False, precision="fp32",
+                      callback=lambda st: ours.append(st.x_prev))  # on log_snr_timesteps, the default
     ref = diffusers.DPMSolverMultistepScheduler(num_train_timesteps=1000, beta_start=1e-4, beta_end=0.02,
                                                 beta_schedule="linear", algorithm_type="dpmsolver++", solver_order=2,
                                                 solver_type="midpoint", prediction_type="epsilon",

@@ -3,7 +3,7 @@ import math
 import pytest
 import torch
 
-from ddpm_lib.schedule import NoiseSchedule, cosine_beta_schedule, extract, linear_beta_schedule
+from ddpm_lib.schedule import NoiseSchedule, cosine_beta_schedule, extract, extract_clean, linear_beta_schedule
 
 
 @pytest.fixture(scope="module")
@@ -117,7 +117,7 @@ def test_predict_x0_inverts_q_sample_and_posterior_mean(linear):
     assert var.shape == (4, 1, 1, 1)
 
 
-def test_extract_errors_are_clear(linear):
+def test_q_sample_refuses_bad_levels_with_clear_errors(linear):
     x = torch.zeros(3, 1, 2, 2)
     with pytest.raises(ValueError, match=r"0\.\.999"):
         linear.q_sample(x, torch.tensor([0, 1, 1000]), x)
@@ -154,15 +154,15 @@ def test_linear_schedule_scales_with_T_so_x_T_is_pure_noise(T):
     assert s.betas.max().item() == pytest.approx(min(0.999, 0.02 * 1000 / T))
 
 
-def test_extract_accepts_minus_one_only_with_its_value():
+def test_extract_is_a_gather_and_the_clean_level_has_its_own_lookup():
     s = NoiseSchedule(10)
+    t = torch.tensor([3, 0, 9])
+    a = extract(s.betas, t, (3, 2, 5))
+    assert a.shape == (3, 1, 1) and a.flatten().tolist() == s.betas[t].tolist()
     t = torch.tensor([-1, 0, 9])
-    a = extract(s.alphas_cumprod, t, (3, 1, 1), at_minus_one=1.0)
+    a = extract_clean(s.alphas_cumprod, t, (3, 1, 1), 1.0)
     assert a.shape == (3, 1, 1)
     assert a.flatten().tolist() == [1.0, s.alphas_cumprod[0].item(), s.alphas_cumprod[9].item()]
     torch.testing.assert_close(s.alpha_bar(t, (3,)), a.flatten())
-    # predict_x0 at t = -1 is the identity (no noise to remove)
-    x = torch.randn(3, 2)
-    torch.testing.assert_close(s.predict_x0(x, torch.full((3,), -1), torch.randn(3, 2)), x)
-    with pytest.raises(ValueError, match="only defined for alpha_bar"):
+    with pytest.raises(RuntimeError, match="out of bounds"):  # plain extract never reads a[-1] as alpha_bar_{T-1}
         extract(s.betas, t, (3, 1))

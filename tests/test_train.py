@@ -190,9 +190,8 @@ def test_bench_samples_through_the_named_sampler(monkeypatch, sampler, steps):
     from ddpm_lib.config import ModelConfig
 
     levels = []
-    real = bench.sampler_steps
-    monkeypatch.setattr(bench, "sampler_steps",
-                        lambda *a, **k: (levels.append(s.t) or s for s in real(*a, **k)))
+    real = bench.run_sampler
+    monkeypatch.setattr(bench, "run_sampler", lambda *a, **k: real(*a, callback=lambda s: levels.append(s.t), **k))
     cfg = ModelConfig(base_channels=8, channel_mults=(1, 2), num_classes=10, norm_groups=4, attention_heads=2)
     rate, seconds = bench.sampling_rate(cfg, sampler, steps, 2, torch.device("cpu"))
     assert rate > 0 and seconds > 0 and len(levels) == steps  # one network evaluation per step

@@ -1,11 +1,10 @@
 import torch
 from PIL import Image
 
-from ddpm_lib.sample import Trajectory
 from ddpm_lib.schedule import NoiseSchedule
 import pytest
 
-from ddpm_lib.viz import (animate_trajectory, figure_png, frame_indices, image_grid, live_figure, noising_strip, save_grid,
+from ddpm_lib.viz import (Trajectory, animate_trajectory, figure_png, frame_indices, image_grid, live_figure, noising_strip, save_grid,
                           show_images, trajectory_gif, trajectory_strip)
 
 

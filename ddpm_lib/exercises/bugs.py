@@ -212,7 +212,7 @@ def latent_ddim(model, schedule, decode, scale_factor, z_T, levels):
         t, t_prev = torch.full((z.shape[0],), step), torch.full((z.shape[0],), step_prev)
         eps = model(z, t)
         a = extract(schedule.alphas_cumprod, t, z.shape)
-        a_prev = extract(schedule.alphas_cumprod, t_prev, z.shape, at_minus_one=1.0)  # alpha_bar at t = -1 is 1
+        a_prev = schedule.alpha_bar(t_prev, z.shape)  # alpha_bar at t = -1 is 1
         z0 = ((z - (1 - a).sqrt() * eps) / a.sqrt()).clamp(-1, 1)
         z = a_prev.sqrt() * z0 + (1 - a_prev).sqrt() * eps
     return decode(z / scale_factor)
@@ -227,7 +227,7 @@ def _latent_ddim_reference(model: Callable[..., torch.Tensor], schedule: NoiseSc
         t, t_prev = torch.full((z.shape[0],), step), torch.full((z.shape[0],), step_prev)
         eps = model(z, t)
         a = extract(schedule.alphas_cumprod, t, z.shape)
-        a_prev = extract(schedule.alphas_cumprod, t_prev, z.shape, at_minus_one=1.0)
+        a_prev = schedule.alpha_bar(t_prev, z.shape)
         z0 = (z - (1 - a).sqrt() * eps) / a.sqrt()
         z0 = z0.clamp(-1, 1) if clamp else z0
         z = a_prev.sqrt() * z0 + (1 - a_prev).sqrt() * eps
