@@ -66,7 +66,7 @@ bench: $(STAMP)
 	$(PY) -m ddpm_lib bench $(PRESET_FLAG)
 
 quality: $(STAMP)
-	$(PY) -m ddpm_lib quality --budgets 2,4 --samplers dpm++:15 --recipes course+baseline+peer --out data/quality
+	$(PY) -m tools.quality --budgets 2,4 --samplers dpm++:15 --recipes course+baseline+peer --out data/quality
 
 judge: $(STAMP)
 	$(PY) -m ddpm_lib train-judge --out ddpm_lib/weights/judge.safetensors
@@ -82,7 +82,7 @@ pretrained-latent: $(STAMP)
 	$(PY) -m ddpm_lib train --preset cpu --steps 6000 --autoencoder ddpm_lib/weights/autoencoder.safetensors --out ddpm_lib/weights/pretrained_latent.safetensors
 
 results: $(STAMP)
-	$(PY) -m ddpm_lib results --checkpoint ddpm_lib/weights/pretrained_ddpm.safetensors
+	$(PY) -m tools.results --checkpoint ddpm_lib/weights/pretrained_ddpm.safetensors
 
 clean:
 	rm -rf $(VENV) build runs .pytest_cache

@@ -19,17 +19,33 @@ One concept per module (each names the notebook that teaches it):
 - ``distributed``: data-parallel training under torchrun
 """
 
-from .config import ModelConfig, Preset, TrainConfig, default_preset_name, get_preset
-from .data import ImageDataset, load_dataset, to_model_range, to_unit
-from .runtime import choose_device
-from .sample import ddim_timesteps, generate, guided_eps, sample_ddim, sample_ddpm
-from .schedule import NoiseSchedule, extract
-from .unet import SimpleUNet, count_parameters
+import importlib
+from typing import TYPE_CHECKING, Any
 
 __version__ = "0.1.0"
 
-__all__ = [
-    "ImageDataset", "ModelConfig", "NoiseSchedule", "Preset", "SimpleUNet", "TrainConfig", "choose_device",
-    "count_parameters", "ddim_timesteps", "default_preset_name", "extract", "generate", "get_preset", "guided_eps",
-    "load_dataset", "sample_ddim", "sample_ddpm", "to_model_range", "to_unit",
-]
+_EXPORTS = {
+    "ModelConfig": "config", "Preset": "config", "TrainConfig": "config", "default_preset_name": "config",
+    "get_preset": "config", "ImageDataset": "data", "load_dataset": "data", "to_model_range": "data",
+    "to_unit": "data", "choose_device": "runtime", "generate": "generation", "ddim_timesteps": "schedule",
+    "guided_eps": "sample", "sample_ddim": "sample", "sample_ddpm": "sample", "NoiseSchedule": "schedule",
+    "extract": "schedule", "SimpleUNet": "unet", "count_parameters": "unet",
+}
+__all__ = sorted(_EXPORTS)
+
+
+def __getattr__(name: str) -> Any:
+    """The names above, each imported from its module on first use: ``import ddpm_lib`` itself loads nothing."""
+    if name in _EXPORTS:
+        return getattr(importlib.import_module(f".{_EXPORTS[name]}", __name__), name)
+    raise AttributeError(f"module 'ddpm_lib' has no attribute {name!r}")
+
+
+if TYPE_CHECKING:
+    from .config import ModelConfig, Preset, TrainConfig, default_preset_name, get_preset
+    from .data import ImageDataset, load_dataset, to_model_range, to_unit
+    from .generation import generate
+    from .runtime import choose_device
+    from .sample import guided_eps, sample_ddim, sample_ddpm
+    from .schedule import NoiseSchedule, ddim_timesteps, extract
+    from .unet import SimpleUNet, count_parameters

@@ -1,4 +1,4 @@
-"""Command line: ``python -m ddpm_lib quest|train|sample|evaluate|bench|quality|results|train-judge|train-autoencoder``
+"""Command line: ``python -m ddpm_lib quest|train|sample|evaluate|bench|train-judge|train-autoencoder``
 (also ``ddpm-course``).
 
 Every command prints what it did and, with ``--json``, a machine-readable summary as its last line.
@@ -8,43 +8,30 @@ from __future__ import annotations
 
 import argparse
 import json
-import platform
 import sys
 import time
 from dataclasses import asdict, replace
 from pathlib import Path
-from typing import Any, Callable, Sequence, TypeVar
+from typing import TYPE_CHECKING, Any, Callable, Sequence, TypeVar
 
 import torch
 
-from .bench import run_bench
-from .checkpoint import load_model, read_metadata, save_model
-from .config import DEFAULT_GUIDANCE, PRESET_NAMES, Preset, get_preset
-from .course import OBJECTIVES, preset_path_model
-from .data import DATASET_NAMES, ImageDataset, load_dataset
-from .distributed import (BACKENDS, DistributedContext, abort, choose_backend, context_from_env, process_device, start,
+from .config import DEFAULT_GUIDANCE, OBJECTIVES, PRESET_NAMES, Preset, get_preset
+from .data import DATASET_NAMES, DatasetUnavailableError, ImageDataset, load_dataset
+from .distributed import (BACKENDS, DistributedContext, DistributedError, abort, choose_backend, context_from_env, process_device, start,
                           stop)
-from .evaluate import (MIN_EVAL_SAMPLES, JudgeTraining, accuracy, evaluate_checkpoint, format_table, results_table,
-                       save_judge, train_classifier)
-from .files import atomic_write_json, atomic_write_text, check_output_path
-from .latent import (LatentCodec, codec_for_checkpoint, latent_dataset, latent_recipe, load_codec,
-                     reconstruction_error, save_codec, train_codec)
 from .paths import JUDGE_PATH, PRETRAINED_PATH
-from .quality import RECIPES, parse_budgets, parse_recipe, parse_samplers, run_quality
-from .quest import run_quest
 from .runtime import MAX_SEED, PRECISIONS, choose_device, make_generator
-from .sample import default_sampler, generate
-from .schedule import NoiseSchedule
-from .train import train
-from .unet import count_parameters
-from .validate import SAMPLERS, check_number, check_whole
-from .viz import save_grid
+from .validate import MIN_EVAL_SAMPLES, SAMPLERS, check_number, check_whole
+
+if TYPE_CHECKING:
+    from .latent import LatentCodec
 
 DIGITS = tuple(range(10))
 T = TypeVar("T")
 
 
-def _argument(convert: Callable[[str], object], check: Callable[[object], T]) -> Callable[[str], T]:
+def argument(convert: Callable[[str], object], check: Callable[[object], T]) -> Callable[[str], T]:
     """An argparse type: ``convert`` the text (``int``, ``float``), then ``check`` it with :mod:`ddpm_lib.validate`'s
     wording; text that does not convert is checked as it is, so the message shows what was typed."""
     def parse(text: str) -> T:
@@ -60,16 +47,16 @@ def _argument(convert: Callable[[str], object], check: Callable[[object], T]) ->
     return parse
 
 
-def _whole(minimum: int, maximum: int | None = None) -> Callable[[str], int]:
-    return _argument(int, lambda v: check_whole("the value", v, minimum, maximum))
+def whole(minimum: int, maximum: int | None = None) -> Callable[[str], int]:
+    return argument(int, lambda v: check_whole("the value", v, minimum, maximum))
 
 
 def _number(low: float, high: float, *, low_open: bool = False, why: str = "") -> Callable[[str], float]:
-    return _argument(float, lambda v: check_number("the value", v, low, high, low_open=low_open, why=why))
+    return argument(float, lambda v: check_number("the value", v, low, high, low_open=low_open, why=why))
 
 
-SEED = _whole(0, MAX_SEED)
-POSITIVE = _whole(1)
+SEED = whole(0, MAX_SEED)
+POSITIVE = whole(1)
 GUIDANCE = _number(-100.0, 100.0)
 ETA = _number(0.0, 1.0, why=" (0: deterministic DDIM, 1: DDPM-like)")
 LR = _number(0.0, 10.0, low_open=True)
@@ -86,7 +73,7 @@ def _parse_digits(text: str) -> list[int]:
     return digits
 
 
-def _add_common(p: argparse.ArgumentParser) -> None:
+def add_common(p: argparse.ArgumentParser) -> None:
     p.add_argument("--json", action="store_true", help="print a JSON summary as the last line")
     p.add_argument("--device", default=None, help="torch device (default: cuda if available, else cpu)")
     p.add_argument("--seed", type=SEED, default=0, help="random seed, 0 to 2**63-1 (default 0)")
@@ -121,7 +108,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--guidance", type=GUIDANCE, default=None, help="guidance scale for the picture (default: preset's)")
     p.add_argument("--resume", action="store_true", help="continue an interrupted quest from its checkpoint")
     p.add_argument("--no-eval", action="store_true", help="skip the judge's scores at the end")
-    _add_common(p)
+    add_common(p)
 
     p = sub.add_parser("train", help="train a SimpleUNet and save its EMA weights (.safetensors)")
     p.add_argument("--preset", choices=PRESET_NAMES, default=None, help="model and budget")
@@ -146,7 +133,7 @@ def build_parser() -> argparse.ArgumentParser:
                         "preset's latent UNet; samples are decoded by it")
     p.add_argument("--backend", choices=BACKENDS, default=None,
                    help="under torchrun: process-group backend (default: nccl on CUDA, gloo on the CPU)")
-    _add_common(p)
+    add_common(p)
 
     p = sub.add_parser("sample", help="draw digits from a checkpoint into a PNG")
     p.add_argument("--checkpoint", type=Path, required=True)
@@ -154,61 +141,39 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--per-digit", type=POSITIVE, default=10, help="samples per digit (default 10)")
     p.add_argument("--out", type=Path, default=Path("chaos_sculptures/samples.png"))
     _add_sampling(p)
-    _add_common(p)
+    add_common(p)
 
     p = sub.add_parser("evaluate", help="judge scores of a checkpoint's samples")
     p.add_argument("--checkpoint", type=Path, required=True)
-    p.add_argument("--num-samples", type=_whole(MIN_EVAL_SAMPLES), default=1000,
+    p.add_argument("--num-samples", type=whole(MIN_EVAL_SAMPLES), default=1000,
                    help="samples to generate, balanced over digits (at least 2)")
     p.add_argument("--cas", action="store_true", help="also train a classifier on samples (CAS; slower)")
     p.add_argument("--judge", type=Path, default=None, help="judge weights (default: the shipped judge)")
     p.add_argument("--dataset", choices=DATASET_NAMES, default="mnist-5k",
                    help="real images to compare with (default mnist-5k; others need a judge trained on them)")
     _add_sampling(p)
-    _add_common(p)
+    add_common(p)
 
     p = sub.add_parser("bench", help="training and sampling throughput, and the machine's matmul peak")
     p.add_argument("--preset", choices=PRESET_NAMES, default=None, help="(only sizes the sampling benchmark)")
     p.add_argument("--seconds", type=_number(0.0, 3600.0, low_open=True), default=8.0,
                    help="time per measurement (default 8)")
-    p.add_argument("--peer", action="store_true", help="also time diffusers' UNet2DModel (bench extra)")
     p.add_argument("--latent", action="store_true",
                    help="also time the preset's latent UNet against its pixel UNet (notebook 09), decoding included")
-    _add_common(p)
-
-    p = sub.add_parser("quality", help="time to quality: train recipes for fixed minutes, judge each (slow)")
-    p.add_argument("--budgets", type=_argument(str, lambda v: parse_budgets(str(v))), default=[4.0, 8.0],
-                   help="training minutes per model, e.g. 2,4,8 (default 4,8); every recipe trains once per budget")
-    p.add_argument("--recipes", type=_argument(str, lambda text: [parse_recipe(r) for r in str(text).split("+")]),
-                   default=list(RECIPES.values()),
-                   help=f"recipes joined by '+': {', '.join(RECIPES)} (default all), or a variant of the course "
-                        f"recipe 'label:field=value,...' such as 'minsnr:train_min_snr_gamma=5'")
-    p.add_argument("--samplers", type=_argument(str, lambda v: parse_samplers(str(v))), default=[("dpm++", 15)],
-                   help="name:steps list scoring each model, e.g. ddim:50,dpm++:15 (default dpm++:15)")
-    p.add_argument("--num-samples", type=_whole(MIN_EVAL_SAMPLES), default=500, help="samples per score (default 500)")
-    p.add_argument("--out", type=Path, default=Path("data/quality"),
-                   help="folder for quality.json, quality.md and quality.png (default data/quality)")
-    _add_common(p)
-
-    p = sub.add_parser("results", help="regenerate the README results table for a checkpoint")
-    p.add_argument("--checkpoint", type=Path, default=PRETRAINED_PATH, help="default: the shipped pretrained model")
-    p.add_argument("--num-samples", type=_whole(MIN_EVAL_SAMPLES), default=300, help="samples per row (default 300)")
-    p.add_argument("--no-ddpm", action="store_true", help="skip the slow DDPM-1000 row")
-    p.add_argument("--out", type=Path, default=Path("data/results.md"), help="where the Markdown table goes")
-    _add_common(p)
+    add_common(p)
 
     p = sub.add_parser("train-autoencoder", help="train the autoencoder of latent diffusion (notebook 09)")
     p.add_argument("--preset", choices=PRESET_NAMES, default=None, help="autoencoder size and steps")
     p.add_argument("--out", type=Path, default=Path("runs/autoencoder.safetensors"), help="where its weights go")
     p.add_argument("--steps", type=POSITIVE, default=None, help="training steps (default: the preset's)")
     p.add_argument("--dataset", choices=DATASET_NAMES, default="mnist-5k", help="dataset (default mnist-5k, offline)")
-    _add_common(p)
+    add_common(p)
 
     p = sub.add_parser("train-judge", help="train the judge classifier on the default data")
     p.add_argument("--out", type=Path, default=JUDGE_PATH, help="default: the judge the library loads")
     p.add_argument("--epochs", type=POSITIVE, default=30, help="passes over the training images (default 30)")
     p.add_argument("--dataset", choices=DATASET_NAMES, default="mnist-5k", help="what the judge learns (default mnist-5k)")
-    _add_common(p)
+    add_common(p)
     return parser
 
 
@@ -217,12 +182,8 @@ def _emit(summary: dict[str, Any], as_json: bool) -> None:
         print(json.dumps(summary, default=str))
 
 
-def _machine(device: torch.device) -> dict[str, Any]:
-    return {"cpu": platform.processor() or platform.machine(), "threads": torch.get_num_threads(),
-            "torch": torch.__version__, "device": str(device)}
-
-
 def cmd_quest(args: argparse.Namespace) -> dict[str, Any]:
+    from .quest import run_quest
     return run_quest(preset_name=args.preset, out=args.out, seed=args.seed, device=args.device,
                      steps=args.steps, guidance=args.guidance, resume=args.resume, evaluate=not args.no_eval,
                      pixel=args.pixel)
@@ -230,6 +191,8 @@ def cmd_quest(args: argparse.Namespace) -> dict[str, Any]:
 
 def cmd_train(args: argparse.Namespace) -> dict[str, Any]:
     """Train one model; under ``torchrun --nproc_per_node=N`` as N data-parallel processes (rank 0 writes)."""
+    from .files import check_output_path
+    from .latent import latent_dataset, load_codec
     ctx = context_from_env()
     device = process_device(ctx, choose_device(args.device))
     choose_backend(device, args.backend)  # NCCL without CUDA is refused before anything starts
@@ -273,6 +236,7 @@ def cmd_train(args: argparse.Namespace) -> dict[str, Any]:
 
 def latent_preset(preset: Preset, codec: LatentCodec, base_channels: int | None) -> Preset:
     """``preset`` with its latent UNet (:func:`~ddpm_lib.latent.latent_recipe`) reading ``codec``'s latents."""
+    from .latent import LatentCodec, latent_recipe
     if codec.image_channels != preset.model.in_channels:
         raise ValueError(f"the autoencoder encodes {codec.image_channels}-channel images but the dataset has "
                          f"{preset.model.in_channels}; train one on this dataset with `python -m ddpm_lib "
@@ -284,6 +248,12 @@ def latent_preset(preset: Preset, codec: LatentCodec, base_channels: int | None)
 def _train_started(args: argparse.Namespace, ctx: DistributedContext, device: torch.device, data: ImageDataset,
                    preset: Preset, ckpt_dir: Path, recipe_path: Path) -> dict[str, Any]:
     """The part of ``train`` that runs inside the process group (every rank; rank 0 writes)."""
+    from .bench import machine
+    from .checkpoint import save_model
+    from .course import preset_path_model
+    from .files import atomic_write_json
+    from .train import train
+    from .unet import count_parameters
     model, schedule = preset_path_model(preset, args.seed, args.objective)  # the same initial weights in every process
     latent = {"autoencoder": str(args.autoencoder)} if args.autoencoder is not None else {}
     say = print if ctx.is_main else (lambda *a, **k: None)
@@ -303,7 +273,7 @@ def _train_started(args: argparse.Namespace, ctx: DistributedContext, device: to
                   "parameters": count_parameters(result.model), "train": asdict(preset.train),
                   "global_batch": preset.train.batch_size, "batch_per_process":
                   ctx.local_batch(preset.train.batch_size), "lr": preset.train.lr,
-                  "schedule": schedule.config(), **latent, **result.summary(), "machine": _machine(device)}
+                  "schedule": schedule.config(), **latent, **result.summary(), "machine": machine(device)}
         if args.resume:
             record["note"] = "resumed from a checkpoint: seconds and images_per_second cover the resumed part only"
         atomic_write_json(recipe_path, record)
@@ -313,6 +283,12 @@ def _train_started(args: argparse.Namespace, ctx: DistributedContext, device: to
 
 
 def cmd_sample(args: argparse.Namespace) -> dict[str, Any]:
+    from .checkpoint import load_model, read_metadata
+    from .files import check_output_path
+    from .generation import default_sampler, generate
+    from .latent import codec_for_checkpoint
+    from .schedule import NoiseSchedule
+    from .viz import save_grid
     read_metadata(args.checkpoint)  # a missing or foreign file is reported before anything else
     check_output_path(args.out, "picture", option="--out", not_same_as=(args.checkpoint,))
     device = choose_device(args.device)
@@ -336,6 +312,8 @@ def cmd_sample(args: argparse.Namespace) -> dict[str, Any]:
 
 
 def cmd_evaluate(args: argparse.Namespace) -> dict[str, Any]:
+    from .checkpoint import read_metadata
+    from .evaluate import evaluate_checkpoint
     read_metadata(args.checkpoint)
     return evaluate_checkpoint(args.checkpoint, num_samples=args.num_samples, sampler=args.sampler, steps=args.steps,
                                eta=args.eta, guidance=args.guidance, precision=args.precision, seed=args.seed,
@@ -343,35 +321,13 @@ def cmd_evaluate(args: argparse.Namespace) -> dict[str, Any]:
 
 
 def cmd_bench(args: argparse.Namespace) -> dict[str, Any]:
-    return run_bench(preset_name=args.preset, seconds=args.seconds, peer=args.peer, device=args.device,
-                     latent=args.latent)
-
-
-def cmd_quality(args: argparse.Namespace) -> dict[str, Any]:
-    result = run_quality(args.budgets, args.recipes, args.samplers, args.num_samples, args.out, args.seed, args.device)
-    print(f"wrote {', '.join(result['files'].values())}")
-    return result
-
-
-def cmd_results(args: argparse.Namespace) -> dict[str, Any]:
-    read_metadata(args.checkpoint)
-    check_output_path(args.out, "results table", option="--out", not_same_as=(args.checkpoint,),
-                      example="results.md")
-    t0 = time.perf_counter()
-    rows = results_table(args.checkpoint, num_samples=args.num_samples, seed=args.seed, device=args.device,
-                         include_ddpm=not args.no_ddpm)
-    machine = f"{platform.machine()}, {torch.get_num_threads()} threads, torch {torch.__version__}"
-    text = (f"Measured with `python -m ddpm_lib results --checkpoint {args.checkpoint} --num-samples "
-            f"{args.num_samples}` on {machine}; {time.perf_counter() - t0:.0f} s in all. FD: Frechet distance "
-            f"in the judge's feature space against the 1,000 held-out digits (lower is better).\n\n"
-            f"{format_table(rows)}\n")
-    atomic_write_text(args.out, text)
-    print(text)
-    print(f"wrote {args.out}")
-    return {"command": "results", "out": str(args.out), "rows": rows}
+    from .bench import run_bench
+    return run_bench(preset_name=args.preset, seconds=args.seconds, device=args.device, latent=args.latent)
 
 
 def cmd_train_judge(args: argparse.Namespace) -> dict[str, Any]:
+    from .evaluate import JudgeTraining, accuracy, save_judge, train_classifier
+    from .files import atomic_write_json, check_output_path
     recipe_path = args.out.with_suffix(".json")
     check_output_path(args.out, "judge weights", option="--out", example="model.safetensors")
     check_output_path(recipe_path, "judge recipe (beside --out)", option="--out")
@@ -393,6 +349,9 @@ def cmd_train_judge(args: argparse.Namespace) -> dict[str, Any]:
 
 def cmd_train_autoencoder(args: argparse.Namespace) -> dict[str, Any]:
     """Train a preset's autoencoder, fix its latent scale factor, write it (+ a JSON recipe beside it)."""
+    from .bench import machine
+    from .files import atomic_write_json, check_output_path
+    from .latent import latent_recipe, reconstruction_error, save_codec, train_codec
     recipe_path = args.out.with_suffix(".json")
     check_output_path(args.out, "autoencoder weights", option="--out", example="model.safetensors")
     check_output_path(recipe_path, "autoencoder recipe (beside --out)", option="--out")
@@ -412,7 +371,7 @@ def cmd_train_autoencoder(args: argparse.Namespace) -> dict[str, Any]:
             else "train-autoencoder", "preset": recipe.preset.name, "dataset": args.dataset,
             "config": recipe.autoencoder.to_dict(), "training": asdict(replace(recipe.autoencoder_training, seed=args.seed)),
             "parameters": sum(p.numel() for p in codec.autoencoder.parameters()), **summary,
-            "held_out_mse": round(held_out, 5), "machine": _machine(device)}
+            "held_out_mse": round(held_out, 5), "machine": machine(device)}
     save_codec(codec, args.out, **info)
     atomic_write_json(recipe_path, info)
     print(f"autoencoder: held-out reconstruction MSE {held_out:.4f}, scale factor {codec.scale_factor:.4f}, "
@@ -421,21 +380,30 @@ def cmd_train_autoencoder(args: argparse.Namespace) -> dict[str, Any]:
 
 
 COMMANDS = {"quest": cmd_quest, "train": cmd_train, "sample": cmd_sample, "evaluate": cmd_evaluate,
-            "bench": cmd_bench, "quality": cmd_quality, "results": cmd_results, "train-judge": cmd_train_judge,
+            "bench": cmd_bench, "train-judge": cmd_train_judge,
             "train-autoencoder": cmd_train_autoencoder}
+
+
+LIBRARY_ERRORS = (ValueError, OSError, FloatingPointError, DatasetUnavailableError, DistributedError)
+"""What the library raises for a request it refuses; anything else is a bug and keeps its traceback."""
+
+
+def checked_run(command: Callable[[], dict[str, Any]], as_json: bool) -> int:
+    """Run one command: its summary printed (as JSON with ``--json``), a refusal as one ``error:`` line, exit 2."""
+    ctx = context_from_env()
+    try:
+        summary = command()
+    except LIBRARY_ERRORS as err:
+        where = f" (rank {ctx.rank} of {ctx.world_size})" if ctx.enabled else ""
+        print(f"error{where}: {err}", file=sys.stderr)
+        return 2
+    _emit(summary, as_json and ctx.is_main)
+    return 0
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    ctx = context_from_env()
-    try:
-        summary = COMMANDS[args.command](args)
-    except (ValueError, TypeError, OSError, FloatingPointError, RuntimeError) as err:
-        where = f" (rank {ctx.rank} of {ctx.world_size})" if ctx.enabled else ""
-        print(f"error{where}: {err}", file=sys.stderr)
-        return 2
-    _emit(summary, args.json and ctx.is_main)
-    return 0
+    return checked_run(lambda: COMMANDS[args.command](args), args.json)
 
 
 if __name__ == "__main__":

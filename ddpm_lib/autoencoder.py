@@ -31,13 +31,11 @@ from typing import Any, Callable, NamedTuple
 
 import torch
 import torch.nn.functional as F
-from safetensors.torch import save_file
 from torch import nn
 from tqdm.auto import tqdm
 
-from .checkpoint import CheckpointError, load_weights, safetensors_metadata
+from .checkpoint import CheckpointError, load_weights, safetensors_metadata, save_weights
 from .config import config_from_dict, config_to_dict
-from .files import atomic_write
 from .runtime import (ResolvedPrecision, autocast, choose_device, in_batches, progress_disabled, resolve_precision,
                       seeded)
 from .validate import check_number, check_whole
@@ -281,10 +279,9 @@ def latent_scale_factor(latents: torch.Tensor) -> float:
 def save_autoencoder(autoencoder: Autoencoder, path: str | Path, scale_factor: float, /, **info: Any) -> Path:
     """Weights to ``path`` (.safetensors, atomically) with the config, ``scale_factor`` and ``info`` as metadata."""
     check_number("scale_factor", scale_factor, 0.0, low_open=True)
-    tensors = {k: v.detach().to("cpu", torch.float32).contiguous() for k, v in autoencoder.state_dict().items()}
-    metadata = {"format": FORMAT, "config": json.dumps(autoencoder.config.to_dict()),
-                "scale_factor": repr(float(scale_factor)), "info": json.dumps(info, default=str)}
-    return atomic_write(path, lambda tmp: save_file(tensors, str(tmp), metadata=metadata))
+    return save_weights(path, autoencoder.state_dict(), {
+        "format": FORMAT, "config": json.dumps(autoencoder.config.to_dict()), "scale_factor": repr(float(scale_factor)),
+        "info": json.dumps(info, default=str)})
 
 
 def load_autoencoder(path: str | Path, device: str | torch.device = "cpu") -> tuple[Autoencoder, float, dict[str, Any]]:

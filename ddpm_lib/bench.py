@@ -6,8 +6,10 @@ Taught in ``notebooks/04_training.ipynb`` (what the fast CPU path changes).
 
 from __future__ import annotations
 
+import os
 import platform
 import time
+from pathlib import Path
 from typing import Any, Callable
 
 import torch
@@ -17,13 +19,29 @@ from .autoencoder import Autoencoder, AutoencoderConfig, AutoencoderTraining, au
 from .config import DEFAULT_GUIDANCE, ModelConfig, Preset, get_preset
 from .latent import latent_recipe
 from .runtime import autocast, choose_device, cpu_supports_bf16, resolve_precision, seeded
-from .sample import run_sampler, sampler_name
+from .generation import run_sampler, sampler_name
 from .schedule import NoiseSchedule
 from .train import StepNoise, training_step
 from .unet import SelfAttention, SimpleUNet, count_parameters
 from .validate import SamplerName
 
 TABLE1 = ModelConfig(base_channels=64, channel_mults=(1, 2, 4, 8), num_classes=10)
+
+
+def cpu_name() -> str:
+    """The CPU's model name (from /proc/cpuinfo where there is one), e.g. "AMD EPYC"."""
+    info = Path("/proc/cpuinfo")
+    if info.is_file():
+        for line in info.read_text(encoding="utf-8", errors="replace").splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    return platform.processor() or platform.machine()
+
+
+def machine(device: torch.device) -> dict[str, Any]:
+    """What a measurement ran on, recorded beside it: CPU model, cores, torch threads and version, device."""
+    return {"cpu": cpu_name(), "cores": os.cpu_count(), "threads": torch.get_num_threads(), "torch": torch.__version__,
+            "device": str(device)}
 
 
 def timed_rate(fn: Callable[[], Any], items_per_call: int, seconds: float, warmup: int = 2) -> float:
@@ -148,33 +166,6 @@ def sampling_rate(config: ModelConfig, sampler: SamplerName, steps: int, batch: 
     return batch / seconds, seconds
 
 
-def _peer_rate(config: ModelConfig, batch: int, device: torch.device, seconds: float) -> dict[str, Any]:
-    try:
-        from diffusers import UNet2DModel
-    except ImportError:
-        return {"skipped": "diffusers not installed (pip install -e '.[bench]')"}
-    widths = tuple(config.base_channels * m for m in config.channel_mults)
-    with seeded(0):
-        peer = UNet2DModel(sample_size=32, in_channels=1, out_channels=1, block_out_channels=widths, layers_per_block=1,
-                           down_block_types=("DownBlock2D",) * (len(widths) - 1) + ("AttnDownBlock2D",),
-                           up_block_types=("AttnUpBlock2D",) + ("UpBlock2D",) * (len(widths) - 1),
-                           num_class_embeds=11).to(device).to(memory_format=torch.channels_last)
-    opt = torch.optim.AdamW(peer.parameters(), lr=1e-4)
-    x = torch.randn(batch, 1, 32, 32, device=device).contiguous(memory_format=torch.channels_last)
-    t = torch.randint(0, 1000, (batch,), device=device)
-    y = torch.randint(0, 10, (batch,), device=device)
-    prec = resolve_precision("auto", device)
-
-    def step() -> None:
-        with autocast(device, prec):
-            loss = (peer(x, t, class_labels=y).sample.float() - x).square().mean()
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        opt.step()
-
-    return {"parameters": sum(p.numel() for p in peer.parameters()), "train_img_s_fast": round(timed_rate(step, batch, seconds), 1)}
-
-
 def latent_speed(preset: Preset, device: torch.device, seconds: float, batch: int = 250) -> dict[str, Any]:
     """Pixel against latent UNet of ``preset`` (notebook 09): training img/s, and sampling img/s with DPM++-15 at the
     course's guidance, the latent one including its decode (:func:`~ddpm_lib.latent.latent_recipe`'s autoencoder)."""
@@ -202,15 +193,14 @@ def latent_speed(preset: Preset, device: torch.device, seconds: float, batch: in
     return out
 
 
-def run_bench(preset_name: str | None = None, seconds: float = 8.0, peer: bool = False,
-              device: str | None = None, latent: bool = False) -> dict[str, Any]:
+def run_bench(preset_name: str | None = None, seconds: float = 8.0, device: str | None = None,
+              latent: bool = False) -> dict[str, Any]:
     """Measure and print everything; returns the numbers as a dict."""
     dev = choose_device(device)
     preset = get_preset(preset_name)
     fast = resolve_precision("auto", dev)
-    machine = {"cpu": platform.processor() or platform.machine(), "threads": torch.get_num_threads(),
-               "torch": torch.__version__, "device": str(dev), "cpu_bf16": cpu_supports_bf16(), "fast_precision": fast}
-    print(f"machine: {machine}")
+    where = {**machine(dev), "cpu_bf16": cpu_supports_bf16(), "fast_precision": fast}
+    print(f"machine: {where}")
     peak = {"fp32": matmul_peak(torch.float32, dev), "bf16": matmul_peak(torch.bfloat16, dev)}
     print(f"matmul peak: fp32 {peak['fp32']:.0f} GFLOP/s, bf16 {peak['bf16']:.0f} GFLOP/s")
     models = {"table1": (TABLE1, 64), preset.name: (preset.model, preset.train.batch_size)}
@@ -234,13 +224,10 @@ def run_bench(preset_name: str | None = None, seconds: float = 8.0, peer: bool =
         rate, secs = sampling_rate(preset.model, sampler, steps, batch, dev)
         sampling[name] = {"img_s": round(rate, 2), "batch": batch, "seconds": round(secs, 1)}
         print(f"sampling {preset.name} model, {name} with guidance: {sampling[name]}")
-    result = {"command": "bench", "machine": machine, "matmul_gflops": {k: round(v) for k, v in peak.items()},
+    result = {"command": "bench", "machine": where, "matmul_gflops": {k: round(v) for k, v in peak.items()},
               "training": training, "sampling": sampling}
     if latent:
         result["latent"] = latent_speed(preset, dev, seconds)
         print(f"pixel against latent {preset.name} UNet (DPM++-15, guidance {DEFAULT_GUIDANCE:g}, decode included): "
               f"{result['latent']}")
-    if peer:
-        result["peer_diffusers_unet2d"] = _peer_rate(TABLE1, 64, dev, seconds)
-        print(f"peer (diffusers UNet2DModel, Table 1 widths): {result['peer_diffusers_unet2d']}")
     return result

@@ -8,26 +8,33 @@ then ``os.replace``: a crash leaves either the old file or the new one, never ha
 
 from __future__ import annotations
 
+import importlib
 import json
 from pathlib import Path
-from typing import Any, Union
+from typing import TYPE_CHECKING, Any, Union
 
 import torch
 from safetensors import SafetensorError
 from safetensors.torch import load_file, safe_open, save_file
 
-from .config import ModelConfig
 from .files import atomic_write
-from .flow import FlowPath
 from .runtime import seeded
 from .schedule import DiffusionPath, NoiseSchedule
-from .text import TextConditionedUNet, TextModelConfig
-from .unet import SimpleUNet
 
-FORMAT = "ddpm_lib.simple_unet.v1"
-TEXT_FORMAT = "ddpm_lib.text_unet.v1"
-FORMATS: tuple[str, ...] = (FORMAT, TEXT_FORMAT)
-DiffusionModel = Union[SimpleUNet, TextConditionedUNet]
+if TYPE_CHECKING:
+    from .flow import FlowPath
+    from .text import TextConditionedUNet
+    from .unet import SimpleUNet
+
+MODEL_FORMATS: dict[str, str] = {"ddpm_lib.simple_unet.v1": "ddpm_lib.unet:SimpleUNet",
+                                 "ddpm_lib.text_unet.v1": "ddpm_lib.text:TextConditionedUNet"}
+"""Each model format a checkpoint may hold, and the class that names it (``FORMAT``) and builds itself from the
+saved config (``from_config_dict``). A class is imported only when a file of its format is loaded, so loading a
+pixel UNet never imports the prompt encoder."""
+PATH_KINDS: dict[str, str] = {"flow": "ddpm_lib.flow:FlowPath"}
+"""Schedule kinds that are not a :class:`NoiseSchedule` (linear, cosine), and their class."""
+FORMATS: tuple[str, ...] = tuple(MODEL_FORMATS)
+DiffusionModel = Union["SimpleUNet", "TextConditionedUNet"]
 
 class CheckpointError(ValueError):
     """The file is not a ddpm_lib checkpoint, or does not fit the model it is loaded into."""
@@ -41,19 +48,27 @@ def save_model(model: torch.nn.Module, path: str | Path, schedule: DiffusionPath
     is part of its config). Metadata (all JSON): ``format``, ``model_config``, ``schedule_config``
     and any ``info`` given (recipe, steps, metrics), so :func:`load_model` needs nothing else.
     """
-    if isinstance(model, TextConditionedUNet):
-        fmt, config = TEXT_FORMAT, model.config.to_dict()
-    elif isinstance(model, SimpleUNet):
-        fmt, config = FORMAT, model.config.to_dict()
-    else:
+    fmt = getattr(model, "FORMAT", None)
+    if fmt not in MODEL_FORMATS:
         raise TypeError(f"save_model saves a SimpleUNet or a TextConditionedUNet, got {type(model).__name__}")
-    weights = state_dict if state_dict is not None else model.state_dict()
-    tensors = {k: v.detach().to("cpu", torch.float32).contiguous() for k, v in weights.items()}
-    metadata = {"format": fmt, "model_config": json.dumps(config),
+    metadata = {"format": str(fmt), "model_config": json.dumps(getattr(model, "config").to_dict()),
                 "info": json.dumps(info, default=str)}
     if schedule is not None:
         metadata["schedule_config"] = json.dumps(schedule.config())
+    return save_weights(path, state_dict if state_dict is not None else model.state_dict(), metadata)
+
+
+def save_weights(path: str | Path, state_dict: dict[str, torch.Tensor], metadata: dict[str, str]) -> Path:
+    """Tensors as float32 safetensors at ``path`` with string ``metadata``, atomically: the one writer of
+    every weights file (models, the autoencoder, the judge)."""
+    tensors = {k: v.detach().to("cpu", torch.float32).contiguous() for k, v in state_dict.items()}
     return atomic_write(path, lambda tmp: save_file(tensors, str(tmp), metadata=metadata))
+
+
+def _class(spec: str) -> Any:
+    """The class named "package.module:Class" (see :data:`MODEL_FORMATS`)."""
+    module, name = spec.split(":")
+    return getattr(importlib.import_module(module), name)
 
 
 def safetensors_metadata(path: Path, what: str, make: str, writer: str) -> dict[str, str]:
@@ -95,9 +110,10 @@ def read_metadata(path: str | Path) -> dict[str, Any]:
 
 
 def path_from_config(config: dict[str, Any]) -> NoiseSchedule | FlowPath:
-    """The path a checkpoint's ``schedule_config`` describes: a :class:`FlowPath` for kind "flow", else a NoiseSchedule."""
-    if config.get("kind") == FlowPath.kind:
-        return FlowPath(**{k: v for k, v in config.items() if k != "kind"})
+    """The path a checkpoint's ``schedule_config`` describes: a FlowPath for kind "flow", else a NoiseSchedule."""
+    kind = config.get("kind")
+    if kind in PATH_KINDS:
+        return _class(PATH_KINDS[kind])(**{k: v for k, v in config.items() if k != "kind"})
     return NoiseSchedule(**config)
 
 
@@ -127,9 +143,7 @@ def load_model(path: str | Path, device: str | torch.device = "cpu") -> tuple[Di
 
 
 def _build(meta: dict[str, Any]) -> DiffusionModel:
-    if meta["format"] == TEXT_FORMAT:
-        return TextConditionedUNet.from_config(TextModelConfig.from_dict(meta["model_config"]))
-    return SimpleUNet.from_config(ModelConfig.from_dict(meta["model_config"]))
+    return _class(MODEL_FORMATS[meta["format"]]).from_config_dict(meta["model_config"])
 
 
 def find_checkpoint(*candidates: str | Path) -> Path:

@@ -22,6 +22,10 @@ from .validate import SamplerName, check_number, check_whole
 # The course's classifier-free guidance w: presets, `sample`, `evaluate` and the Quest's picture (README, *Samplers*)
 DEFAULT_GUIDANCE = 2.0
 
+Objective = Literal["eps", "velocity"]
+OBJECTIVES: tuple[str, ...] = ("eps", "velocity")
+"""eps: a DDPM on the preset's schedule; velocity: flow matching on the straight path (:mod:`ddpm_lib.flow`)."""
+
 PresetName = Literal["smoke", "cpu", "gpu"]
 PRESET_NAMES: tuple[str, ...] = ("smoke", "cpu", "gpu")
 MODE_ENV = "DDPM_COURSE_MODE"

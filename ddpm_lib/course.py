@@ -26,7 +26,7 @@ from typing import Any, Literal, NamedTuple, TypeVar
 import torch
 
 from .checkpoint import CheckpointError, DiffusionModel, find_checkpoint, load_model
-from .config import Preset
+from .config import OBJECTIVES, Objective, Preset
 from .data import ImageDataset, load_dataset
 from .flow import FlowPath
 from .latent import (LatentCodec, LatentRecipe, codec_for_checkpoint, latent_dataset, latent_recipe, load_codec,
@@ -38,9 +38,6 @@ from .train import STATE_FILE, WEIGHTS_FILE, TrainResult, train
 from .unet import SimpleUNet
 
 
-Objective = Literal["eps", "velocity"]
-OBJECTIVES: tuple[str, ...] = ("eps", "velocity")
-"""eps: a DDPM on the preset's schedule; velocity: flow matching on the straight path (:mod:`ddpm_lib.flow`)."""
 
 
 def preset_model(preset: Preset, seed: int = 0) -> tuple[SimpleUNet, NoiseSchedule]:

@@ -28,6 +28,10 @@ BACKENDS: tuple[str, ...] = ("gloo", "nccl")
 ENV_KEYS = ("RANK", "WORLD_SIZE", "LOCAL_RANK")
 
 
+class DistributedError(RuntimeError):
+    """A data-parallel run that cannot go on: the process group disagrees, or another process stopped."""
+
+
 @dataclass(frozen=True)
 class DistributedContext:
     """Who this process is in a data-parallel run: rank r of world_size processes (0 of 1 alone)."""
@@ -118,7 +122,7 @@ def start(ctx: DistributedContext, device: torch.device, backend: str | None = N
     if not dist.is_initialized():
         dist.init_process_group(chosen, timeout=datetime.timedelta(seconds=timeout_s))
     if dist.get_world_size() != ctx.world_size or dist.get_rank() != ctx.rank:
-        raise RuntimeError(f"the process group ({dist.get_rank()} of {dist.get_world_size()}) disagrees with the "
+        raise DistributedError(f"the process group ({dist.get_rank()} of {dist.get_world_size()}) disagrees with the "
                            f"environment (RANK={ctx.rank}, WORLD_SIZE={ctx.world_size})")
     return DistributedContext(ctx.rank, ctx.world_size, ctx.local_rank, chosen)
 

@@ -11,9 +11,8 @@ the course trains its own judge and measures, on the judge's terms:
 * memorisation: how close each sample lies to its nearest training image, against the same for
   held-out real images.
 
-The second half runs these end to end: :func:`judge_model` scores a model's samples,
-:func:`evaluate_checkpoint` is ``python -m ddpm_lib evaluate``, and :func:`results_table` is the
-README's results table (``python -m ddpm_lib results``).
+The second half runs these end to end: :func:`judge_model` scores a model's samples and
+:func:`evaluate_checkpoint` is ``python -m ddpm_lib evaluate``.
 """
 
 from __future__ import annotations
@@ -27,26 +26,23 @@ from typing import Any, Callable
 
 import torch
 import torch.nn.functional as F
-from safetensors import SafetensorError
-from safetensors.torch import safe_open, save_file
 from torch import nn
 from tqdm.auto import tqdm
 
-from .checkpoint import CheckpointError, load_model, load_weights
+from .checkpoint import CheckpointError, load_model, load_weights, safetensors_metadata, save_weights
 from .config import DEFAULT_GUIDANCE
 from .data import load_dataset
-from .files import atomic_write
 from .flow import FlowPath
 from .linear import LinearNoisePredictor, PCACodec
 from .paths import JUDGE_PATH
 from .runtime import check_seed, choose_device, in_batches, make_generator, progress_disabled, seeded
 from .latent import codec_for_checkpoint
-from .sample import LatentDecoder, NoisePredictor, default_sampler, generate, sample_ddim, sampler_name
+from .generation import LatentDecoder, default_sampler, generate, sampler_name
+from .sample import NoisePredictor, sample_ddim
 from .schedule import DiffusionPath, NoiseSchedule
-from .validate import SamplerName, check_request, check_whole
+from .validate import MIN_EVAL_SAMPLES, SamplerName, check_num_samples, check_request, check_whole
 
 JUDGE_FORMAT = "ddpm_lib.judge.v1"
-MIN_EVAL_SAMPLES = 2  # a Frechet distance needs a covariance: at least two samples
 
 
 class JudgeNet(nn.Module):
@@ -404,23 +400,16 @@ def format_table(rows: list[dict[str, Any]]) -> str:
 
 def save_judge(judge: JudgeNet, path: str | Path, **info: Any) -> Path:
     """Write the judge's weights and recipe/accuracy (JSON metadata) atomically as safetensors."""
-    tensors = {k: v.detach().cpu().contiguous() for k, v in judge.state_dict().items()}
-    meta = {"format": JUDGE_FORMAT, "in_channels": str(judge.in_channels), "num_classes": str(judge.num_classes),
-            "info": json.dumps(info, default=str)}
-    return atomic_write(path, lambda tmp: save_file(tensors, str(tmp), metadata=meta))
+    return save_weights(path, judge.state_dict(), {
+        "format": JUDGE_FORMAT, "in_channels": str(judge.in_channels), "num_classes": str(judge.num_classes),
+        "info": json.dumps(info, default=str)})
 
 
 def load_judge(path: str | Path | None = None, device: str | torch.device = "cpu") -> tuple[JudgeNet, dict[str, Any]]:
     """Load the shipped judge (``ddpm_lib/weights/judge.safetensors`` by default): (judge in eval mode, info)."""
     path = Path(path) if path is not None else JUDGE_PATH
-    if not path.is_file():
-        raise FileNotFoundError(f"no judge weights at {path}; train them with `python -m ddpm_lib train-judge`")
-    try:
-        with safe_open(str(path), framework="pt") as f:
-            meta = f.metadata() or {}
-    except (SafetensorError, OSError) as err:
-        raise CheckpointError(f"{path} is not a safetensors file ({err}); expected judge weights written by "
-                              f"`python -m ddpm_lib train-judge`") from None
+    meta = safetensors_metadata(path, "judge weights", "train them with `python -m ddpm_lib train-judge`",
+                                "`python -m ddpm_lib train-judge`")
     if meta.get("format") != JUDGE_FORMAT:
         raise CheckpointError(f"{path} is not judge weights (format {meta.get('format')!r}, expected {JUDGE_FORMAT!r})")
     with seeded(0):  # the random initialisation is overwritten; the caller's random state is kept
@@ -433,11 +422,6 @@ def load_judge(path: str | Path | None = None, device: str | torch.device = "cpu
 def balanced_labels(num_samples: int, num_classes: int = 10) -> torch.Tensor:
     """0, 1, ..., 9, 0, 1, ... : ``num_samples`` labels spread evenly over the classes."""
     return torch.arange(num_samples) % num_classes
-
-
-def check_num_samples(num_samples: object, option: str = "num_samples") -> int:
-    """At least two samples (a Frechet distance fits a covariance), checked before any sampling."""
-    return check_whole(option, num_samples, MIN_EVAL_SAMPLES, why=" (the Frechet distance fits a covariance to the samples)")
 
 
 def judge_model(model: NoisePredictor, schedule: DiffusionPath, *, num_samples: int, steps: int,
@@ -506,56 +490,3 @@ def evaluate_checkpoint(path: str | Path, *, num_samples: int = 1000, sampler: S
     print(grain_line(result))
     return {"command": "evaluate", "checkpoint": str(path), **{k: v for k, v in result.items() if k != "rows"},
             "rows": result["rows"]}
-
-
-def results_table(checkpoint: str | Path, *, num_samples: int = 300, seed: int = 0, device: str | None = None,
-                  include_ddpm: bool = True, progress: bool = True) -> list[dict[str, Any]]:
-    """The README's results table: every row scored by the judge against the 1,000 held-out digits.
-
-    Rows: real digits (floor), noise (ceiling), multi-step linear diffusion (notebook 01), and the
-    checkpoint with DDPM-1000, DDIM-50 and DDIM-20 at w=3, and DDIM-50 at w = 0, 1, 3, 5.
-    """
-    check_num_samples(num_samples, "--num-samples")
-    dev = choose_device(device)
-    check_seed(seed)
-    model, path, _ = load_model(checkpoint, dev)
-    if isinstance(path, FlowPath):
-        raise ValueError(f"{checkpoint} is a flow-matching model; the results table samples DDPMs with ddpm and ddim. "
-                         f"Score it with `python -m ddpm_lib evaluate --checkpoint {checkpoint} --sampler heun`")
-    schedule = path or NoiseSchedule().to(dev)
-    judge, _ = load_judge()
-    train_ds, test_ds = load_dataset("mnist-5k", "train"), load_dataset("mnist-5k", "test")
-    labels = balanced_labels(num_samples)
-    test_features = judge_features(judge, test_ds.images)  # once for every row
-    floor, ceiling = reference_rows(judge, train_ds.images, train_ds.labels, test_ds.images, num_samples,
-                                    torch.Generator().manual_seed(seed), test_features)
-    rows = [floor.row(), ceiling.row()]
-
-    def scored(name: str, make: Callable[[], torch.Tensor]) -> None:
-        t0 = time.perf_counter()
-        x = make()
-        seconds = time.perf_counter() - t0
-        report = evaluate_samples(judge, x, labels, test_ds.images, name=name, train_images=train_ds.images,
-                                  reference_features=test_features)
-        rows.append({**report.row(), "sample_seconds": round(seconds, 1)})
-        print(format_table(rows[-1:]))
-
-    codec = PCACodec(40).fit(train_ds.images)
-    linear = LinearNoisePredictor(schedule.to("cpu"), num_levels=50).fit(
-        codec.encode(train_ds.images), train_ds.labels, generator=torch.Generator().manual_seed(seed))
-    scored("linear diffusion (PCA-40, DDIM-50, w=3)", lambda: codec.decode(sample_ddim(
-        linear, schedule, (num_samples, 40), steps=50, labels=labels, guidance_scale=3.0, clip_denoised=False,
-        generator=torch.Generator().manual_seed(seed))).clamp(-1, 1))
-    schedule.to(dev)
-    runs: list[tuple[SamplerName, int, float]] = [("ddim", 50, 3.0), ("ddim", 20, 3.0), ("ddim", 50, 0.0),
-                                                  ("ddim", 50, 1.0), ("ddim", 50, 5.0)]
-    if include_ddpm:
-        runs.insert(0, ("ddpm", schedule.num_timesteps, 3.0))
-    for sampler, steps, w in runs:
-        def make(sampler: SamplerName = sampler, steps: int = steps, w: float = w) -> torch.Tensor:
-            return generate(model, schedule, labels if model.num_classes else None, num_samples=num_samples,
-                            sampler=sampler, steps=steps, guidance_scale=w,
-                            generator=torch.Generator(device=dev).manual_seed(seed), progress=progress)
-        scored(f"DDPM UNet, {sampler_name(sampler, steps, schedule.num_timesteps)}, w={w:g}", make)
-    return rows
-

@@ -19,16 +19,17 @@ from .bench import autoencoder_rate, training_rate
 from .config import DEFAULT_GUIDANCE, Preset, get_preset
 from .course import AUTOENCODER_FILE, check_latent_resume, preset_model, train_latent_pair
 from .data import load_dataset
-from .evaluate import check_num_samples, format_table, grain_line, judge_model
+from .evaluate import format_table, grain_line, judge_model
 from .files import check_output_path
 from .latent import LatentCodec, LatentRecipe, latent_recipe, reconstruction_error
 from .paths import JUDGE_PATH
 from .runtime import choose_device, make_generator
-from .sample import LatentDecoder, NoisePredictor, generate, run_sampler, sampler_name
+from .generation import LatentDecoder, generate, run_sampler, sampler_name
+from .sample import NoisePredictor
 from .schedule import NoiseSchedule
 from .train import WEIGHTS_FILE, train
 from .unet import count_parameters
-from .validate import SamplerName, check_guidance, check_sampler
+from .validate import SamplerName, check_guidance, check_num_samples, check_sampler
 from .viz import decoded, save_grid, trajectory, trajectory_strip
 
 CREATION = "new_creation.png"

@@ -1,32 +1,24 @@
 """The reverse process: pure step functions, and each sampler as one loop that calls them.
 
-Taught in ``notebooks/05_sampling.ipynb`` (DDPM), ``06_conditioning_and_guidance`` (guidance),
-``07_fast_sampling`` (DDIM, DPM-Solver++, inversion), ``08_applications`` (inpainting) and
-``10_flow_matching`` (Euler and Heun on the straight path).
+Taught in ``notebooks/05_sampling.ipynb`` (DDPM), ``06`` (guidance), ``07`` (DDIM, DPM-Solver++,
+inversion), ``08`` (inpainting) and ``10`` (Euler and Heun on the straight path). Shaped like
+k-diffusion's ``sampling.py`` and EDM's sampler:
 
-Shaped like k-diffusion's ``sampling.py`` and EDM's sampler, in three parts:
-
-1. **Step functions**, pure maths with no network and no randomness of their own, each line
-   numbered against its paper: :func:`ddpm_step` (Algorithm 2 / eqs. 6-7 of Ho et al. 2020),
-   :func:`ddim_step` (eqs. 12 and 16 of Song et al. 2021), :func:`ddim_inverse_step`,
-   :func:`dpm_solver_step` (DPM-Solver++(2M), Lu et al. 2022), :func:`flow_euler_step` and
+1. **Step functions**, pure maths, each line numbered against its paper: :func:`ddpm_step`,
+   :func:`ddim_step`, :func:`ddim_inverse_step`, :func:`dpm_solver_step`, :func:`flow_euler_step`,
    :func:`flow_heun_step`.
-2. **The model's view of x_t**: :func:`guided_eps` (classifier-free guidance) and
-   :class:`Denoiser`, which turns it into the pair (x0_hat, eps) every sampler needs and holds the
-   per-call concerns once: eval mode and restoring it, autocast, the labels' device, the
-   progress bar.
-3. **Samplers**, one function each with its loop in view: :func:`sample_ddpm`,
-   :func:`sample_ddim`, :func:`sample_dpm_solver`, :func:`sample_flow`, :func:`sample_inpaint`,
-   :func:`ddim_invert`; :func:`run_sampler` picks one by name, :func:`generate` draws many in
-   batches, and :func:`trajectory` records a run through the samplers' ``callback``. They return
-   tensors; :mod:`ddpm_lib.viz` draws them.
+2. **The model's view of x_t**: :func:`guided_eps` (classifier-free guidance) and :class:`Denoiser`,
+   which reads it as the pair (x0_hat, eps) and holds the per-call concerns once (eval mode,
+   autocast, the labels' device, the progress bar).
+3. **Samplers**, one function each with its loop in view, and a ``callback(StepInfo)`` for
+   trajectories (:func:`ddpm_lib.viz.trajectory`). :mod:`ddpm_lib.generation` picks one by name
+   and draws many in batches.
 
-The model is any callable ``model(x, t, labels)`` returning the predicted noise, so the linear
-denoiser of notebook 01 runs through the same code as the UNet. On a flow-matching path
-(:class:`~ddpm_lib.flow.FlowPath`) the same callable returns a velocity; the path's
-``split_prediction`` reads either output as (x0_hat, eps_hat).
+The model is any callable ``model(x, t, labels)`` returning the predicted noise, so notebook 01's
+linear denoiser runs through the same code as the UNet; on a flow-matching path
+(:class:`~ddpm_lib.flow.FlowPath`) it returns a velocity, which the path's ``split_prediction``
+reads as (x0_hat, eps_hat) too.
 """
-
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -37,9 +29,9 @@ from tqdm.auto import tqdm
 
 from .flow import FlowPath, flow_timesteps
 from .runtime import autocast, model_device, progress_disabled, resolve_precision
-from .schedule import DiffusionPath, NoiseSchedule, extract
-from .validate import (FLOW_SAMPLERS, SamplerName, check_eta, check_guidance, check_labels, check_path, check_request,
-                       check_sampler, check_whole)
+from .schedule import (DiffusionPath, NoiseSchedule, ddim_timesteps, descending_pairs, extract, log_snr,  # noqa: F401
+                       log_snr_timesteps)
+from .validate import FLOW_SAMPLERS, check_eta, check_guidance, check_labels, check_whole
 
 VarianceKind = Literal["beta", "posterior"]
 VARIANCE_KINDS: tuple[str, ...] = ("beta", "posterior")
@@ -50,19 +42,6 @@ class NoisePredictor(Protocol):
     """eps_theta(x_t, t, labels): anything that predicts the noise; ``null_label`` marks "no label"."""
 
     def __call__(self, x: torch.Tensor, t: torch.Tensor, labels: torch.Tensor | None = None) -> torch.Tensor: ...
-
-
-class LatentDecoder(Protocol):
-    """What turns a latent diffusion model's samples into images (:class:`ddpm_lib.latent.LatentCodec`)."""
-
-    latent_shape: tuple[int, ...]
-
-    def decode(self, latents: torch.Tensor) -> torch.Tensor: ...
-
-
-def default_sampler(schedule: DiffusionPath) -> SamplerName:
-    """The command line's sampler when none is named: heun for a flow-matching model, ddim for a DDPM."""
-    return "heun" if isinstance(schedule, FlowPath) else "ddim"
 
 
 # -- step functions: one update each, numbered as in the papers --------------------------------------
@@ -130,15 +109,6 @@ def ddim_inverse_step(schedule: NoiseSchedule, x0_hat: torch.Tensor, eps: torch.
     return a_next.sqrt() * x0_hat + (1 - a_next).sqrt() * eps
 
 
-def log_snr(schedule: NoiseSchedule, t: torch.Tensor, shape: torch.Size | tuple[int, ...]) -> torch.Tensor:
-    """lambda_t = log(alpha_t / sigma_t) = 0.5 log(a_t / (1 - a_t)), a = alpha_bar, broadcastable to ``shape``.
-
-    The half log signal-to-noise ratio, DPM-Solver's time variable; +inf at t = -1 (the clean image).
-    """
-    a = schedule.alpha_bar(t, shape)
-    return 0.5 * (a.log() - (1 - a).log())
-
-
 def dpm_solver_step(schedule: NoiseSchedule, x_t: torch.Tensor, x0_hat: torch.Tensor, t: torch.Tensor,
                     t_prev: torch.Tensor, x0_last: torch.Tensor | None = None,
                     t_last: torch.Tensor | None = None) -> torch.Tensor:
@@ -197,47 +167,7 @@ def flow_heun_step(path: FlowPath, x_start: torch.Tensor, v_start: torch.Tensor,
     return x_start + ds * 0.5 * (v_start + v_end)
 
 
-# -- the levels a sampler visits --------------------------------------------------------------------
-def ddim_timesteps(num_timesteps: int, steps: int) -> list[int]:
-    """``steps`` time indices evenly spread over 0..T-1, descending, always including T-1 and 0."""
-    check_whole("steps", steps, 1, num_timesteps, why=" (the schedule's T is the most)")
-    if steps == 1:
-        return [num_timesteps - 1]
-    ts = torch.linspace(0, num_timesteps - 1, steps, dtype=torch.float64).round().long().unique()
-    return ts.flip(0).tolist()
-
-
-def log_snr_timesteps(schedule: NoiseSchedule, steps: int) -> list[int]:
-    """``steps`` levels from T-1 down to 0, evenly spaced in lambda = log(alpha/sigma) as far as whole levels allow.
-
-    Equal steps in lambda make every DPM-Solver step the same size h (r = 1 in
-    :func:`dpm_solver_step`), the spacing Lu et al. (2022) recommend for small images. Each target
-    lambda goes to its nearest level; near t = 0, where neighbouring levels are far apart in lambda,
-    levels that would repeat move up one, so there are always exactly ``steps`` distinct levels.
-    """
-    t_max = schedule.num_timesteps - 1
-    check_whole("steps", steps, 1, schedule.num_timesteps, why=" (the schedule's T is the most)")
-    if steps == 1:
-        return [t_max]
-    t_all = torch.arange(schedule.num_timesteps, device=schedule.device)
-    lam = log_snr(schedule, t_all, (schedule.num_timesteps,)).double()
-    targets = torch.linspace(float(lam[0]), float(lam[-1]), steps, dtype=torch.float64, device=lam.device)
-    nearest = (lam[None, :] - targets[:, None]).abs().argmin(dim=1).tolist()  # ascending t, from 0 to T-1
-    levels: list[int] = []
-    for i, t in enumerate(nearest):
-        low = levels[-1] + 1 if levels else 0
-        levels.append(min(max(int(t), low), t_max - (steps - 1 - i)))
-    return levels[::-1]
-
-
-def descending_pairs(timesteps: Sequence[int]) -> list[tuple[int, int]]:
-    """(t, t_prev) pairs for a descending list of levels, ending with (t_last, -1)."""
-    ts = [int(t) for t in timesteps]
-    if any(a <= b for a, b in zip(ts, ts[1:])):
-        raise ValueError(f"timesteps must be strictly descending, got {ts[:8]}{' ...' if len(ts) > 8 else ''}")
-    return list(zip(ts, ts[1:] + [-1]))
-
-
+# -- the levels a sampler visits (spacings in :mod:`ddpm_lib.schedule`) -----------------------------
 def at(t: int, x: torch.Tensor) -> torch.Tensor:
     """Level t for every sample of x: a (B,) long tensor on x's device, as the step functions take it."""
     return torch.full((x.shape[0],), t, device=x.device, dtype=torch.long)
@@ -321,7 +251,7 @@ class Denoiser:
         shape = tuple(int(s) for s in shape)
         if x_T is None:
             return torch.randn(shape, generator=generator, device=self.device)
-        if tuple(x_T.shape) != shape:
+        if x_T.shape != shape:
             raise ValueError(f"x_T must have shape {shape}, got {tuple(x_T.shape)}")
         x = x_T.to(self.device).float()
         if not torch.isfinite(x).all():
@@ -535,82 +465,6 @@ def sample_inpaint(model: NoisePredictor, schedule: NoiseSchedule, known: torch.
                     x = ratio.sqrt() * x + (1 - ratio).sqrt() * torch.randn(x.shape, generator=generator,
                                                                             device=x.device)
     return x.clamp(-1, 1)
-
-
-def run_sampler(model: NoisePredictor, schedule: DiffusionPath, shape: Sequence[int], *,
-                sampler: SamplerName = "ddim", steps: int = 50, eta: float = 0.0, **kwargs: Any) -> torch.Tensor:
-    """The sampler named ``sampler`` (one of :data:`SAMPLERS`, checked against the model's path).
-
-    ddpm: :func:`sample_ddpm` over all T levels (``steps`` unused); ddim: :func:`sample_ddim` with
-    ``eta``; dpm++: :func:`sample_dpm_solver`; euler and heun: :func:`sample_flow`. ``kwargs`` go
-    to the sampler (labels, guidance_scale, clip_denoised, generator, x_T, device, precision,
-    progress, callback).
-    """
-    check_sampler(sampler, steps, schedule.num_timesteps, eta)
-    check_path(sampler, schedule)
-    if isinstance(schedule, FlowPath):
-        return sample_flow(model, schedule, shape, steps=steps, method="euler" if sampler == "euler" else "heun",
-                           **kwargs)
-    if not isinstance(schedule, NoiseSchedule):
-        raise TypeError(f"schedule must be a NoiseSchedule or a FlowPath, got {type(schedule).__name__}")
-    if sampler == "ddpm":
-        return sample_ddpm(model, schedule, shape, **kwargs)
-    if sampler == "dpm++":
-        return sample_dpm_solver(model, schedule, shape, steps=steps, **kwargs)
-    return sample_ddim(model, schedule, shape, steps=steps, eta=eta, **kwargs)
-
-
-def network_calls(sampler: SamplerName, steps: int, num_timesteps: int) -> int:
-    """Network evaluations per image (per guided pair): T for ddpm, 2 steps - 1 for heun, else ``steps``."""
-    return num_timesteps if sampler == "ddpm" else 2 * steps - 1 if sampler == "heun" else steps
-
-
-def sampler_name(sampler: SamplerName, steps: int, num_timesteps: int) -> str:
-    """How tables name a sampler run: "DDPM-1000", "DDIM-50", "DPM++-15", "HEUN-15" (the count is network calls per image)."""
-    return f"{sampler.upper()}-{network_calls(sampler, steps, num_timesteps)}"
-
-
-def generate(model: NoisePredictor, schedule: DiffusionPath, labels: torch.Tensor | None, *,
-             num_samples: int | None = None, image_shape: Sequence[int] | None = None,
-             sampler: SamplerName = "ddim", steps: int = 50, eta: float = 0.0, guidance_scale: float = 1.0,
-             batch_size: int = 250, generator: torch.Generator | None = None,
-             device: str | torch.device | None = None, precision: str = "auto", progress: bool = False,
-             decoder: LatentDecoder | None = None) -> torch.Tensor:
-    """Many samples in batches: one per entry of ``labels`` (or ``num_samples`` unconditional ones).
-
-    ``image_shape`` defaults to (model.in_channels, 32, 32). Every argument is checked before the
-    first network evaluation. Returns (N, *image_shape) in [-1, 1] on the CPU.
-
-    With a ``decoder`` (latent diffusion, notebook 09) the model samples latents of
-    ``decoder.latent_shape`` without clamping x0_hat, and each batch is decoded: the result is
-    the decoder's images, in [-1, 1].
-    """
-    eta = check_request(sampler, steps, schedule, eta, guidance_scale)
-    if labels is not None and num_samples is not None and num_samples != len(labels):
-        raise ValueError(f"num_samples={num_samples} but {len(labels)} labels were given: one sample is drawn per "
-                         f"label; drop num_samples or pass {num_samples} labels")
-    n = len(labels) if labels is not None else num_samples
-    n = check_whole("num_samples", n, 1, why=" (nothing to generate: give labels, or num_samples for unconditional "
-                                          "samples)")
-    check_whole("batch_size", batch_size, 1)
-    if image_shape is None:
-        image_shape = decoder.latent_shape if decoder is not None else (int(getattr(model, "in_channels", 1)), 32, 32)
-    if labels is not None:
-        check_labels(model, labels, n, torch.device("cpu"))
-    out = []
-    bar = tqdm(total=n, desc=f"generating ({sampler})", disable=progress_disabled(progress), leave=False)
-    for start in range(0, n, batch_size):
-        b = min(batch_size, n - start)
-        lab = labels[start:start + b] if labels is not None else None
-        x = run_sampler(model, schedule, (b, *image_shape), sampler=sampler, steps=steps, eta=eta, labels=lab,
-                        guidance_scale=guidance_scale, generator=generator, device=device, precision=precision,
-                        clip_denoised=decoder is None)
-        if decoder is not None:
-            x = decoder.decode(x)
-        out.append(x.clamp(-1, 1).float().cpu())
-        bar.update(b)
-    bar.close()
-    return torch.cat(out)
 
 
 def slerp(a: torch.Tensor, b: torch.Tensor, w: float) -> torch.Tensor:

@@ -8,11 +8,11 @@ their formula; every per-sample lookup goes through :func:`extract`.
 from __future__ import annotations
 
 import math
-from typing import Literal, Protocol
+from typing import Literal, Protocol, Sequence
 
 import torch
 
-from .validate import check_levels
+from .validate import check_levels, check_whole
 
 ScheduleKind = Literal["linear", "cosine"]
 SCHEDULE_KINDS: tuple[str, ...] = ("linear", "cosine")
@@ -228,3 +228,53 @@ class NoiseSchedule:
                          output: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """(x0_hat, eps_hat) from the network's output, which is eps_hat: x0_hat by :meth:`predict_x0`."""
         return self.predict_x0(xt, t, output), output
+
+
+# -- the levels a sampler visits: DDIM's even stride, DPM-Solver's even log-SNR -----------------------
+def log_snr(schedule: NoiseSchedule, t: torch.Tensor, shape: torch.Size | tuple[int, ...]) -> torch.Tensor:
+    """lambda_t = log(alpha_t / sigma_t) = 0.5 log(a_t / (1 - a_t)), a = alpha_bar, broadcastable to ``shape``.
+
+    The half log signal-to-noise ratio, DPM-Solver's time variable; +inf at t = -1 (the clean image).
+    """
+    a = schedule.alpha_bar(t, shape)
+    return 0.5 * (a.log() - (1 - a).log())
+
+
+def ddim_timesteps(num_timesteps: int, steps: int) -> list[int]:
+    """``steps`` time indices evenly spread over 0..T-1, descending, always including T-1 and 0."""
+    check_whole("steps", steps, 1, num_timesteps, why=" (the schedule's T is the most)")
+    if steps == 1:
+        return [num_timesteps - 1]
+    ts = torch.linspace(0, num_timesteps - 1, steps, dtype=torch.float64).round().long().unique()
+    return ts.flip(0).tolist()
+
+
+def log_snr_timesteps(schedule: NoiseSchedule, steps: int) -> list[int]:
+    """``steps`` levels from T-1 down to 0, evenly spaced in lambda = log(alpha/sigma) as far as whole levels allow.
+
+    Equal steps in lambda make every DPM-Solver step the same size h (r = 1 in
+    :func:`dpm_solver_step`), the spacing Lu et al. (2022) recommend for small images. Each target
+    lambda goes to its nearest level; near t = 0, where neighbouring levels are far apart in lambda,
+    levels that would repeat move up one, so there are always exactly ``steps`` distinct levels.
+    """
+    t_max = schedule.num_timesteps - 1
+    check_whole("steps", steps, 1, schedule.num_timesteps, why=" (the schedule's T is the most)")
+    if steps == 1:
+        return [t_max]
+    t_all = torch.arange(schedule.num_timesteps, device=schedule.device)
+    lam = log_snr(schedule, t_all, (schedule.num_timesteps,)).double()
+    targets = torch.linspace(float(lam[0]), float(lam[-1]), steps, dtype=torch.float64, device=lam.device)
+    nearest = (lam[None, :] - targets[:, None]).abs().argmin(dim=1).tolist()  # ascending t, from 0 to T-1
+    levels: list[int] = []
+    for i, t in enumerate(nearest):
+        low = levels[-1] + 1 if levels else 0
+        levels.append(min(max(int(t), low), t_max - (steps - 1 - i)))
+    return levels[::-1]
+
+
+def descending_pairs(timesteps: Sequence[int]) -> list[tuple[int, int]]:
+    """(t, t_prev) pairs for a descending list of levels, ending with (t_last, -1)."""
+    ts = [int(t) for t in timesteps]
+    if any(a <= b for a, b in zip(ts, ts[1:])):
+        raise ValueError(f"timesteps must be strictly descending, got {ts[:8]}{' ...' if len(ts) > 8 else ''}")
+    return list(zip(ts, ts[1:] + [-1]))

@@ -157,6 +157,13 @@ class TextConditionedUNet(nn.Module):
     def config(self) -> TextModelConfig:
         return TextModelConfig(self.unet.config, self.tokenizer.words_list, self.tokenizer.max_len, self.encoder.heads)
 
+    FORMAT = "ddpm_lib.text_unet.v1"  #: how checkpoints name this class (:mod:`ddpm_lib.checkpoint`)
+
+    @classmethod
+    def from_config_dict(cls, config: dict[str, Any]) -> "TextConditionedUNet":
+        """Rebuilt from a checkpoint's ``model_config`` (validated by :class:`TextModelConfig`)."""
+        return cls.from_config(TextModelConfig.from_dict(config))
+
     @classmethod
     def from_config(cls, config: TextModelConfig) -> "TextConditionedUNet":
         tok = PromptTokenizer(config.words, config.max_len)

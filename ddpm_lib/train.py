@@ -27,7 +27,7 @@ from tqdm.auto import tqdm
 from .checkpoint import CheckpointError, load_training_state, save_model, save_training_state
 from .config import TrainConfig
 from .data import ImageDataset
-from .distributed import DistributedContext, average, barrier
+from .distributed import DistributedContext, DistributedError, average, barrier
 from .files import remove_stale_temps
 from .runtime import ResolvedPrecision, autocast, choose_device, progress_disabled, resolve_precision
 from .schedule import DiffusionPath, NoiseSchedule, extract
@@ -382,7 +382,7 @@ def train(model: nn.Module, schedule: DiffusionPath, dataset: ImageDataset, conf
                 raise
             saved = ckpt is not None and (ckpt / STATE_FILE).is_file()
             last = f"the last checkpoint in {ckpt} is whole" if saved else "no checkpoint was written yet"
-            raise RuntimeError(
+            raise DistributedError(
                 f"rank {ctx.rank} of {ctx.world_size}: another process of this run stopped during step {step} "
                 f"(torchrun's report names the rank that failed first); {last}. Fix that process's error, then "
                 f"start the run again with --resume. ({str(err).strip().splitlines()[0][:200]})") from err

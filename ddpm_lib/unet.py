@@ -27,6 +27,7 @@ note (1024, 512, 256). The skip at 32x32 is what lets the network predict per-pi
 from __future__ import annotations
 
 import math
+from typing import Any
 
 import torch
 import torch.nn.functional as F
@@ -255,9 +256,16 @@ class SimpleUNet(nn.Module):
         self.output_conv = nn.Sequential(nn.GroupNorm(norm_groups, widths[0]), nn.SiLU(),
                                          nn.Conv2d(widths[0], in_channels, 3, padding=1))
 
+    FORMAT = "ddpm_lib.simple_unet.v1"  #: how checkpoints name this class (:mod:`ddpm_lib.checkpoint`)
+
     @classmethod
     def from_config(cls, config: ModelConfig) -> "SimpleUNet":
         return cls(**config.to_dict())
+
+    @classmethod
+    def from_config_dict(cls, config: dict[str, Any]) -> "SimpleUNet":
+        """Rebuilt from a checkpoint's ``model_config`` (validated by :class:`ModelConfig`)."""
+        return cls.from_config(ModelConfig.from_dict(config))
 
     @property
     def null_label(self) -> int:

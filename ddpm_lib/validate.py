@@ -19,6 +19,7 @@ SAMPLERS: tuple[str, ...] = ("ddpm", "ddim", "dpm++", "euler", "heun")
 """ddpm: Algorithm 2 over all T levels; ddim: DDIM over ``steps`` levels; dpm++: DPM-Solver++(2M) over ``steps``;
 euler and heun: ``steps`` ODE steps on a flow-matching path (heun calls the network 2 steps - 1 times)."""
 FLOW_SAMPLERS: tuple[str, ...] = ("euler", "heun")
+MIN_EVAL_SAMPLES = 2  # a Frechet distance needs a covariance: at least two samples
 
 
 def check_whole(what: str, value: object, minimum: int, maximum: int | None = None, *, why: str = "") -> int:
@@ -128,3 +129,8 @@ def check_levels(t: object, shape: torch.Size | tuple[int, ...], num_timesteps: 
         raise ValueError(f"time indices must lie in 0..{num_timesteps - 1} (t is 0-based: t=0 is the paper's step 1; "
                          f"t = -1, 'no noise', is only defined for alpha_bar), got min {int(t.min())}, max {int(t.max())}")
     return t.long()
+
+
+def check_num_samples(num_samples: object, option: str = "num_samples") -> int:
+    """At least two samples (a Frechet distance fits a covariance), checked before any sampling."""
+    return check_whole(option, num_samples, MIN_EVAL_SAMPLES, why=" (the Frechet distance fits a covariance to the samples)")

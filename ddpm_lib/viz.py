@@ -22,7 +22,8 @@ from matplotlib.figure import Figure
 
 from .files import atomic_path
 from .data import to_unit
-from .sample import LatentDecoder, StepInfo
+from .generation import LatentDecoder
+from .sample import StepInfo
 from .schedule import NoiseSchedule
 
 CMAP = "gray"

@@ -14,8 +14,8 @@ from ddpm_lib.checkpoint import CheckpointError, load_model, save_model, save_tr
 from ddpm_lib.config import ModelConfig, TrainConfig, get_preset
 from ddpm_lib.data import ImageDataset, load_dataset
 from ddpm_lib.evaluate import check_images, evaluate_checkpoint, frechet_distance, load_judge
-from ddpm_lib.sample import (descending_pairs, ddim_timesteps, generate, sample_ddim, sample_ddpm,
-                             sample_dpm_solver, sample_inpaint)
+from ddpm_lib.generation import generate
+from ddpm_lib.sample import (ddim_timesteps, descending_pairs, sample_ddim, sample_ddpm, sample_dpm_solver, sample_inpaint)
 from ddpm_lib.schedule import NoiseSchedule, extract
 from ddpm_lib.train import train
 from ddpm_lib.unet import SimpleUNet
@@ -233,9 +233,10 @@ def test_damaged_checkpoints_name_the_file_and_field(ckpt, tmp_path):
 
 # -- the command line ------------------------------------------------------------------------------
 def cli_error(capsys, argv):
-    """Run the CLI; it must exit with status 2. Returns what it printed on stderr."""
+    """Run the CLI (``results`` is ``python -m tools.results``); it must exit with status 2. Returns its stderr."""
+    from tools import results
     try:
-        code = main(argv)
+        code = results.main(argv[1:]) if argv[0] == "results" else main(argv)
     except SystemExit as exit_info:  # argparse refuses before anything runs
         code = exit_info.code
     assert code == 2, argv

@@ -9,8 +9,8 @@ from ddpm_lib.course import preset_path_model
 from ddpm_lib.flow import (FlowPath, eps_from_velocity, flow_timesteps, score_from_eps, straight_path_level,
                            velocity_from_eps, velocity_from_score)
 from ddpm_lib.mixture import GaussianMixture, MixtureVelocity
-from ddpm_lib.sample import (ddim_timesteps, generate, network_calls, sample_ddim, sample_flow,
-                             sampler_name)
+from ddpm_lib.generation import generate, network_calls, sampler_name
+from ddpm_lib.sample import ddim_timesteps, sample_ddim, sample_flow
 from ddpm_lib.schedule import NoiseSchedule
 from ddpm_lib.train import diffusion_loss
 from ddpm_lib.unet import SimpleUNet

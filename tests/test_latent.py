@@ -8,7 +8,7 @@ from ddpm_lib.data import ImageDataset
 from ddpm_lib.latent import (LatentCodec, autoencoder_file, codec_for_checkpoint, latent_dataset, latent_recipe,
                              load_codec, save_codec)
 from ddpm_lib.runtime import seeded
-from ddpm_lib.sample import generate
+from ddpm_lib.generation import generate
 from ddpm_lib.schedule import NoiseSchedule
 from ddpm_lib.train import train
 from ddpm_lib.unet import SimpleUNet

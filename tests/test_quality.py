@@ -9,10 +9,10 @@ import torch
 
 from ddpm_lib.config import get_preset, scaled_warmup
 from ddpm_lib.data import ImageDataset
-from ddpm_lib.quality import (BASELINE, RECIPES, PeerUNet, Recipe, format_quality_table, parse_budgets, parse_recipe,
+from tools.quality import (BASELINE, RECIPES, PeerUNet, Recipe, format_quality_table, parse_budgets, parse_recipe,
                               parse_samplers, peer_rate, peer_schedule, run_quality, steps_for, train_peer)
 from ddpm_lib.runtime import seeded
-from ddpm_lib.sample import generate
+from ddpm_lib.generation import generate
 from ddpm_lib.schedule import NoiseSchedule
 from ddpm_lib.train import diffusion_loss, min_snr_weight
 

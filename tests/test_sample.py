@@ -1,8 +1,8 @@
 import pytest
 import torch
 
-from ddpm_lib.sample import (ddim_invert, ddim_sigma, ddim_timesteps, generate, guided_eps, sample_ddim, sample_ddpm,
-                             sample_dpm_solver)
+from ddpm_lib.generation import generate
+from ddpm_lib.sample import (ddim_invert, ddim_sigma, ddim_timesteps, guided_eps, sample_ddim, sample_ddpm, sample_dpm_solver)
 from ddpm_lib.viz import trajectory
 from ddpm_lib.schedule import NoiseSchedule, extract
 

@@ -34,24 +34,15 @@ BOX_TAG = "before-you-run"
 PRESETS = ("cpu", "smoke")
 
 
-def cpu_name() -> str:
-    """The CPU's model name (from /proc/cpuinfo where there is one)."""
-    with_name = Path("/proc/cpuinfo")
-    if with_name.is_file():
-        for line in with_name.read_text(encoding="utf-8", errors="replace").splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    return platform.processor() or platform.machine()
-
-
 def machine() -> dict[str, Any]:
     """The measuring machine: CPU, cores, and its fp32/bf16 matmul peaks in GFLOP/s, measured now."""
     import torch
 
-    from ddpm_lib.bench import matmul_peak
+    from ddpm_lib.bench import machine, matmul_peak
 
     device = torch.device("cpu")
-    return {"cpu": cpu_name(), "cores": os.cpu_count(), "torch": torch.__version__,
+    where = machine(device)
+    return {"cpu": where["cpu"], "cores": where["cores"], "torch": where["torch"],
             "matmul_gflops": {"fp32": round(matmul_peak(torch.float32, device)),
                               "bf16": round(matmul_peak(torch.bfloat16, device))},
             "date": date.today().isoformat()}

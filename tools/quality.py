@@ -1,6 +1,6 @@
 """Time to quality: train recipes for the same wall-clock budgets and score each with the judge.
 
-``python -m ddpm_lib quality`` (``make quality``) runs :func:`run_quality`. For every recipe and
+``python -m tools.quality`` (``make quality``) runs :func:`run_quality`. For every recipe and
 budget it measures the recipe's training images/s on this machine, turns the budget into a number
 of steps, trains from scratch, and scores the EMA (or, for the peer, the plain) weights with the
 course's judge: accuracy and Frechet distance over the real-digit floor, for each sampler asked
@@ -22,9 +22,10 @@ Recipes:
 
 from __future__ import annotations
 
+import argparse
 import ast
 import itertools
-import platform
+import sys
 import time
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -36,20 +37,20 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .bench import matmul_peak, timed_rate, training_rate
-from .config import Preset, get_preset, scaled_warmup
-from .checkpoint import find_checkpoint
-from .course import preset_model
-from .data import ImageDataset, load_dataset
-from .evaluate import check_num_samples, judge_model
-from .files import atomic_write_json, atomic_write_text, check_output_path
-from .latent import LatentCodec, latent_dataset, latent_recipe, load_codec
-from .paths import AUTOENCODER_PATH
-from .runtime import autocast, choose_device, resolve_precision, seeded
-from .sample import sampler_name
-from .schedule import NoiseSchedule
-from .train import batch_indices, train
-from .validate import FLOW_SAMPLERS, SamplerName, check_number, check_sampler
+from ddpm_lib.bench import machine, matmul_peak, timed_rate, training_rate
+from ddpm_lib.config import ModelConfig, Preset, get_preset, scaled_warmup
+from ddpm_lib.checkpoint import find_checkpoint
+from ddpm_lib.course import preset_model
+from ddpm_lib.data import ImageDataset, load_dataset
+from ddpm_lib.evaluate import judge_model
+from ddpm_lib.files import atomic_write_json, atomic_write_text, check_output_path
+from ddpm_lib.latent import LatentCodec, latent_dataset, latent_recipe, load_codec
+from ddpm_lib.paths import AUTOENCODER_PATH
+from ddpm_lib.runtime import autocast, choose_device, resolve_precision, seeded
+from ddpm_lib.generation import sampler_name
+from ddpm_lib.schedule import NoiseSchedule
+from ddpm_lib.train import batch_indices, train
+from ddpm_lib.validate import FLOW_SAMPLERS, MIN_EVAL_SAMPLES, SamplerName, check_num_samples, check_number, check_sampler
 
 # The cpu preset's recipe before this benchmark (commit 12e5ab2), kept fixed as the reference line.
 BASELINE: dict[str, Any] = {"schedule": "linear", "train_lr": 1e-3, "train_batch_size": 128, "train_warmup_steps": 100,
@@ -314,7 +315,7 @@ def format_quality_table(rows: Sequence[dict[str, Any]]) -> str:
 
 def plot_quality(rows: Sequence[dict[str, Any]], path: str | Path) -> Path:
     """Quality against training minutes: FD / floor (left, log scale) and accuracy (right), one line per recipe."""
-    from .viz import save_figure
+    from ddpm_lib.viz import save_figure
 
     fig, (ax_fd, ax_acc) = plt.subplots(1, 2, figsize=(11, 4.2))
     series: dict[tuple[str, str], list[dict[str, Any]]] = {}
@@ -386,9 +387,7 @@ def run_quality(budgets: Sequence[float] = (4.0, 8.0), recipes: Sequence[Recipe]
     peak = {"fp32": round(matmul_peak(torch.float32, dev)), "bf16": round(matmul_peak(torch.bfloat16, dev))}
     log(f"matmul peak: fp32 {peak['fp32']} GFLOP/s, bf16 {peak['bf16']} GFLOP/s")
     result: dict[str, Any] = {
-        "command": "quality", "machine": {"cpu": platform.processor() or platform.machine(),
-                                          "threads": torch.get_num_threads(), "torch": torch.__version__,
-                                          "device": str(dev)},
+        "command": "quality", "machine": machine(dev),
         "matmul_gflops": peak, "num_samples": num_samples, "seed": seed, "base_preset": base,
         "recipes": {r.name: {"description": r.description, "overrides": {k: str(v) for k, v in r.overrides.items()}}
                     for r in recipes},
@@ -421,3 +420,67 @@ def run_quality(budgets: Sequence[float] = (4.0, 8.0), recipes: Sequence[Recipe]
     result["files"] = {k: str(v) for k, v in paths.items()}
     atomic_write_json(paths["json"], result)
     return result
+
+
+def peer_bench_rate(config: ModelConfig, batch: int, device: torch.device, seconds: float) -> dict[str, Any]:
+    """Training img/s of diffusers' UNet2DModel at ``config``'s widths with the course's fast path (the bench extra)."""
+    from diffusers import UNet2DModel
+
+    widths = tuple(config.base_channels * m for m in config.channel_mults)
+    with seeded(0):
+        peer = UNet2DModel(sample_size=32, in_channels=1, out_channels=1, block_out_channels=widths, layers_per_block=1,
+                           down_block_types=("DownBlock2D",) * (len(widths) - 1) + ("AttnDownBlock2D",),
+                           up_block_types=("AttnUpBlock2D",) + ("UpBlock2D",) * (len(widths) - 1),
+                           num_class_embeds=11).to(device).to(memory_format=torch.channels_last)
+    opt = torch.optim.AdamW(peer.parameters(), lr=1e-4)
+    x = torch.randn(batch, 1, 32, 32, device=device).contiguous(memory_format=torch.channels_last)
+    t = torch.randint(0, 1000, (batch,), device=device)
+    y = torch.randint(0, 10, (batch,), device=device)
+    prec = resolve_precision("auto", device)
+
+    def step() -> None:
+        with autocast(device, prec):
+            loss = (peer(x, t, class_labels=y).sample.float() - x).square().mean()
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+
+    return {"parameters": sum(p.numel() for p in peer.parameters()), "train_img_s_fast": round(timed_rate(step, batch, seconds), 1)}
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    from ddpm_lib.__main__ import add_common, argument, checked_run, whole
+    from ddpm_lib.bench import TABLE1
+
+    p = argparse.ArgumentParser(prog="python -m tools.quality", description=__doc__.splitlines()[0])
+    p.add_argument("--budgets", type=argument(str, lambda v: parse_budgets(str(v))), default=[4.0, 8.0],
+                   help="training minutes per model, e.g. 2,4,8 (default 4,8); every recipe trains once per budget")
+    p.add_argument("--recipes", type=argument(str, lambda text: [parse_recipe(r) for r in str(text).split("+")]),
+                   default=list(RECIPES.values()),
+                   help=f"recipes joined by '+': {', '.join(RECIPES)} (default all), or a variant of the course "
+                        f"recipe 'label:field=value,...' such as 'minsnr:train_min_snr_gamma=5'")
+    p.add_argument("--samplers", type=argument(str, lambda v: parse_samplers(str(v))), default=[("dpm++", 15)],
+                   help="name:steps list scoring each model, e.g. ddim:50,dpm++:15 (default dpm++:15)")
+    p.add_argument("--num-samples", type=whole(MIN_EVAL_SAMPLES), default=500, help="samples per score (default 500)")
+    p.add_argument("--out", type=Path, default=Path("data/quality"),
+                   help="folder for quality.json, quality.md and quality.png (default data/quality)")
+    p.add_argument("--peer-bench", action="store_true",
+                   help="only time diffusers' UNet2DModel at the Table 1 widths (training img/s) and stop")
+    add_common(p)
+    args = p.parse_args(argv)
+
+    def run() -> dict[str, Any]:
+        if args.peer_bench:
+            rate = peer_bench_rate(TABLE1, 64, choose_device(args.device), 8.0)
+            print(f"peer (diffusers UNet2DModel, Table 1 widths): {rate}")
+            return rate
+        result = run_quality(args.budgets, args.recipes, args.samplers, args.num_samples, args.out, args.seed,
+                             args.device)
+        print(f"wrote {', '.join(result['files'].values())}")
+        return result
+
+    return checked_run(run, args.json)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
