@@ -4,19 +4,29 @@ One concept per module (each names the notebook that teaches it):
 
 - ``data``: datasets in [-1, 1], shape (N, C, 32, 32), the offline ``mnist-5k`` default
 - ``linear``: linear diffusion (PCA codec, one-hot prompts, least-squares denoiser)
-- ``schedule``: ``NoiseSchedule`` and the forward process q(x_t | x_0)
+- ``schedule``: ``NoiseSchedule``, the forward process q(x_t | x_0), and the levels samplers visit
 - ``unet``: timestep embeddings, AdaGN residual blocks, attention, ``SimpleUNet``
 - ``train``: Algorithm 1, EMA, the fast CPU path, resume
-- ``sample``: step functions (DDPM Algorithm 2, DDIM), the one reverse loop, guidance, samplers
+- ``sample``: step functions (DDPM Algorithm 2, DDIM, DPM-Solver++, Euler, Heun), guidance, one loop per sampler
+- ``generation``: a sampler by name, many samples in batches, latents decoded
 - ``checkpoint``: safetensors weights with JSON config, atomic writes
 - ``evaluate``: the judge network, the metrics, and scoring checkpoints
-- ``viz``: grids, strips, animations
+- ``viz``: grids, strips, trajectories, animations
+- ``text``: prompts as token ids, the prompt encoder, cross-attention conditioning
+- ``flow``: flow matching's straight path and its velocity
+- ``mixture``: Gaussian mixtures whose score and denoiser are exact (checks for samplers and Langevin)
+- ``autoencoder``: the convolutional autoencoder of latent diffusion
+- ``latent``: latent diffusion: the codec, its dataset, each preset's latent recipe
+- ``course``: the models notebooks and commands start from (shipped, or trained here)
+- ``quest``: the Quest: train, draw ``chaos_sculptures/new_creation.png``, score
+- ``bench``: throughput, matmul peaks, FLOP and attention counts, the machine description
 - ``config``: the model and training configs (validated) and the presets
 - ``runtime``: device, mixed precision, progress bars, scoped seeding
 - ``files``: atomic writes and output-path checks
 - ``paths``: shipped weights (package data) and the course folder
-- ``validate``: range checks with one wording for every refusal
+- ``validate``: the checks of what a user gives, with one wording for every refusal
 - ``distributed``: data-parallel training under torchrun
+- ``exercises``: the notebooks' tutor (predict-then-run, find-the-bug, implement)
 """
 
 import importlib

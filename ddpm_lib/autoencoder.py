@@ -79,7 +79,8 @@ class AutoencoderConfig:
 
     @property
     def latent_side(self) -> int:
-        return self.image_size // 2 ** len(self.widths)
+        out: int = self.image_size // 2 ** len(self.widths)
+        return out
 
     @property
     def latent_shape(self) -> tuple[int, int, int]:
@@ -108,7 +109,8 @@ class ConvBlock(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         h = self.conv1(F.silu(self.norm1(x)))
         h = self.conv2(F.silu(self.norm2(h)))
-        return self.skip(x) + h
+        out: torch.Tensor = self.skip(x) + h
+        return out
 
 
 class Posterior(NamedTuple):
@@ -169,7 +171,8 @@ class Autoencoder(nn.Module):
         if z.ndim != 4 or tuple(z.shape[1:]) != self.latent_shape:
             raise ValueError(f"the autoencoder decodes latents of shape (B, {', '.join(map(str, self.latent_shape))}), "
                              f"got {tuple(z.shape)}")
-        return self.decoder(z).float()
+        out: torch.Tensor = self.decoder(z).float()
+        return out
 
     def forward(self, x: torch.Tensor, generator: torch.Generator | None = None) -> tuple[torch.Tensor, Posterior]:
         """(reconstruction D(z) with z sampled from q(z | x), the posterior)."""

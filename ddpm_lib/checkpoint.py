@@ -15,7 +15,8 @@ from typing import TYPE_CHECKING, Any, Union
 
 import torch
 from safetensors import SafetensorError
-from safetensors.torch import load_file, safe_open, save_file
+from safetensors import safe_open
+from safetensors.torch import load_file, save_file
 
 from .files import atomic_write
 from .runtime import seeded
@@ -113,7 +114,8 @@ def path_from_config(config: dict[str, Any]) -> NoiseSchedule | FlowPath:
     """The path a checkpoint's ``schedule_config`` describes: a FlowPath for kind "flow", else a NoiseSchedule."""
     kind = config.get("kind")
     if kind in PATH_KINDS:
-        return _class(PATH_KINDS[kind])(**{k: v for k, v in config.items() if k != "kind"})
+        out: NoiseSchedule | FlowPath = _class(PATH_KINDS[kind])(**{k: v for k, v in config.items() if k != "kind"})
+        return out
     return NoiseSchedule(**config)
 
 
@@ -143,7 +145,8 @@ def load_model(path: str | Path, device: str | torch.device = "cpu") -> tuple[Di
 
 
 def _build(meta: dict[str, Any]) -> DiffusionModel:
-    return _class(MODEL_FORMATS[meta["format"]]).from_config_dict(meta["model_config"])
+    out: DiffusionModel = _class(MODEL_FORMATS[meta["format"]]).from_config_dict(meta["model_config"])
+    return out
 
 
 def find_checkpoint(*candidates: str | Path) -> Path:

@@ -70,10 +70,12 @@ class JudgeNet(nn.Module):
         self.num_classes = num_classes
 
     def features(self, x: torch.Tensor) -> torch.Tensor:
-        return self.body(x)
+        out: torch.Tensor = self.body(x)
+        return out
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.head(self.features(x))
+        out: torch.Tensor = self.head(self.features(x))
+        return out
 
 
 def check_images(images: torch.Tensor, channels: int = 1, what: str = "images") -> torch.Tensor:
@@ -225,7 +227,8 @@ def grain_line(scores: dict[str, Any]) -> str:
 
 def _sqrtm_psd(m: torch.Tensor) -> torch.Tensor:
     vals, vecs = torch.linalg.eigh(m)
-    return (vecs * vals.clamp(min=0).sqrt()) @ vecs.T
+    out: torch.Tensor = (vecs * vals.clamp(min=0).sqrt()) @ vecs.T
+    return out
 
 
 def frechet_distance(feats_a: torch.Tensor, feats_b: torch.Tensor) -> float:

@@ -122,8 +122,10 @@ def least_squares(features: torch.Tensor, targets: torch.Tensor, ridge: float = 
     if ridge > 0:
         reg = ridge * torch.eye(x.shape[1], dtype=x.dtype)
         reg[-1, -1] = 0.0  # never shrink the intercept
-        return torch.linalg.solve(x.T @ x + reg, x.T @ targets.double())
-    return torch.linalg.lstsq(x, targets.double(), driver="gelsd").solution
+        weights: torch.Tensor = torch.linalg.solve(x.T @ x + reg, x.T @ targets.double())
+        return weights
+    solution: torch.Tensor = torch.linalg.lstsq(x, targets.double(), driver="gelsd").solution
+    return solution
 
 
 def apply_linear(features: torch.Tensor, weights: torch.Tensor) -> torch.Tensor:

@@ -50,7 +50,8 @@ def model_device(model: object, device: str | torch.device | None = None) -> tor
     params = getattr(model, "parameters", None)
     if callable(params):
         for p in params():
-            return p.device
+            out: torch.device = p.device
+            return out
     return torch.device("cpu")
 
 

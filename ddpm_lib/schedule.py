@@ -246,7 +246,8 @@ def ddim_timesteps(num_timesteps: int, steps: int) -> list[int]:
     if steps == 1:
         return [num_timesteps - 1]
     ts = torch.linspace(0, num_timesteps - 1, steps, dtype=torch.float64).round().long().unique()
-    return ts.flip(0).tolist()
+    out: list[int] = ts.flip(0).tolist()
+    return out
 
 
 def log_snr_timesteps(schedule: NoiseSchedule, steps: int) -> list[int]:

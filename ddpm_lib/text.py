@@ -97,7 +97,8 @@ class PromptEncoder(nn.Module):
         h = self.token(ids) + self.position[: ids.shape[1]]
         pad = ids == 0
         pad = pad & ~pad.all(dim=1, keepdim=True)  # keep the empty prompt attendable
-        return self.norm(self.layer(h, src_key_padding_mask=pad))
+        out: torch.Tensor = self.norm(self.layer(h, src_key_padding_mask=pad))
+        return out
 
 
 @dataclass(frozen=True)
@@ -177,13 +178,14 @@ class TextConditionedUNet(nn.Module):
         if labels.ndim != 2 or labels.shape[0] != x.shape[0]:
             raise ValueError(f"a text model takes prompt token ids of shape ({x.shape[0]}, L) as labels, got "
                              f"{tuple(labels.shape)}; encode prompts with model.prompt_ids([...])")
-        return self.unet(x, t, context=self.encoder(labels))
+        out: torch.Tensor = self.unet(x, t, context=self.encoder(labels))
+        return out
 
     def prompt_ids(self, prompts: str | Sequence[str], device: torch.device | str = "cpu") -> torch.Tensor:
         return self.tokenizer.encode(prompts).to(device)
 
 
-def build_text_model(unet_kwargs: dict, context_dim: int = 64) -> TextConditionedUNet:
+def build_text_model(unet_kwargs: dict[str, Any], context_dim: int = 64) -> TextConditionedUNet:
     """A fresh text-conditioned model: a SimpleUNet with cross-attention plus tokenizer and encoder."""
     tok = PromptTokenizer()
     unet = SimpleUNet(**{**unet_kwargs, "num_classes": None, "context_dim": context_dim})

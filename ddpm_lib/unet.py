@@ -84,7 +84,8 @@ class ResidualBlock(nn.Module):
         scale, shift = self.emb_proj(F.silu(emb))[:, :, None, None].chunk(2, dim=1)
         h = self.norm2(h) * (1 + scale) + shift
         h = self.conv2(self.dropout(F.silu(h)))
-        return h + self.skip(x)
+        out: torch.Tensor = h + self.skip(x)
+        return out
 
 
 def _split_heads(x: torch.Tensor, heads: int) -> torch.Tensor:
@@ -126,7 +127,8 @@ class CrossAttention(nn.Module):
         else:
             out = F.scaled_dot_product_attention(q, k, v)
         out = self.proj(out.transpose(1, 2).reshape(b, h * w, c))
-        return x + out.transpose(1, 2).reshape(b, c, h, w)
+        result: torch.Tensor = x + out.transpose(1, 2).reshape(b, c, h, w)
+        return result
 
 
 class SelfAttention(CrossAttention):
@@ -147,7 +149,8 @@ class Downsample(nn.Module):
         self.conv = nn.Conv2d(channels, channels, 3, stride=2, padding=1)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.conv(x)
+        out: torch.Tensor = self.conv(x)
+        return out
 
 
 class Upsample(nn.Module):
@@ -190,7 +193,8 @@ class UpBlock(nn.Module):
         h = self.res(torch.cat([self.up(x), skip], dim=1), emb)
         if self.cross_attn is not None and context is not None:
             h = self.cross_attn(h, context)
-        return h
+        out: torch.Tensor = h
+        return out
 
 
 class Bottleneck(nn.Module):
@@ -207,7 +211,8 @@ class Bottleneck(nn.Module):
         h = self.attn(self.res(x, emb))
         if self.cross_attn is not None and context is not None:
             h = self.cross_attn(h, context)
-        return h
+        out: torch.Tensor = h
+        return out
 
 
 class SimpleUNet(nn.Module):
@@ -317,7 +322,8 @@ class SimpleUNet(nn.Module):
         h = self.bottleneck(h, emb, context)
         for up in self.ups:
             h = up(h, skips.pop(), emb, context)
-        return self.output_conv(h)
+        out: torch.Tensor = self.output_conv(h)
+        return out
 
 
 def count_parameters(module: nn.Module) -> int:
@@ -336,7 +342,7 @@ def describe_blocks(model: SimpleUNet, x: torch.Tensor, t: torch.Tensor,
     rows: dict[str, dict[str, object]] = {}
     hooks = []
     for name in blocks:
-        def hook(mod: nn.Module, args: tuple, out: torch.Tensor, name: str = name) -> None:
+        def hook(mod: nn.Module, args: tuple[torch.Tensor, ...], out: torch.Tensor, name: str = name) -> None:
             if name.startswith("ups"):  # Upsample(x) concatenated with the skip: the ResBlock's real input
                 x_in, skip = args[0], args[1]
                 shape_in = (x_in.shape[1] + skip.shape[1], *skip.shape[2:])

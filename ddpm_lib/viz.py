@@ -18,6 +18,7 @@ from typing import Any, Callable, Sequence
 import matplotlib.pyplot as plt
 import torch
 from matplotlib import animation
+from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 
 from .files import atomic_path
@@ -99,8 +100,8 @@ def image_grid(images: torch.Tensor, nrow: int = 10, padding: int = 2, pad_value
     return grid.permute(1, 2, 0)
 
 
-def show_images(images: torch.Tensor, nrow: int = 10, title: str | None = None, ax: plt.Axes | None = None,
-                row_labels: Sequence[str] | None = None, col_labels: Sequence[str] | None = None) -> plt.Axes:
+def show_images(images: torch.Tensor, nrow: int = 10, title: str | None = None, ax: Axes | None = None,
+                row_labels: Sequence[str] | None = None, col_labels: Sequence[str] | None = None) -> Axes:
     """Draw a grid of images on ``ax`` (a new figure if None), optionally labelling rows/columns."""
     grid = image_grid(images, nrow)
     if ax is None:
@@ -195,7 +196,7 @@ def animate_trajectory(traj: Trajectory, num_frames: int = 20, nrow: int = 10, i
         ax.set_title(name)
     title = fig.suptitle("")
 
-    def draw(k: int):
+    def draw(k: int) -> list[Any]:
         i = frames[k]
         for im, data in zip(ims, (traj.xt, traj.x0)):
             im.set_data(image_grid(data[i].clamp(-1, 1), nrow).squeeze(-1))
@@ -253,7 +254,7 @@ def trajectory_gif(traj: Trajectory, num_frames: int = 12, nrow: int = 5, interv
         return path.read_bytes()
 
 
-def plot_losses(history: Sequence[tuple[int, float]], ax: plt.Axes | None = None, smooth: int = 20) -> plt.Axes:
+def plot_losses(history: Sequence[tuple[int, float]], ax: Axes | None = None, smooth: int = 20) -> Axes:
     """Loss per step (faint) and its running mean over ``smooth`` steps."""
     if ax is None:
         _, ax = plt.subplots(figsize=(6, 3))

@@ -279,3 +279,17 @@ def test_half_accuracy_without_a_crossing_is_untouched_or_explained():
     assert ex.Tutor().check(ex.HALF_ACCURACY_STEP, None, *flat).passed is None
     r = ex.Tutor().check(ex.HALF_ACCURACY_STEP, 300, *flat)
     assert r.passed is False and "never fell below 50%" in r.message
+
+
+def test_a_check_that_crashes_is_reported_as_the_courses_fault_and_spends_no_hint():
+    from ddpm_lib.exercises.core import Exercise
+
+    def evaluate(answer: object) -> ex.Verdict:
+        raise KeyError("reference missing")
+
+    broken = Exercise("broken", "implement", "Write f.", evaluate, hints=("first hint",))
+    tutor = ex.Tutor()
+    result = tutor.check(broken, lambda: None)
+    assert result.passed is None and result.mistake == "broken check"
+    assert "fault in the course, not in your answer" in result.message and "KeyError" in result.message
+    assert "first hint" not in result.message and tutor.wrong_attempts == {}

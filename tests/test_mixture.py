@@ -1,7 +1,6 @@
 import pytest
 import torch
 
-from ddpm_lib.bench import attention_cost
 from ddpm_lib.mixture import GaussianMixture, MixtureNoisePredictor, langevin
 from ddpm_lib.sample import sample_ddim
 from ddpm_lib.schedule import NoiseSchedule
@@ -60,13 +59,3 @@ def test_bad_mixtures_and_steps_are_refused():
         GaussianMixture(torch.zeros(2, 1), 1.0, torch.tensor([1.0, -1.0]))
     with pytest.raises(ValueError, match="step_size > 0"):
         langevin(two_modes().score, torch.zeros(1, 2), 0.0, 10)
-
-
-def test_attention_cost_counts_the_quadratic_part_exactly():
-    small, large = (attention_cost(32, s, torch.device("cpu"), seconds=0.05) for s in (4, 16))
-    # projections 4 x (2 N C^2) plus 2 x (2 N^2 C) for Q K^T and weights V
-    for r in (small, large):
-        n = r["positions"]
-        assert r["flops"] == 8 * n * 32 ** 2 + 4 * n * n * 32 and r["quadratic"] == 4 * n * n * 32
-    assert large["flops"] / small["flops"] == pytest.approx((8 * 256 * 32 + 4 * 256 ** 2) / (8 * 16 * 32 + 4 * 16 ** 2))
-    assert small["per_second"] > 0

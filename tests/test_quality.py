@@ -14,7 +14,6 @@ from tools.quality import (BASELINE, RECIPES, PeerUNet, Recipe, format_quality_t
 from ddpm_lib.runtime import seeded
 from ddpm_lib.generation import generate
 from ddpm_lib.schedule import NoiseSchedule
-from ddpm_lib.train import diffusion_loss, min_snr_weight
 
 diffusers = pytest.importorskip("diffusers")
 
@@ -98,34 +97,6 @@ def test_parse_samplers_and_budgets():
         parse_budgets("2 min")
     with pytest.raises(ValueError, match=r"in \(0, 600\]"):
         parse_budgets("0")
-
-
-def test_min_snr_weight_closed_form():
-    s = NoiseSchedule(1000, "linear")
-    t = torch.tensor([0, 100, 500, 999])
-    snr = s.alphas_cumprod[t] / (1 - s.alphas_cumprod[t])
-    expected = torch.minimum(snr, torch.tensor(5.0)) / snr
-    torch.testing.assert_close(min_snr_weight(s, t, 5.0), expected.float())
-    assert min_snr_weight(s, t, 5.0)[-1] == 1.0  # pure noise: SNR < gamma, full weight
-    assert min_snr_weight(s, t, 5.0)[0] < 0.01  # nearly clean: SNR ~ 1e4
-
-
-def test_min_snr_loss_weights_each_image():
-    s = NoiseSchedule(1000, "linear")
-    x0 = torch.rand(4, 1, 8, 8) * 2 - 1
-    t = torch.tensor([0, 10, 400, 900])
-    noise = torch.randn(4, 1, 8, 8)
-
-    def model(x: torch.Tensor, tt: torch.Tensor) -> torch.Tensor:
-        return 0.5 * x  # any fixed function: the loss weights are what is tested
-
-    per_image = (model(s.q_sample(x0, t, noise), t) - noise).square().flatten(1).mean(1)
-    weighted = diffusion_loss(model, s, x0, t=t, noise=noise, min_snr_gamma=5.0)
-    torch.testing.assert_close(weighted, (min_snr_weight(s, t, 5.0) * per_image).mean())
-    plain = diffusion_loss(model, s, x0, t=t, noise=noise)
-    torch.testing.assert_close(plain, per_image.mean())
-    # a gamma above every SNR weighs every level 1: L_simple again
-    torch.testing.assert_close(diffusion_loss(model, s, x0, t=t, noise=noise, min_snr_gamma=1e9), plain)
 
 
 def test_format_quality_table():

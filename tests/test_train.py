@@ -6,7 +6,7 @@ from ddpm_lib.config import TrainConfig, get_preset
 from ddpm_lib.data import ImageDataset
 from ddpm_lib.flow import FlowPath
 from ddpm_lib.schedule import NoiseSchedule
-from ddpm_lib.train import EMA, STATE_FILE, TrainingDivergedError, batch_indices, diffusion_loss, lr_at, train
+from ddpm_lib.train import EMA, STATE_FILE, TrainingDivergedError, batch_indices, diffusion_loss, lr_at, min_snr_weight, train
 from ddpm_lib.unet import SimpleUNet
 
 
@@ -172,31 +172,6 @@ def test_training_removes_temp_files_a_killed_run_left(tmp_path):
     assert sorted(p.name for p in tmp_path.iterdir()) == ["model.safetensors", "train_state.pt"]
 
 
-def test_bench_times_the_training_loops_own_step(monkeypatch):
-    import ddpm_lib.bench as bench
-    from ddpm_lib.config import ModelConfig
-
-    calls = []
-    real = bench.training_step
-    monkeypatch.setattr(bench, "training_step", lambda *a, **k: calls.append(1) or real(*a, **k))
-    cfg = ModelConfig(base_channels=8, channel_mults=(1, 2), num_classes=10, norm_groups=4, attention_heads=2)
-    assert bench.training_rate(cfg, 2, "fp32", False, torch.device("cpu"), seconds=0.01) > 0
-    assert len(calls) >= 5  # warm-up and timed calls all go through train.training_step
-
-
-@pytest.mark.parametrize("sampler,steps", [("ddim", 3), ("dpm++", 3), ("ddpm", 1000)])
-def test_bench_samples_through_the_named_sampler(monkeypatch, sampler, steps):
-    import ddpm_lib.bench as bench
-    from ddpm_lib.config import ModelConfig
-
-    levels = []
-    real = bench.run_sampler
-    monkeypatch.setattr(bench, "run_sampler", lambda *a, **k: real(*a, callback=lambda s: levels.append(s.t), **k))
-    cfg = ModelConfig(base_channels=8, channel_mults=(1, 2), num_classes=10, norm_groups=4, attention_heads=2)
-    rate, seconds = bench.sampling_rate(cfg, sampler, steps, 2, torch.device("cpu"))
-    assert rate > 0 and seconds > 0 and len(levels) == steps  # one network evaluation per step
-
-
 def test_grad_scaler_step_equals_the_unscaled_step():
     from ddpm_lib.train import StepNoise, needs_grad_scaler, training_step
 
@@ -259,3 +234,31 @@ def test_training_step_uses_a_wrapper_that_has_no_truth_value():
     loss = training_step(model, torch.optim.AdamW(model.parameters()), s, x0, labels=None, grad_clip=1.0,
                          precision="fp32", noise=noise, forward=wrapper)
     assert wrapper.calls == 1 and loss == plain  # the same weights (tiny_model is seeded), the same loss
+
+
+def test_min_snr_weight_closed_form():
+    s = NoiseSchedule(1000, "linear")
+    t = torch.tensor([0, 100, 500, 999])
+    snr = s.alphas_cumprod[t] / (1 - s.alphas_cumprod[t])
+    expected = torch.minimum(snr, torch.tensor(5.0)) / snr
+    torch.testing.assert_close(min_snr_weight(s, t, 5.0), expected.float())
+    assert min_snr_weight(s, t, 5.0)[-1] == 1.0  # pure noise: SNR < gamma, full weight
+    assert min_snr_weight(s, t, 5.0)[0] < 0.01  # nearly clean: SNR ~ 1e4
+
+
+def test_min_snr_loss_weights_each_image():
+    s = NoiseSchedule(1000, "linear")
+    x0 = torch.rand(4, 1, 8, 8) * 2 - 1
+    t = torch.tensor([0, 10, 400, 900])
+    noise = torch.randn(4, 1, 8, 8)
+
+    def model(x: torch.Tensor, tt: torch.Tensor) -> torch.Tensor:
+        return 0.5 * x  # any fixed function: the loss weights are what is tested
+
+    per_image = (model(s.q_sample(x0, t, noise), t) - noise).square().flatten(1).mean(1)
+    weighted = diffusion_loss(model, s, x0, t=t, noise=noise, min_snr_gamma=5.0)
+    torch.testing.assert_close(weighted, (min_snr_weight(s, t, 5.0) * per_image).mean())
+    plain = diffusion_loss(model, s, x0, t=t, noise=noise)
+    torch.testing.assert_close(plain, per_image.mean())
+    # a gamma above every SNR weighs every level 1: L_simple again
+    torch.testing.assert_close(diffusion_loss(model, s, x0, t=t, noise=noise, min_snr_gamma=1e9), plain)

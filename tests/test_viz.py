@@ -28,7 +28,8 @@ def test_noising_strip_uses_the_closed_form():
     strip = noising_strip(s, x0, [0, 999], generator=torch.Generator().manual_seed(0))
     assert strip.shape == (2, 1, 4, 4)
     assert (strip[0] - 0.5).abs().max() < 0.1  # t = 0: almost the image
-    assert abs(strip[1].mean().item() - 0.5) > 0.1 or strip[1].std() > 0.5  # t = T-1: almost pure noise
+    # t = T-1: almost pure noise, sqrt(alpha_bar) x0 + sqrt(1 - alpha_bar) eps with alpha_bar ~ 4e-5
+    assert abs(strip[1].mean().item()) < 0.5 and 0.5 < strip[1].std().item() < 1.5
 
 
 def test_frames_and_animation():
@@ -47,7 +48,7 @@ def test_frames_and_animation():
     torch.testing.assert_close(estimates[1], x0[4, 2])
     anim = animate_trajectory(traj, num_frames=4, nrow=2)
     html = anim.to_jshtml()
-    assert "<img" in html or "animation" in html.lower()
+    assert html.count("data:image/png;base64") == 4  # one embedded frame per requested frame
 
 
 def test_figure_png_and_gif_render_without_scripts():

@@ -38,7 +38,8 @@ def language_info() -> dict[str, Any]:
     """The ``language_info`` the IPython kernel of this interpreter reports (ipykernel's own dict)."""
     from ipykernel.ipkernel import IPythonKernel
 
-    return json.loads(json.dumps(IPythonKernel.language_info))
+    out: dict[str, Any] = json.loads(json.dumps(IPythonKernel.language_info))
+    return out
 
 
 def merge_streams(outputs: list[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -84,7 +85,8 @@ def normalise(notebook: dict[str, Any], *, info: dict[str, Any] | None = None) -
         cell.get("metadata", {}).pop("execution", None)
         if cell.get("cell_type") == "code":
             cell["outputs"] = merge_streams(cell.get("outputs", []))
-    return nb
+    out: dict[str, Any] = nb
+    return out
 
 
 def dumps(notebook: dict[str, Any]) -> str:
@@ -92,7 +94,8 @@ def dumps(notebook: dict[str, Any]) -> str:
     indent, UTF-8, multi-line strings split into lists of lines) plus a final newline."""
     import nbformat
 
-    return nbformat.writes(nbformat.from_dict(notebook), version=4) + "\n"
+    out: str = nbformat.writes(nbformat.from_dict(notebook), version=4) + "\n"
+    return out
 
 
 def save(path: Path, notebook: dict[str, Any], *, info: dict[str, Any] | None = None) -> bool:

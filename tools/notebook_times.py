@@ -63,7 +63,9 @@ def _seconds(execution: dict[str, str]) -> float:
     start, end = execution.get("iopub.execute_input"), execution.get("shell.execute_reply")
     if not start or not end:
         return 0.0
-    parse = lambda s: datetime.fromisoformat(s.replace("Z", "+00:00"))  # noqa: E731
+    def parse(stamp: str) -> datetime:
+        return datetime.fromisoformat(stamp.replace("Z", "+00:00"))
+
     return (parse(end) - parse(start)).total_seconds()
 
 

@@ -190,7 +190,8 @@ class PeerUNet(nn.Module):
             raise ValueError("the peer model is class-conditional only: pass labels (and guidance 1)")
         b, _, h, w = x.shape
         cond = self.class_emb(labels).to(x.dtype).reshape(b, -1, 1, 1).expand(b, -1, h, w)
-        return self.model(torch.cat([x, cond], dim=1), t).sample
+        out: torch.Tensor = self.model(torch.cat([x, cond], dim=1), t).sample
+        return out
 
 
 def peer_schedule() -> NoiseSchedule:

@@ -10,7 +10,8 @@ what to say:
   further wrong attempt reveals one more hint. Hints never contain the code;
 - a right answer says so (a prediction also gets the measured outcome and why).
 
-Checks never raise, so a notebook executed top to bottom always succeeds.
+Checks never raise, so a notebook executed top to bottom always succeeds; a check that crashes
+says so as a fault of the course, and does not count as a wrong attempt.
 """
 
 from __future__ import annotations
@@ -84,11 +85,13 @@ class Tutor:
 
     def check(self, exercise: Exercise, answer: Any, *context: Any) -> CheckResult:
         """Judge ``answer`` (a function, a prediction, a fixed function) and say what to do next."""
+        name = exercise.name
         try:
             verdict = exercise.evaluate(answer, *context)
-        except Exception as err:  # a defect in the check itself must not stop the notebook
-            verdict = Verdict("wrong", detail=f"the check could not run ({type(err).__name__}: {err})")
-        name = exercise.name
+        except Exception as err:  # a defect in the check itself: not the learner's mistake, and no hint spent
+            return CheckResult(name, None, f"the check itself failed ({type(err).__name__}: {err}). This is a fault in "
+                                           f"the course, not in your answer; please report it with this message.",
+                               mistake="broken check")
         if verdict.status == "untouched":
             text = f"not attempted. {exercise.task}"
             return CheckResult(name, None, _join(text, verdict.explanation))
