@@ -173,9 +173,8 @@ def _presets() -> dict[str, Preset]:
         ),
         "cpu": Preset(
             name="cpu",
-            # a quarter of Table 1's widths (16-32-64-128): 2.5x the training images/s of 32-64-128-256 and
-            # a lower Fréchet distance per CPU-minute (README, "Time to quality"); lr 4e-3 and min-SNR-5 won there too.
-            # 1,150 steps with guidance 2 beat 850 steps with guidance 3 (guidance 3 was best at 850 steps)
+            # a quarter of Table 1's widths (16-32-64-128), lr 4e-3, min-SNR-5, 1,150 steps: the recipe with the
+            # best quality per CPU-minute; the measurements behind each choice are in docs/speed.md
             model=ModelConfig(base_channels=16, num_classes=10),
             train=TrainConfig(steps=1150, batch_size=128, lr=4e-3, warmup_steps=100, min_snr_gamma=5.0,
                               checkpoint_every=100),

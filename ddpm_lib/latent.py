@@ -98,11 +98,8 @@ class LatentRecipe:
 
 
 def _recipes() -> dict[str, tuple[AutoencoderConfig, AutoencoderTraining, dict[str, Any], int | None]]:
-    # the latent UNet: the same SimpleUNet with 4 input channels and three levels (8x8, 4x4, attention at 2x2).
-    # cpu: 32-64-128 has the pixel model's parameter count (1.2M) at a sixth of its FLOPs; at 1,500 steps it matched
-    # a 64-128 two-level UNet (judge accuracy 0.988 vs 0.992, FD 0.337 vs 0.357 at n=500) and trained 1.4x faster.
-    # The last entry is the latent UNet's default steps (None: the pixel preset's). cpu: 2,000 steps cost about
-    # a third of the pixel preset's 1,150 (the latent UNet trains ~5x faster per image).
+    # the latent UNet: the same SimpleUNet with 4 input channels and three levels (8x8, 4x4, attention at 2x2);
+    # the last entry is its default steps (None: the pixel preset's). Why these sizes: docs/latent.md.
     return {
         "smoke": (AutoencoderConfig(widths=(8, 8), norm_groups=4), AutoencoderTraining(steps=20, batch_size=32),
                   dict(base_channels=8, channel_mults=(1, 2), norm_groups=4, attention_heads=2), None),
