@@ -10,13 +10,13 @@ import argparse
 import json
 import sys
 import time
-from dataclasses import asdict, replace
+from dataclasses import asdict, fields, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable, Sequence, TypeVar
 
 import torch
 
-from .config import DEFAULT_GUIDANCE, OBJECTIVES, PRESET_NAMES, Preset, get_preset
+from .config import DEFAULT_GUIDANCE, OBJECTIVES, PRESET_NAMES, ModelConfig, Preset, TrainConfig, get_preset
 from .data import DATASET_NAMES, DatasetUnavailableError, ImageDataset, load_dataset
 from .distributed import (BACKENDS, DistributedContext, DistributedError, abort, choose_backend, context_from_env, process_device, start,
                           stop)
@@ -203,18 +203,14 @@ def cmd_train(args: argparse.Namespace) -> dict[str, Any]:
     if ckpt_dir.exists() and not ckpt_dir.is_dir():
         raise ValueError(f"--checkpoint-dir {ckpt_dir} is a file; give a folder")
     check_output_path(ckpt_dir / "model.safetensors", "checkpoint folder", option="--checkpoint-dir")
-    overrides: dict[str, Any] = {f"train_{k}": v for k, v in (
-        ("steps", args.steps), ("batch_size", args.batch_size), ("lr", args.lr), ("precision", args.precision),
-        ("min_snr_gamma", args.min_snr_gamma))
-        if v is not None}
+    # every flag named like a TrainConfig or ModelConfig field overrides it (--lr -> train_lr, --base-channels -> ...)
+    overrides: dict[str, Any] = {f"{prefix}_{f.name}": getattr(args, f.name) for prefix, config in
+                                 (("train", TrainConfig), ("model", ModelConfig)) for f in fields(config)
+                                 if getattr(args, f.name, None) is not None}
     if args.objective == "velocity" and args.min_snr_gamma is None and get_preset(args.preset).train.min_snr_gamma > 0:
         overrides["train_min_snr_gamma"] = 0.0
         print("flow matching (--objective velocity) trains without the preset's min-SNR weighting (it weights the eps "
               "loss only)")
-    overrides["train_compile"] = bool(args.compile)
-    overrides["train_seed"] = args.seed
-    if args.base_channels is not None:
-        overrides["model_base_channels"] = args.base_channels
     if args.unconditional:
         overrides["model_num_classes"] = None
     ctx.local_batch(get_preset(args.preset, **overrides).train.batch_size)  # the world size must divide the batch

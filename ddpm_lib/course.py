@@ -21,7 +21,7 @@ from __future__ import annotations
 
 from dataclasses import replace
 from pathlib import Path
-from typing import Any, Literal, NamedTuple, TypeVar
+from typing import Any, NamedTuple, TypeVar
 
 import torch
 
@@ -86,13 +86,13 @@ def load_with_path(path: Path, device: str | torch.device, kind: type[P], retrai
     return model, found, info
 
 
-class NotebookModel(NamedTuple):
-    """What :func:`notebook_model` returns; unpacks as ``model, schedule, info, path``."""
+class LoadedModel(NamedTuple):
+    """A trained model as a notebook gets it; unpacks as ``model, schedule, info, file``."""
 
     model: DiffusionModel          #: in eval mode, on the requested device
-    schedule: NoiseSchedule
+    schedule: NoiseSchedule | FlowPath  #: its path: a DDPM NoiseSchedule, or flow matching's FlowPath
     info: dict[str, Any]           #: what the checkpoint recorded (steps, note, ...)
-    path: Path                     #: the weights file it came from
+    file: Path                     #: the weights file it came from
 
 
 def notebook04_weights(preset_name: str, runs_dir: Path | None = None) -> Path:
@@ -106,7 +106,7 @@ def smoke_weights(runs_dir: Path | None = None) -> Path:
 
 
 def notebook_model(preset: Preset, device: str | torch.device = "cpu", *, runs_dir: Path | None = None,
-                   pretrained: Path = PRETRAINED_PATH) -> NotebookModel:
+                   pretrained: Path = PRETRAINED_PATH) -> LoadedModel:
     """The trained model notebooks 05-08 use with ``preset`` (see the module's docstring)."""
     notebook04 = notebook04_weights(preset.name, runs_dir)
     if preset.name != "smoke":
@@ -117,20 +117,11 @@ def notebook_model(preset: Preset, device: str | torch.device = "cpu", *, runs_d
         path = trained_here(preset, "eps", smoke_weights(runs_dir), device,
                             "notebook 04 has not run in this folder: training the smoke preset's model")
     model, schedule, info = load_with_path(path, device, NoiseSchedule, "`python -m ddpm_lib train`")
-    return NotebookModel(model, schedule, info, path)
-
-
-class FlowNotebookModel(NamedTuple):
-    """What :func:`flow_model` returns; unpacks as ``model, path, info, file``."""
-
-    model: DiffusionModel          #: in eval mode, on the requested device
-    path: FlowPath
-    info: dict[str, Any]
-    file: Path
+    return LoadedModel(model, schedule, info, path)
 
 
 def flow_model(preset: Preset, device: str | torch.device = "cpu", *, runs_dir: Path | None = None,
-               pretrained: Path = PRETRAINED_FLOW_PATH) -> FlowNotebookModel:
+               pretrained: Path = PRETRAINED_FLOW_PATH) -> LoadedModel:
     """The flow-matching model notebook 10 samples from: the shipped one (cpu, gpu), or a smoke one trained here.
 
     The smoke model (the smoke preset's recipe with the velocity objective and no min-SNR) is kept in
@@ -143,17 +134,7 @@ def flow_model(preset: Preset, device: str | torch.device = "cpu", *, runs_dir: 
         path = trained_here(smoke, "velocity", (RUNS_DIR if runs_dir is None else runs_dir) / "smoke" / "flow-model"
                             / WEIGHTS_FILE, device, "training the smoke preset's flow-matching model")
     model, flow, info = load_with_path(path, device, FlowPath, "`make pretrained-flow`")
-    return FlowNotebookModel(model, flow, info, path)
-
-
-class LatentNotebookModel(NamedTuple):
-    """What :func:`latent_model` returns; unpacks as ``model, schedule, codec, info, file``."""
-
-    model: DiffusionModel          #: the latent UNet, in eval mode, on the requested device
-    schedule: NoiseSchedule
-    codec: LatentCodec             #: the autoencoder it was trained on, with its scale factor
-    info: dict[str, Any]
-    file: Path
+    return LoadedModel(model, flow, info, path)
 
 
 AUTOENCODER_FILE = "autoencoder.safetensors"
@@ -211,8 +192,9 @@ def train_latent_pair(recipe: LatentRecipe, train_set: ImageDataset, folder: str
 
 
 def latent_model(preset: Preset, device: str | torch.device = "cpu", *, runs_dir: Path | None = None,
-                 pretrained: Path = PRETRAINED_LATENT_PATH) -> LatentNotebookModel:
-    """Notebook 09's latent DDPM and its codec: the shipped pair (cpu, gpu), or a smoke pair trained here.
+                 pretrained: Path = PRETRAINED_LATENT_PATH) -> tuple[LoadedModel, LatentCodec]:
+    """Notebook 09's latent DDPM and the codec of its latents: the shipped pair (cpu, gpu), or a smoke pair trained
+    here. Unpacks as ``(model, schedule, info, file), codec``.
 
     The codec is the autoencoder the checkpoint names (:func:`~ddpm_lib.latent.codec_for_checkpoint`). The smoke pair (the smoke recipe of :func:`~ddpm_lib.latent.latent_recipe`: a 20-step
     autoencoder, then 20 steps of the latent UNet) is kept in ``runs/smoke/latent-model/``.
@@ -233,4 +215,4 @@ def latent_model(preset: Preset, device: str | torch.device = "cpu", *, runs_dir
     if codec_found is None:
         raise ValueError(f"{path} is a pixel-space DDPM: it names no autoencoder; retrain the latent pair with "
                          f"`make pretrained-latent`")
-    return LatentNotebookModel(model, schedule, codec_found, info, path)
+    return LoadedModel(model, schedule, info, path), codec_found

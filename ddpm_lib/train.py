@@ -11,12 +11,13 @@ so N processes reproduce one process's run, and resume just as exactly.
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import math
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Callable, Iterator
 
 import torch
 import torch.nn.functional as F
@@ -249,6 +250,24 @@ def _step_generator(seed: int, step: int, device: torch.device) -> torch.Generat
     return torch.Generator(device=device).manual_seed(seed * 7_919 + step + 1)
 
 
+def check_run(model: nn.Module, schedule: DiffusionPath, dataset: ImageDataset, config: TrainConfig,
+              conditional: bool, resume: bool, checkpoint_dir: str | Path | None) -> None:
+    """Everything :func:`train` is given that could fail later, refused before the first step."""
+    if conditional and getattr(model, "num_classes", None) is None:
+        raise ValueError("conditional training needs a model built with num_classes")
+    if len(dataset) < config.batch_size:
+        raise ValueError(f"batch_size {config.batch_size} is larger than the dataset ({len(dataset)} images); "
+                         f"use a batch size of at most {len(dataset)}")
+    in_channels = getattr(model, "in_channels", dataset.images.shape[1])
+    if dataset.images.shape[1] != in_channels:
+        raise ValueError(f"the dataset {dataset.name!r} has {dataset.images.shape[1]} channel(s) but the model "
+                         f"expects {in_channels}; build the model with in_channels={dataset.images.shape[1]}")
+    if resume and checkpoint_dir is None:
+        raise ValueError("resume=True needs checkpoint_dir")
+    if config.min_snr_gamma > 0:
+        check_loss_weighting(schedule, config.min_snr_gamma)
+
+
 def _check_state(state: dict[str, Any], path: Path) -> None:
     missing = [k for k in STATE_KEYS if k not in state]
     if missing:
@@ -266,6 +285,66 @@ def _load_or_explain(module: nn.Module | torch.optim.Optimizer | EMA, state: Any
         raise CheckpointError(f"the {what} saved in {path} does not fit this model ({detail}); it was trained with "
                               f"another model config (width, levels, classes). Resume with the same settings, or "
                               f"use a new --checkpoint-dir") from None
+
+
+def read_resume_state(ckpt: Path, config: TrainConfig) -> dict[str, Any]:
+    """The training state an interrupted run left in ``ckpt``, checked before anything is built."""
+    state = load_training_state(ckpt / STATE_FILE)
+    _check_state(state, ckpt / STATE_FILE)
+    if int(state["step"]) >= config.steps:
+        raise ValueError(f"the checkpoint {ckpt / STATE_FILE} is at step {int(state['step'])}, nothing left to do "
+                         f"for steps={config.steps}; raise --steps to train longer")
+    return state
+
+
+def restore(state: dict[str, Any], path: Path, model: nn.Module, ema: EMA, optimizer: torch.optim.Optimizer,
+            scaler: torch.amp.GradScaler | None) -> tuple[int, list[tuple[int, float]]]:
+    """Load a training state into the run's parts; returns (the step to continue from, the loss history)."""
+    _load_or_explain(model, state["model"], "model", path)
+    _load_or_explain(ema, state["ema"], "EMA model", path)
+    _load_or_explain(optimizer, state["optimizer"], "optimizer state", path)
+    if scaler is not None and "grad_scaler" in state:
+        scaler.load_state_dict(state["grad_scaler"])
+    return int(state["step"]), [(int(s), float(v)) for s, v in state["history"].tolist()]
+
+
+def wrapped_forward(model: nn.Module, ctx: DistributedContext, device: torch.device,
+                    compile: bool) -> Callable[..., torch.Tensor]:
+    """What computes the loss: ``model``, inside DistributedDataParallel in a data-parallel run (gradients are
+    averaged over the processes inside backward()), compiled with ``torch.compile`` when asked."""
+    forward: Callable[..., torch.Tensor] = model
+    if ctx.enabled:
+        forward = DistributedDataParallel(model, device_ids=[device.index] if device.type == "cuda" else None)
+    if compile:
+        forward = torch.compile(forward)
+    return forward
+
+
+@contextlib.contextmanager
+def peer_failure_explained(ctx: DistributedContext, ckpt: Path | None, step: int) -> Iterator[None]:
+    """In a data-parallel run, a collective that fails because another process stopped becomes a
+    :class:`DistributedError` that says what to do; in a single process, errors pass unchanged."""
+    try:
+        yield
+    except RuntimeError as err:
+        if not ctx.enabled:
+            raise
+        saved = ckpt is not None and (ckpt / STATE_FILE).is_file()
+        last = f"the last checkpoint in {ckpt} is whole" if saved else "no checkpoint was written yet"
+        raise DistributedError(
+            f"rank {ctx.rank} of {ctx.world_size}: another process of this run stopped during step {step} "
+            f"(torchrun's report names the rank that failed first); {last}. Fix that process's error, then "
+            f"start the run again with --resume. ({str(err).strip().splitlines()[0][:200]})") from err
+
+
+def diverged(value: float, step: int, config: TrainConfig, precision: str, ckpt: Path | None) -> TrainingDivergedError:
+    """The error for a non-finite loss, naming the step, the checkpoint left intact and the likely fixes."""
+    saved = ckpt is not None and (ckpt / STATE_FILE).is_file()
+    last = f"the last checkpoint in {ckpt} is intact (resume with --resume)" if saved else "no checkpoint was written yet"
+    return TrainingDivergedError(
+        f"loss became {value} at step {step} (lr {lr_at(step, config):.2e}, precision {precision}); {last}. "
+        f"Likely causes: learning rate too high (try --lr {config.lr / 3:.1e}), data outside [-1, 1], "
+        f"or fp16 overflow (try --precision fp32).")
 
 
 def train(model: nn.Module, schedule: DiffusionPath, dataset: ImageDataset, config: TrainConfig, *,
@@ -292,33 +371,15 @@ def train(model: nn.Module, schedule: DiffusionPath, dataset: ImageDataset, conf
 
     Raises :class:`TrainingDivergedError` on a non-finite loss, leaving the last checkpoint intact.
     """
+    # -- setup: checks first, then the run's parts (model, EMA, optimiser, and an fp16 run's gradient scaler)
     ctx = dist or DistributedContext()
     rows = ctx.batch_slice(config.batch_size)  # checks that the world size divides the batch
     device = choose_device(device)
     precision = resolve_precision(config.precision, device)
-    num_classes = getattr(model, "num_classes", None)
-    conditional = (num_classes is not None) if conditional is None else conditional
-    if conditional and num_classes is None:
-        raise ValueError("conditional training needs a model built with num_classes")
-    if len(dataset) < config.batch_size:
-        raise ValueError(f"batch_size {config.batch_size} is larger than the dataset ({len(dataset)} images); "
-                         f"use a batch size of at most {len(dataset)}")
-    in_channels = getattr(model, "in_channels", dataset.images.shape[1])
-    if dataset.images.shape[1] != in_channels:
-        raise ValueError(f"the dataset {dataset.name!r} has {dataset.images.shape[1]} channel(s) but the model "
-                         f"expects {in_channels}; build the model with in_channels={dataset.images.shape[1]}")
-    if resume and checkpoint_dir is None:
-        raise ValueError("resume=True needs checkpoint_dir")
-    if config.min_snr_gamma > 0:
-        check_loss_weighting(schedule, config.min_snr_gamma)
+    conditional = (getattr(model, "num_classes", None) is not None) if conditional is None else conditional
+    check_run(model, schedule, dataset, config, conditional, resume, checkpoint_dir)
     ckpt = Path(checkpoint_dir) if checkpoint_dir is not None else None
-    state = None
-    if resume and ckpt is not None:
-        state = load_training_state(ckpt / STATE_FILE)
-        _check_state(state, ckpt / STATE_FILE)
-        if int(state["step"]) >= config.steps:
-            raise ValueError(f"the checkpoint {ckpt / STATE_FILE} is at step {int(state['step'])}, nothing left to do "
-                             f"for steps={config.steps}; raise --steps to train longer")
+    state = read_resume_state(ckpt, config) if resume and ckpt is not None else None
     model.to(device)
     schedule.to(device)
     memory_format = torch.channels_last if (config.channels_last and precision != "fp32") else torch.contiguous_format
@@ -326,18 +387,7 @@ def train(model: nn.Module, schedule: DiffusionPath, dataset: ImageDataset, conf
     ema = EMA(model, config.ema_decay)
     optimizer = torch.optim.AdamW(model.parameters(), lr=config.lr, weight_decay=config.weight_decay)
     scaler = torch.amp.GradScaler(device.type) if needs_grad_scaler(precision) else None
-    images, labels = dataset.images, dataset.labels
-
-    start, history = 0, []
-    if state is not None and ckpt is not None:
-        path = ckpt / STATE_FILE
-        _load_or_explain(model, state["model"], "model", path)
-        _load_or_explain(ema, state["ema"], "EMA model", path)
-        _load_or_explain(optimizer, state["optimizer"], "optimizer state", path)
-        if scaler is not None and "grad_scaler" in state:
-            scaler.load_state_dict(state["grad_scaler"])
-        start = int(state["step"])
-        history = [(int(s), float(v)) for s, v in state["history"].tolist()]
+    start, history = restore(state, ckpt / STATE_FILE, model, ema, optimizer, scaler) if state and ckpt else (0, [])
     if ckpt is not None and ctx.is_main:
         for name in (STATE_FILE, WEIGHTS_FILE):
             remove_stale_temps(ckpt / name)  # left by a run that was killed mid-write
@@ -354,54 +404,35 @@ def train(model: nn.Module, schedule: DiffusionPath, dataset: ImageDataset, conf
         save_model(model, ckpt / WEIGHTS_FILE, schedule, state_dict=ema.model.state_dict(), steps=step,
                    train_config=asdict(config), weights="ema", world_size=ctx.world_size, **(info or {}))
 
-    forward: Callable[..., torch.Tensor] = model
-    if ctx.enabled:  # gradients are averaged over the processes inside backward()
-        forward = DistributedDataParallel(model, device_ids=[device.index] if device.type == "cuda" else None)
-    if config.compile:
-        forward = torch.compile(forward)
+    # -- the loop: Algorithm 1, one seeded batch per step
+    forward = wrapped_forward(model, ctx, device, config.compile)
+    images, labels = dataset.images, dataset.labels
     model.train()
     t0 = time.perf_counter()
-    bar = tqdm(range(start, config.steps), desc="training", disable=progress_disabled(progress), initial=start, total=config.steps)
+    bar = tqdm(range(start, config.steps), desc="training", disable=progress_disabled(progress), initial=start,
+               total=config.steps)
     for step in bar:
-        g = _step_generator(config.seed, step, device)
         idx = batch_indices(step, len(images), config.batch_size, config.seed)[rows]
         x0 = images[idx].to(device, non_blocking=True).contiguous(memory_format=memory_format)
         y = labels[idx].to(device) if conditional else None
-        # the whole global batch's randomness, in one fixed order; this process keeps its rows
-        noise = StepNoise.draw(g, (config.batch_size, *images.shape[1:]), schedule.num_timesteps,
-                               config.p_uncond if conditional else 0.0, device).rows(rows)
+        # the whole global batch's t, eps and dropped labels, in one fixed order; this process keeps its rows
+        noise = StepNoise.draw(_step_generator(config.seed, step, device), (config.batch_size, *images.shape[1:]),
+                               schedule.num_timesteps, config.p_uncond if conditional else 0.0, device).rows(rows)
         for group in optimizer.param_groups:
             group["lr"] = lr_at(step, config)
-        try:
+        with peer_failure_explained(ctx, ckpt, step):
             value = training_step(model, optimizer, schedule, x0, labels=y, grad_clip=config.grad_clip,
                                   precision=precision, noise=noise, forward=forward, scaler=scaler,
-                                  min_snr_gamma=config.min_snr_gamma,
-                                  average=lambda loss: average(ctx, loss))
-        except RuntimeError as err:
-            if not ctx.enabled:
-                raise
-            saved = ckpt is not None and (ckpt / STATE_FILE).is_file()
-            last = f"the last checkpoint in {ckpt} is whole" if saved else "no checkpoint was written yet"
-            raise DistributedError(
-                f"rank {ctx.rank} of {ctx.world_size}: another process of this run stopped during step {step} "
-                f"(torchrun's report names the rank that failed first); {last}. Fix that process's error, then "
-                f"start the run again with --resume. ({str(err).strip().splitlines()[0][:200]})") from err
+                                  min_snr_gamma=config.min_snr_gamma, average=lambda loss: average(ctx, loss))
         if not math.isfinite(value):  # every process sees the same averaged loss, so all stop here
-            saved = ckpt is not None and (ckpt / STATE_FILE).is_file()
-            last = (f"the last checkpoint in {ckpt} is intact (resume with --resume)" if saved
-                    else "no checkpoint was written yet")
-            raise TrainingDivergedError(
-                f"loss became {value} at step {step} (lr {lr_at(step, config):.2e}, precision {precision}); {last}. "
-                f"Likely causes: learning rate too high (try --lr {config.lr / 3:.1e}), data outside [-1, 1], "
-                f"or fp16 overflow (try --precision fp32).")
+            raise diverged(value, step, config, precision, ckpt)
         ema.update(model)
         history.append((step, value))
         if callback is not None:
             callback(step, value)
-        done = step + 1 - start
-        elapsed = time.perf_counter() - t0
         if progress and (step % 10 == 0 or step + 1 == config.steps):
-            bar.set_postfix(loss=f"{value:.4f}", img_s=f"{done * config.batch_size / elapsed:.0f}")
+            img_s = (step + 1 - start) * config.batch_size / (time.perf_counter() - t0)
+            bar.set_postfix(loss=f"{value:.4f}", img_s=f"{img_s:.0f}")
         if ckpt is not None and (step + 1) % config.checkpoint_every == 0 and step + 1 < config.steps:
             write_checkpoint(step + 1)
     bar.close()
@@ -410,7 +441,6 @@ def train(model: nn.Module, schedule: DiffusionPath, dataset: ImageDataset, conf
     barrier(ctx)  # the other ranks return only once rank 0's files are complete
     model.to(memory_format=torch.contiguous_format)
     ema.model.to(memory_format=torch.contiguous_format)
-    done = config.steps - start
     return TrainResult(model=model, ema=ema, history=history, steps_done=config.steps, seconds=seconds,
-                       images_per_second=done * config.batch_size / max(seconds, 1e-9), precision=precision,
-                       world_size=ctx.world_size)
+                       images_per_second=(config.steps - start) * config.batch_size / max(seconds, 1e-9),
+                       precision=precision, world_size=ctx.world_size)

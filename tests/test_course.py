@@ -35,7 +35,7 @@ def test_smoke_notebooks_train_their_own_model_once_when_notebook_04_has_not_run
     assert "notebook 04 has not run in this folder" in capsys.readouterr().out
     stamp = path.stat().st_mtime_ns
     again = notebook_model(preset, runs_dir=tmp_path)
-    assert again.path == path and path.stat().st_mtime_ns == stamp, "the cached model is reused, not retrained"
+    assert again.file == path and path.stat().st_mtime_ns == stamp, "the cached model is reused, not retrained"
     assert capsys.readouterr().out == ""
 
 
