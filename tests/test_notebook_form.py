@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import pytest
@@ -102,3 +103,39 @@ def test_a_file_that_is_not_a_notebook_is_named(tmp_path: Path, capsys) -> None:
         notebook_form.main([str(path)])
     assert exit_info.value.code == 2
     assert f"{path}: cannot read a notebook" in capsys.readouterr().err
+
+
+CODE_LINE = re.compile(r"^\s*(import \w|from [\w.]+ import |def \w+\(|class \w+[(:]|print\(|display\(|for \w+ in .*:$|"
+                       r"[A-Za-z_]\w*(\[[^\]]*\])? = )")
+
+
+def code_lines_in_markdown(source: str) -> list[str]:
+    """Lines of a markdown cell that read as Python statements, outside ``` fences (a learner would see raw code)."""
+    outside = re.sub(r"```.*?```", "", source, flags=re.S)
+    return [line for line in outside.splitlines() if CODE_LINE.match(line)]
+
+
+def test_code_in_markdown_is_recognised() -> None:
+    assert code_lines_in_markdown("losses = [v for _, v in h]\ndisplay(Markdown(text))") == [
+        "losses = [v for _, v in h]", "display(Markdown(text))"]
+    assert code_lines_in_markdown("The loss $L = E[...]$ falls.\n```python\nx = 1\n```\n- a list item") == []
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)
+def test_what_a_learner_reads_holds_no_raw_code_and_no_test_markers(path: Path) -> None:
+    notebook = json.loads(path.read_text(encoding="utf-8"))
+    count = len(NOTEBOOKS)
+    for i, cell in enumerate(notebook["cells"]):
+        source = "".join(cell["source"])
+        if cell["cell_type"] == "markdown":
+            assert not code_lines_in_markdown(source), f"{path.name} cell {i}: markdown holding Python"
+        assert "NBVAL_" not in source and "# noqa" not in source, (
+            f"{path.name} cell {i}: a test or lint marker shown to learners; use the cell's nbval-* tag instead")
+        for match in re.finditer(r"notebook (\d+) of (\d+)", source):
+            assert int(match.group(2)) == count, f"{path.name}: says {match.group(0)!r} but the course has {count}"
+        for output in cell.get("outputs", []):
+            data = output.get("data", {})
+            assert not ("application/vnd.jupyter.widget-view+json" in data and "text/plain" in data), (
+                f"{path.name} cell {i}: a widget's text fallback (HBox(...)) shows under its picture")
+    first = "".join(notebook["cells"][1]["source"])
+    assert "docs/glossary.md" in first, f"{path.name}: the opening box links the glossary"

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from tools.notebook_times import (BOX_TAG, TIMES_PATH, _duration, _heading, _seconds, box_markdown, is_box,
+from tools.notebook_times import (BOX_TAG, TIMES_PATH, _duration, _heading, _seconds, box_markdown, is_box, reading_words,
                                   load_times, with_box)
 
 NOTEBOOKS = sorted((Path(__file__).resolve().parents[1] / "notebooks").glob("*.ipynb"))
@@ -41,11 +41,11 @@ def test_the_slowest_cell_is_named_by_its_section() -> None:
 
 
 def test_the_box_states_the_measured_times_machine_and_what_to_do() -> None:
-    text = box_markdown(TIMES, "05_demo")
-    assert "2 cores, Test CPU; matmul peak 200 GFLOP/s fp32, 400 bf16, 2026-11-22" in text
-    assert "about **13 min**" in text and "*Judging what was drawn* (6 min 01 s)" in text
-    assert "about 22 s" in text and "python -m ddpm_lib bench" in text and 'PRESET = \\"smoke\\"' not in text
-    assert 'PRESET = "smoke"' in text
+    text = box_markdown(TIMES, "05_demo", 1500)
+    assert "a 2-core Test CPU whose matrix products peak at 200 GFLOP/s in fp32 and 400 in bf16" in text
+    assert "Reading takes about **12 min** (1,500 words)" in text and "../docs/glossary.md" in text
+    assert "about **13 min** to run" in text and "*Judging what was drawn* (6 min 01 s)" in text
+    assert "about 22 s" in text and "pictures are noise" in text and "python -m ddpm_lib bench" in text
 
 
 def test_with_box_inserts_after_the_title_once_then_replaces() -> None:
@@ -71,9 +71,10 @@ def test_run_times_cover_every_notebook_in_both_presets() -> None:
 
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)
 def test_each_notebook_opens_with_the_box_its_measured_times_give(path: Path) -> None:
-    cells = json.loads(path.read_text(encoding="utf-8"))["cells"]
+    nb = json.loads(path.read_text(encoding="utf-8"))
+    cells = nb["cells"]
     boxes = [i for i, c in enumerate(cells) if is_box(c)]
     assert boxes == [1], f"{path.name}: one 'Before you run' box, right after the title"
-    assert "".join(cells[1]["source"]) == box_markdown(load_times(), path.stem), (
+    assert "".join(cells[1]["source"]) == box_markdown(load_times(), path.stem, reading_words(nb)), (
         f"{path.name}: its box differs from notebooks/run_times.json; fix: python -m tools.notebook_times --boxes "
         "notebooks/*.ipynb")

@@ -104,24 +104,35 @@ def _duration(seconds: float) -> str:
     return f"{minutes} min" if rest == 0 or minutes >= 10 else f"{minutes} min {rest:02d} s"
 
 
-def box_markdown(times: dict[str, Any], stem: str) -> str:
-    """The "Before you run" box of notebook ``stem``, from the measured ``times`` (the machine named is
-    the one its ``cpu`` time was measured on, with the peaks measured in that run)."""
+WORDS_PER_MINUTE = 120  # technical prose with formulas, read to be understood
+
+
+def reading_words(nb: dict[str, Any]) -> int:
+    """The words of a notebook's text (markdown cells, the box itself left out): what its reading time counts."""
+    return sum(len(cell_source(c).split()) for c in nb["cells"] if c.get("cell_type") == "markdown" and not is_box(c))
+
+
+def box_markdown(times: dict[str, Any], stem: str, words: int) -> str:
+    """The "Before you run" box of notebook ``stem``: reading time from its ``words``, running times from the
+    measured ``times``, and the machine they were measured on described so a learner can compare."""
     c, s = times["presets"]["cpu"]["notebooks"][stem], times["presets"]["smoke"]["notebooks"][stem]
     ref = c["machine"]
     peaks = ref["matmul_gflops"]
     lines = [
-        "> **Before you run.** Measured on the reference machine ("
-        f"{ref['cores']} cores, {ref['cpu']}; matmul peak {peaks['fp32']} GFLOP/s fp32, {peaks['bf16']} bf16, "
-        f"{ref['date']}):",
+        f"> **Before you run.** Reading takes about **{max(1, round(words / WORDS_PER_MINUTE))} min** "
+        f"({words:,} words), the exercises as long again. Symbols and words: the "
+        "[glossary](../docs/glossary.md).",
         ">",
-        f"> - **`cpu` preset** (the default without a GPU): about **{_duration(c['seconds'])}**; the slowest "
-        f"cell is in *{c['slowest']['section']}* ({_duration(c['slowest']['seconds'])}).",
-        f"> - **`smoke` preset** (tiny models, what CI runs): about {_duration(s['seconds'])}.",
+        f"> - **`cpu` preset** (the default without a GPU): about **{_duration(c['seconds'])}** to run; the "
+        f"slowest cell is in *{c['slowest']['section']}* ({_duration(c['slowest']['seconds'])}).",
+        f"> - **`smoke` preset** (what CI runs, about {_duration(s['seconds'])}): tiny models that check every "
+        "cell runs; their pictures are noise and their scores mean nothing.",
         ">",
-        "> Your time scales roughly with your machine's peak: `python -m ddpm_lib bench` prints it. "
-        "Too slow? Set `PRESET = \"smoke\"` in the parameters cell for a quick pass through every idea; "
-        "the committed outputs show what the `cpu` preset gives.",
+        f"> Measured on a {ref['cores']}-core {ref['cpu']} whose matrix products peak at {peaks['fp32']} GFLOP/s "
+        f"in fp32 and {peaks['bf16']} in bf16. `python -m ddpm_lib bench` prints your machine's peaks: expect about "
+        "our time times our peak over yours (compare the bf16 peaks if `bench` reports `fast_precision` "
+        "bf16, else the fp32 ones). Too slow? Read the committed outputs, which are the `cpu` preset's, and "
+        "run only the cells you want to change.",
     ]
     return "\n".join(lines)
 
@@ -145,7 +156,8 @@ def with_box(nb: dict[str, Any], text: str) -> dict[str, Any]:
 
 def write_boxes(notebooks: list[Path], times: dict[str, Any]) -> None:
     for path in notebooks:
-        save(path, with_box(json.loads(path.read_text(encoding="utf-8")), box_markdown(times, path.stem)))
+        nb = json.loads(path.read_text(encoding="utf-8"))
+        save(path, with_box(nb, box_markdown(times, path.stem, reading_words(nb))))
 
 
 def main(argv: list[str] | None = None) -> int:
