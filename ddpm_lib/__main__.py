@@ -20,7 +20,7 @@ from .config import DEFAULT_GUIDANCE, OBJECTIVES, PRESET_NAMES, ModelConfig, Pre
 from .data import DATASET_NAMES, DatasetUnavailableError, ImageDataset, load_dataset
 from .distributed import (BACKENDS, DistributedContext, DistributedError, abort, choose_backend, context_from_env, process_device, start,
                           stop)
-from .paths import JUDGE_PATH, PRETRAINED_PATH
+from .paths import JUDGE_PATH, PRETRAINED_PATH, RUNS_DIR, SCULPTURES_DIR, check_course_root
 from .runtime import MAX_SEED, PRECISIONS, choose_device, make_generator
 from .validate import MIN_EVAL_SAMPLES, SAMPLERS, check_number, check_whole
 
@@ -28,6 +28,7 @@ if TYPE_CHECKING:
     from .latent import LatentCodec
 
 DIGITS = tuple(range(10))
+MAX_PICTURE_SAMPLES = 1000  # one picture of 10 x 100 digits; DDIM-50 draws it in about 2 minutes on 2 CPU cores
 T = TypeVar("T")
 
 
@@ -100,7 +101,8 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("quest", help="train a latent DDPM from scratch and write chaos_sculptures/new_creation.png")
     p.add_argument("--preset", choices=PRESET_NAMES, default=None,
                    help="model and budget (default: smoke if DDPM_COURSE_MODE=smoke, gpu with CUDA, else cpu)")
-    p.add_argument("--out", type=Path, default=Path("chaos_sculptures"), help="output folder (created if missing)")
+    p.add_argument("--out", type=Path, default=SCULPTURES_DIR,
+                   help="output folder (created if missing; default chaos_sculptures/ in the course folder)")
     p.add_argument("--steps", type=POSITIVE, default=None,
                    help="training steps of the (latent or pixel) UNet (default: the preset's)")
     p.add_argument("--pixel", action="store_true",
@@ -112,7 +114,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("train", help="train a SimpleUNet and save its EMA weights (.safetensors)")
     p.add_argument("--preset", choices=PRESET_NAMES, default=None, help="model and budget")
-    p.add_argument("--out", type=Path, default=Path("runs/model.safetensors"), help="where the EMA weights go")
+    p.add_argument("--out", type=Path, default=RUNS_DIR / "model.safetensors",
+                   help="where the EMA weights go (default runs/model.safetensors in the course folder)")
     p.add_argument("--checkpoint-dir", type=Path, default=None,
                    help="folder for periodic checkpoints (default: beside --out, named after it)")
     p.add_argument("--resume", action="store_true", help="continue from --checkpoint-dir")
@@ -138,8 +141,12 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("sample", help="draw digits from a checkpoint into a PNG")
     p.add_argument("--checkpoint", type=Path, required=True)
     p.add_argument("--digits", type=_parse_digits, default=list(DIGITS), help="e.g. 3,7 (default all)")
-    p.add_argument("--per-digit", type=POSITIVE, default=10, help="samples per digit (default 10)")
-    p.add_argument("--out", type=Path, default=Path("chaos_sculptures/samples.png"))
+    p.add_argument("--per-digit", type=POSITIVE, default=10,
+                   help=f"samples per digit (default 10; more than {MAX_PICTURE_SAMPLES:,} in all needs --allow-many)")
+    p.add_argument("--allow-many", action="store_true",
+                   help=f"draw more than {MAX_PICTURE_SAMPLES:,} samples into one picture (hours on a CPU)")
+    p.add_argument("--out", type=Path, default=SCULPTURES_DIR / "samples.png",
+                   help="the picture (default chaos_sculptures/samples.png in the course folder)")
     _add_sampling(p)
     add_common(p)
 
@@ -164,7 +171,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("train-autoencoder", help="train the autoencoder of latent diffusion (notebook 09)")
     p.add_argument("--preset", choices=PRESET_NAMES, default=None, help="autoencoder size and steps")
-    p.add_argument("--out", type=Path, default=Path("runs/autoencoder.safetensors"), help="where its weights go")
+    p.add_argument("--out", type=Path, default=RUNS_DIR / "autoencoder.safetensors",
+                   help="where its weights go (default runs/ in the course folder)")
     p.add_argument("--steps", type=POSITIVE, default=None, help="training steps (default: the preset's)")
     p.add_argument("--dataset", choices=DATASET_NAMES, default="mnist-5k", help="dataset (default mnist-5k, offline)")
     add_common(p)
@@ -287,6 +295,12 @@ def cmd_sample(args: argparse.Namespace) -> dict[str, Any]:
     from .viz import save_grid
     read_metadata(args.checkpoint)  # a missing or foreign file is reported before anything else
     check_output_path(args.out, "picture", option="--out", not_same_as=(args.checkpoint,))
+    n = len(args.digits) * args.per_digit
+    if n > MAX_PICTURE_SAMPLES and not args.allow_many:
+        raise ValueError(f"--per-digit {args.per_digit} asks for {n:,} samples ({len(args.digits)} digits x "
+                         f"{args.per_digit}), more than the {MAX_PICTURE_SAMPLES:,} one picture holds; at about 10 "
+                         f"samples a second on a CPU that is {n / 10 / 3600:.1f} hours. Ask for at most "
+                         f"{MAX_PICTURE_SAMPLES // len(args.digits)} per digit, or add --allow-many to draw them anyway")
     device = choose_device(args.device)
     g = make_generator(args.seed, device)
     model, schedule, info = load_model(args.checkpoint, device)
@@ -294,7 +308,6 @@ def cmd_sample(args: argparse.Namespace) -> dict[str, Any]:
     decoder = codec_for_checkpoint(args.checkpoint, info, device)
     conditional = model.num_classes is not None
     labels = torch.tensor([d for d in args.digits for _ in range(args.per_digit)]) if conditional else None
-    n = len(args.digits) * args.per_digit
     t0 = time.perf_counter()
     sampler = args.sampler or default_sampler(schedule)
     x = generate(model, schedule, labels, num_samples=None if conditional else n, sampler=sampler,
@@ -388,6 +401,9 @@ def checked_run(command: Callable[[], dict[str, Any]], as_json: bool) -> int:
     """Run one command: its summary printed (as JSON with ``--json``), a refusal as one ``error:`` line, exit 2."""
     ctx = context_from_env()
     try:
+        created = check_course_root()
+        if created and ctx.is_main:
+            print(created, file=sys.stderr)
         summary = command()
     except LIBRARY_ERRORS as err:
         where = f" (rank {ctx.rank} of {ctx.world_size})" if ctx.enabled else ""

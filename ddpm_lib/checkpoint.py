@@ -35,6 +35,8 @@ pixel UNet never imports the prompt encoder."""
 PATH_KINDS: dict[str, str] = {"flow": "ddpm_lib.flow:FlowPath"}
 """Schedule kinds that are not a :class:`NoiseSchedule` (linear, cosine), and their class."""
 FORMATS: tuple[str, ...] = tuple(MODEL_FORMATS)
+MAX_PARAMETERS = 500_000_000
+"""The largest model a checkpoint may describe (2 GiB of float32 weights; Table 1's UNet has 19M parameters)."""
 DiffusionModel = Union["SimpleUNet", "TextConditionedUNet"]
 
 class CheckpointError(ValueError):
@@ -129,9 +131,20 @@ def load_model(path: str | Path, device: str | torch.device = "cpu") -> tuple[Di
     meta = read_metadata(path)
     model: DiffusionModel
     try:
+        with torch.device("meta"):  # shapes only, no memory: the size is checked before anything is allocated
+            size = sum(p.numel() for p in _build(meta).parameters())
+        if size > MAX_PARAMETERS:
+            config = meta["model_config"]
+            widths = {k: config[k] for k in ("base_channels", "channel_mults", "unet") if k in config}
+            raise CheckpointError(f"{path}: its model_config ({widths}) implies {size:,} parameters "
+                                  f"({size * 4 / 2**30:.1f} GiB of float32 weights), more than the {MAX_PARAMETERS:,} "
+                                  f"this library builds; the file is damaged or not a course model. Retrain it, or "
+                                  f"pass another checkpoint")
         with seeded(0):  # the random initialisation is overwritten below; the caller's random state is kept
             model = _build(meta)
     except (KeyError, TypeError, ValueError) as err:
+        if isinstance(err, CheckpointError):
+            raise
         raise CheckpointError(f"{path} has an unreadable 'model_config': {err}") from None
     load_weights(model, path)
     schedule = None

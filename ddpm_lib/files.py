@@ -72,6 +72,18 @@ def remove_stale_temps(path: str | Path) -> list[Path]:
     return stale
 
 
+def can_write_in(folder: Path) -> bool:
+    """Whether a file can really be created in ``folder``: a probe file is made and removed (permission bits alone
+    do not tell, e.g. for root, on a read-only mount or in /proc)."""
+    try:
+        fd, probe = tempfile.mkstemp(prefix=".write-probe.", suffix=TEMP_SUFFIX, dir=folder)
+    except OSError:
+        return False
+    os.close(fd)
+    os.unlink(probe)
+    return True
+
+
 def check_output_path(path: str | Path, what: str, *, option: str | None = None,
                       not_same_as: tuple[str | Path, ...] = (), example: str = "out.png") -> Path:
     """Check, before any long work, that a file can be written at ``path``; return it.
@@ -96,9 +108,9 @@ def check_output_path(path: str | Path, what: str, *, option: str | None = None,
         existing = existing.parent
     if not existing.is_dir():
         raise ValueError(f"cannot create the folder of the {what}{flag} {path}: {existing} is a file, not a folder")
-    if not os.access(existing, os.W_OK | os.X_OK):
+    if not can_write_in(existing):
         raise ValueError(f"cannot write the {what}{flag} {path}: the folder {existing} is not writable "
-                         f"(read-only disk or no permission); choose a folder you can write to")
+                         f"(read-only disk, a system folder or no permission); choose a folder you can write to")
     if path.exists() and not os.access(path, os.W_OK):
         raise ValueError(f"cannot overwrite the {what}{flag} {path}: the file is read-only")
     return path

@@ -159,13 +159,14 @@ def autoencoder_file(checkpoint: str | Path, info: dict[str, Any]) -> Path | Non
     if recorded is None:
         return None
     stored = Path(str(recorded))
-    candidates = [stored, COURSE_ROOT / stored, Path(checkpoint).parent / stored.name]
+    candidates = list(dict.fromkeys(p.resolve() for p in (stored, COURSE_ROOT / stored,
+                                                             Path(checkpoint).parent / stored.name)))
     for c in candidates:
         if c.is_file():
             return c
-    raise CheckpointError(f"{checkpoint} is a latent diffusion model whose autoencoder {stored} is missing (looked in "
-                          f"{', '.join(str(c) for c in candidates)}); put that file back, or retrain both with "
-                          f"`make pretrained-latent`")
+    where = str(candidates[0]) if len(candidates) == 1 else "any of " + ", ".join(str(c) for c in candidates)
+    raise CheckpointError(f"{checkpoint} is a latent diffusion model, but its autoencoder {stored.name} is not at "
+                          f"{where}; put that file back, or retrain both with `make pretrained-latent`")
 
 
 def codec_for_checkpoint(checkpoint: str | Path, info: dict[str, Any],

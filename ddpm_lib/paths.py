@@ -16,6 +16,8 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+from .files import can_write_in
+
 ROOT_ENV = "DDPM_COURSE_ROOT"
 PACKAGE_DIR = Path(__file__).resolve().parent
 WEIGHTS_DIR = PACKAGE_DIR / "weights"  # shipped with the package (see pyproject's package-data)
@@ -35,6 +37,29 @@ def course_root(environ: dict[str, str] | None = None, package_dir: Path = PACKA
     if (checkout / "pyproject.toml").is_file() and (checkout / "notebooks").is_dir():
         return checkout
     return Path.cwd()
+
+
+def check_course_root(environ: dict[str, str] | None = None) -> str | None:
+    """Refuse a ``$DDPM_COURSE_ROOT`` that outputs cannot go to (a file, an unwritable folder), before any work;
+    create a missing folder. Returns what to tell the user (the folder was created), or None."""
+    environ = dict(os.environ) if environ is None else environ
+    value = environ.get(ROOT_ENV, "").strip()
+    if not value:
+        return None
+    root = Path(value).expanduser()
+    fix = f"point {ROOT_ENV} at a folder you can write to (runs/ and chaos_sculptures/ go there), or unset it"
+    if root.exists() and not root.is_dir():
+        raise ValueError(f"{ROOT_ENV}={value} is a file, not a folder; {fix}")
+    said = None
+    if not root.exists():
+        try:
+            root.mkdir(parents=True)
+        except OSError as err:
+            raise ValueError(f"{ROOT_ENV}={value} does not exist and cannot be created ({err.strerror}); {fix}") from None
+        said = f"created the course folder {root} ({ROOT_ENV})"
+    if not can_write_in(root):
+        raise ValueError(f"{ROOT_ENV}={value} is a folder nothing can be written in (read-only or no permission); {fix}")
+    return said
 
 
 COURSE_ROOT = course_root()

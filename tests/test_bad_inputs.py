@@ -2,6 +2,7 @@
 or value, what was expected, and (where there is one) the fix. Nothing here runs a long job first."""
 
 import json
+from pathlib import Path
 import math
 import re
 
@@ -218,6 +219,12 @@ def test_damaged_checkpoints_name_the_file_and_field(ckpt, tmp_path):
     wrong = _rewrite_metadata(ckpt, tmp_path / "abc.safetensors", model_config=json.dumps(cfg))
     with pytest.raises(CheckpointError, match="abc.safetensors has an unreadable 'model_config': .*'base_channels'.*'abc'"):
         load_model(wrong)
+    huge = _rewrite_metadata(ckpt, tmp_path / "huge.safetensors",
+                             model_config=json.dumps({**ModelConfig(**SMALL).to_dict(), "base_channels": 4096}))
+    with pytest.raises(CheckpointError, match=r"huge.safetensors: its model_config \(\{'base_channels': 4096, "
+                                              r"'channel_mults': \[1, 2\]\}\) implies [\d,]+ parameters \([\d.]+ GiB "
+                                              r"of float32 weights\), more than the 500,000,000"):
+        load_model(huge)  # refused from its shapes alone, before gigabytes are allocated
     bad_schedule = _rewrite_metadata(ckpt, tmp_path / "s.safetensors", schedule_config='{"num_timesteps": 100, "kind": "sqrt"}')
     with pytest.raises(CheckpointError, match="s.safetensors has an unreadable 'schedule_config'.*valid kinds"):
         load_model(bad_schedule)
@@ -275,6 +282,12 @@ CLI_CASES = [
     ("sample-out-is-ckpt", ["sample", "--checkpoint", "{ckpt}", "--out", "{ckpt}"],
      "same file as the input .*m.safetensors; writing it would destroy the input"),
     ("sample-out-dir", ["sample", "--checkpoint", "{ckpt}", "--out", "{tmp}"], "is an existing directory; give a file name"),
+    ("train-out-proc", ["train", "--preset", "smoke", "--out", "/proc/m.safetensors"],
+     r"cannot write the weights file \(--out\) /proc/m.safetensors: the folder /proc is not writable"),
+    ("sample-out-proc", ["sample", "--checkpoint", "{ckpt}", "--out", "/proc/a.png"],
+     r"cannot write the picture \(--out\) /proc/a.png: the folder /proc is not writable"),
+    ("sample-per-digit-huge", ["sample", "--checkpoint", "{ckpt}", "--per-digit", "100000", "--out", "{tmp}/a.png"],
+     r"--per-digit 100000 asks for 1,000,000 samples .* add --allow-many"),
     ("results-out-is-ckpt", ["results", "--checkpoint", "{ckpt}", "--out", "{ckpt}"], "same file as the input"),
     ("train-out-dir", ["train", "--preset", "smoke", "--out", "{tmp}"], r"weights file \(--out\) .* is an existing directory"),
     ("train-base-channels", ["train", "--preset", "smoke", "--base-channels", "6", "--out", "{tmp}/m.safetensors"],
@@ -300,3 +313,25 @@ def test_cli_refuses_bad_input_with_a_message(argv, pattern, ckpt, tmp_path, cap
     assert re.search(pattern, err), err
     assert not list(tmp_path.glob("*_checkpoint"))  # refused before any training started
 
+
+@pytest.mark.parametrize("kind", ["file", "unwritable", "missing"])
+def test_a_bad_course_root_is_refused_before_any_work(kind, ckpt, tmp_path, capsys, monkeypatch):
+    root = {"file": tmp_path / "a_file", "unwritable": Path("/proc/sys"), "missing": tmp_path / "new" / "course"}[kind]
+    if kind == "file":
+        root.write_text("x")
+    monkeypatch.setenv("DDPM_COURSE_ROOT", str(root))
+    argv = ["sample", "--checkpoint", str(ckpt), "--per-digit", "1", "--steps", "2", "--out", str(tmp_path / "a.png")]
+    if kind == "missing":  # created, and said so
+        assert main(argv) == 0
+        assert root.is_dir() and f"created the course folder {root} (DDPM_COURSE_ROOT)" in capsys.readouterr().err
+        return
+    err = cli_error(capsys, argv)
+    assert f"DDPM_COURSE_ROOT={root} is" in err and "point DDPM_COURSE_ROOT at a folder you can write to" in err, err
+    assert not (tmp_path / "a.png").exists()
+
+
+def test_quality_reads_a_negative_budget_as_a_value_and_refuses_it(capsys):
+    from tools import quality
+    with pytest.raises(SystemExit):
+        quality.main(["--budgets", "-1,2"])
+    assert "budget (minutes) must be a finite number in (0, 600], got -1.0" in capsys.readouterr().err

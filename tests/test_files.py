@@ -1,4 +1,5 @@
 import os
+from pathlib import Path
 
 import pytest
 
@@ -59,13 +60,48 @@ def test_check_output_path_refuses_what_would_fail_later(tmp_path):
         check_output_path(a_file / "x.png", "picture")
 
 
-@pytest.mark.skipif(os.geteuid() == 0, reason="root can write into read-only folders")
-def test_check_output_path_read_only_folder(tmp_path):  # pragma: no cover - CI runs as root
-    ro = tmp_path / "ro"
-    ro.mkdir()
-    ro.chmod(0o500)
+def test_check_output_path_refuses_a_folder_nothing_can_be_written_in():
+    with pytest.raises(ValueError, match=r"cannot write the weights file \(--out\) /proc/m.safetensors: the folder "
+                                         r"/proc is not writable"):
+        check_output_path("/proc/m.safetensors", "weights file", option="--out")
+    with pytest.raises(ValueError, match="the folder /proc is not writable"):  # a folder still to be made, under /proc
+        check_output_path("/proc/m_checkpoint/model.safetensors", "checkpoint folder", option="--checkpoint-dir")
+
+
+def test_check_output_path_read_only_folder_as_a_user():
+    """Checked in a child process that drops to an unprivileged user when run as root (root ignores chmod), so the
+    refusal of a read-only folder really runs in CI; a writable folder beside it passes for the same user."""
+    import shutil
+    import tempfile
+    base = Path(tempfile.mkdtemp(prefix="ro-check-", dir="/tmp"))
     try:
-        with pytest.raises(ValueError, match="not writable"):
-            check_output_path(ro / "x.png", "picture")
+        base.chmod(0o755)
+        ro, rw = base / "ro", base / "rw"
+        ro.mkdir(mode=0o555)
+        rw.mkdir()
+        rw.chmod(0o777)
+        read, write = os.pipe()
+        pid = os.fork()
+        if pid == 0:  # the child: never returns into pytest
+            try:
+                if os.geteuid() == 0:
+                    os.setgid(65534)
+                    os.setuid(65534)  # nobody
+                lines = []
+                for folder in (ro, rw):
+                    try:
+                        check_output_path(folder / "x.png", "picture", option="--out")
+                        lines.append("accepted")
+                    except ValueError as err:
+                        lines.append(str(err))
+                os.write(write, "\n".join(lines).encode())
+            finally:
+                os._exit(0)
+        os.close(write)
+        os.waitpid(pid, 0)
+        refused, accepted = os.read(read, 10_000).decode().split("\n")
+        os.close(read)
+        assert "cannot write the picture (--out)" in refused and "ro is not writable" in refused, refused
+        assert accepted == "accepted"
     finally:
-        ro.chmod(0o700)
+        shutil.rmtree(base)

@@ -124,8 +124,11 @@ def test_checkpoint_finds_its_autoencoder_beside_it_or_says_what_is_missing(tmp_
     assert codec_for_checkpoint(ckpt, {}) is None  # a pixel model
     assert load_codec(tmp_path / "ae.safetensors")[0].latent_shape == (4, 8, 8)
     (tmp_path / "ae.safetensors").unlink()
-    with pytest.raises(CheckpointError, match="autoencoder somewhere/else/ae.safetensors is missing.*make pretrained-latent"):
+    with pytest.raises(CheckpointError, match="its autoencoder ae.safetensors is not at .*make pretrained-latent") as err:
         autoencoder_file(ckpt, info)
+    looked = str(err.value).split(" is not at ")[1].split(";")[0]
+    places = looked.removeprefix("any of ").split(", ")
+    assert len(places) == len(set(places)) and str(tmp_path / "ae.safetensors") in places  # each place named once
 
 
 def test_bench_compares_the_pixel_and_latent_unets_of_a_preset():

@@ -468,6 +468,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     p.add_argument("--peer-bench", action="store_true",
                    help="only time diffusers' UNet2DModel at the Table 1 widths (training img/s) and stop")
     add_common(p)
+    # "--budgets -1,2" would read as an option: join such a value to its flag, so that the check can refuse it
+    argv = list(sys.argv[1:] if argv is None else argv)
+    for i, arg in enumerate(argv[:-1]):
+        if arg == "--budgets" and argv[i + 1].startswith("-"):
+            argv[i:i + 2] = [f"--budgets={argv[i + 1]}"]
+            break
     args = p.parse_args(argv)
 
     def run() -> dict[str, Any]:
