@@ -18,7 +18,7 @@ from safetensors import SafetensorError
 from safetensors import safe_open
 from safetensors.torch import load_file, save_file
 
-from .files import atomic_write
+from .files import atomic_write, write_failed
 from .runtime import seeded
 from .schedule import DiffusionPath, NoiseSchedule
 
@@ -65,7 +65,14 @@ def save_weights(path: str | Path, state_dict: dict[str, torch.Tensor], metadata
     """Tensors as float32 safetensors at ``path`` with string ``metadata``, atomically: the one writer of
     every weights file (models, the autoencoder, the judge)."""
     tensors = {k: v.detach().to("cpu", torch.float32).contiguous() for k, v in state_dict.items()}
-    return atomic_write(path, lambda tmp: save_file(tensors, str(tmp), metadata=metadata))
+
+    def write(tmp: Path) -> None:
+        try:
+            save_file(tensors, str(tmp), metadata=metadata)
+        except SafetensorError as err:  # safetensors reports a full disk as its own error, not as an OSError
+            raise write_failed(path, err) from None
+
+    return atomic_write(path, write)
 
 
 def _class(spec: str) -> Any:
@@ -200,7 +207,13 @@ def load_weights(model: torch.nn.Module, path: str | Path) -> None:
 
 def save_training_state(path: str | Path, state: dict[str, Any]) -> Path:
     """Atomically ``torch.save`` a dict of tensors / numbers / strings (no custom objects)."""
-    return atomic_write(path, lambda tmp: torch.save(state, tmp))
+    def write(tmp: Path) -> None:
+        try:
+            torch.save(state, tmp)
+        except RuntimeError as err:  # torch reports a failed write (a full disk) as a RuntimeError of its stream
+            raise write_failed(path, err) from None
+
+    return atomic_write(path, write)
 
 
 def load_training_state(path: str | Path) -> dict[str, Any]:

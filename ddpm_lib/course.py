@@ -32,6 +32,7 @@ from .flow import FlowPath
 from .latent import (LatentCodec, LatentRecipe, codec_for_checkpoint, latent_dataset, latent_recipe, load_codec,
                      save_codec, train_codec)
 from .paths import PRETRAINED_FLOW_PATH, PRETRAINED_LATENT_PATH, PRETRAINED_PATH, RUNS_DIR
+from .files import remove_stale_temps
 from .runtime import choose_device, seeded
 from .schedule import NoiseSchedule
 from .train import STATE_FILE, WEIGHTS_FILE, TrainResult, train
@@ -149,9 +150,10 @@ class LatentPair(NamedTuple):
     result: TrainResult
 
 
-def check_latent_resume(folder: str | Path) -> bool:
+def check_latent_resume(folder: str | Path, recipe: LatentRecipe | None = None) -> bool:
     """Whether a resumed latent run in ``folder`` finds its autoencoder; refuses, before any training, a folder
-    with nothing to resume and a training state with no autoencoder beside it (a pixel run's)."""
+    with nothing to resume, a training state with no autoencoder beside it (a pixel run's), and, given the
+    ``recipe`` to resume with, an autoencoder another preset's recipe trained."""
     folder = Path(folder)
     autoencoder, state = folder / AUTOENCODER_FILE, folder / STATE_FILE
     if not autoencoder.is_file() and not state.is_file():
@@ -160,6 +162,12 @@ def check_latent_resume(folder: str | Path) -> bool:
     if not autoencoder.is_file():
         raise CheckpointError(f"{state} has no autoencoder beside it ({autoencoder} is missing), so it is not a latent "
                               f"run's state (a --pixel run's?); resume it with --pixel, or drop --resume to start afresh")
+    if recipe is not None:
+        saved = load_codec(autoencoder)[0].autoencoder.config
+        if saved != recipe.autoencoder:
+            raise CheckpointError(f"{autoencoder} was trained with another recipe (autoencoder widths {saved.widths}), "
+                                  f"not the {recipe.preset.name} preset's {recipe.autoencoder.widths}; resume with the "
+                                  f"preset that started the run, or drop --resume to start afresh in another --out")
     return state.is_file()
 
 
@@ -178,6 +186,7 @@ def train_latent_pair(recipe: LatentRecipe, train_set: ImageDataset, folder: str
     """
     folder = Path(folder)
     autoencoder_path = folder / AUTOENCODER_FILE
+    remove_stale_temps(autoencoder_path)  # left by a run killed while it wrote the autoencoder
     unet_started = check_latent_resume(folder) if resume else False
     if resume:
         codec, codec_summary = load_codec(autoencoder_path, choose_device(device))

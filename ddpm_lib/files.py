@@ -10,6 +10,7 @@ temporary file is removed. A process killed outright (``kill -9``) cannot clean 
 from __future__ import annotations
 
 import contextlib
+import errno
 import json
 import os
 import tempfile
@@ -59,6 +60,15 @@ def atomic_write_text(path: str | Path, text: str) -> Path:
 def atomic_write_json(path: str | Path, data: Any) -> Path:
     """Write ``data`` as indented JSON (plus a newline) to ``path`` atomically."""
     return atomic_write_text(path, json.dumps(data, indent=2, default=str) + "\n")
+
+
+def write_failed(path: str | Path, err: Exception) -> OSError:
+    """An OSError for a write of ``path`` that a library reported its own way (safetensors, torch.save): ENOSPC,
+    saying so, when the disk is full, else the library's message."""
+    folder = Path(path).parent
+    if os.statvfs(folder).f_bavail == 0:
+        return OSError(errno.ENOSPC, f"no space left on the disk of {folder}; free some space and run again", str(path))
+    return OSError(f"cannot write {path}: {err}")
 
 
 def remove_stale_temps(path: str | Path) -> list[Path]:

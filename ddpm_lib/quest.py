@@ -16,6 +16,7 @@ from typing import Any
 import torch
 
 from .bench import autoencoder_rate, training_rate
+from .checkpoint import CheckpointError
 from .config import DEFAULT_GUIDANCE, Preset, get_preset
 from .course import AUTOENCODER_FILE, check_latent_resume, preset_model, train_latent_pair
 from .data import load_dataset
@@ -138,7 +139,10 @@ def run_quest(preset_name: str | None = None, out: str | Path = "chaos_sculpture
         check_output_path(out / name, "Quest picture", option="--out")
     ckpt_dir = out / CHECKPOINT_DIR
     if resume and recipe is not None:
-        check_latent_resume(ckpt_dir)
+        check_latent_resume(ckpt_dir, recipe)
+    if resume and recipe is None and (ckpt_dir / AUTOENCODER_FILE).is_file():
+        raise CheckpointError(f"{ckpt_dir} holds a latent Quest ({AUTOENCODER_FILE} is there); resume it without "
+                              f"--pixel, or drop --resume to start afresh")
     data = load_dataset("mnist-5k", "train")
     batch = preset.train.batch_size
     if recipe is None:

@@ -271,3 +271,38 @@ def test_latent_diffusion_train_autoencoder_then_train_sample_and_evaluate(tmp_p
     assert "make pretrained-latent" in capsys.readouterr().err
     assert main(["train", "--preset", "smoke", "--autoencoder", str(ae), "--steps", "2", "--out", str(out)]) == 2
     assert "train-autoencoder --out" in capsys.readouterr().err
+
+
+def test_a_quest_killed_in_its_autoencoder_stage_resumes_nothing_and_restarts_clean(tmp_path, capsys, monkeypatch):
+    """Stopped while training the autoencoder (Ctrl-C), or killed while writing it (a temp file left behind):
+    --resume finds nothing to resume and says so, and a fresh run removes the debris and completes."""
+    import ddpm_lib.course as course
+
+    out = tmp_path / "q"
+
+    def interrupted(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(course, "train_codec", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        main(["quest", "--preset", "smoke", "--out", str(out), "--steps", "3", "--no-eval"])
+    monkeypatch.undo()
+    ckpt = out / "quest_checkpoint"
+    ckpt.mkdir(parents=True, exist_ok=True)
+    (ckpt / ".autoencoder.safetensors.x1y2.tmp").write_bytes(b"half a file")  # what kill -9 mid-write leaves
+    assert main(["quest", "--preset", "smoke", "--out", str(out), "--steps", "3", "--resume", "--no-eval"]) == 2
+    assert "nothing to resume in" in capsys.readouterr().err
+    assert main(["quest", "--preset", "smoke", "--out", str(out), "--steps", "3", "--no-eval"]) == 0
+    assert (ckpt / "autoencoder.safetensors").is_file() and not list(ckpt.glob(".*.tmp"))
+
+
+def test_quest_resume_refuses_another_presets_folder_before_training(quest_dir, tmp_path, capsys):
+    import shutil
+
+    other = tmp_path / "other"
+    shutil.copytree(quest_dir, other)
+    assert main(["quest", "--preset", "cpu", "--resume", "--out", str(other), "--no-eval"]) == 2
+    err = capsys.readouterr().err
+    assert "was trained with another recipe (autoencoder widths (8, 8)), not the cpu preset's (16, 32)" in err, err
+    assert main(["quest", "--preset", "smoke", "--pixel", "--resume", "--out", str(other), "--no-eval"]) == 2
+    assert "holds a latent Quest (autoencoder.safetensors is there); resume it without --pixel" in capsys.readouterr().err

@@ -105,3 +105,42 @@ def test_check_output_path_read_only_folder_as_a_user():
         assert accepted == "accepted"
     finally:
         shutil.rmtree(base)
+
+
+@pytest.fixture
+def tiny_disk(tmp_path):
+    """A 256 KiB tmpfs: every write below overflows it (needs root and mount rights, as in CI; skipped elsewhere)."""
+    import subprocess
+    mount = tmp_path / "disk"
+    mount.mkdir()
+    made = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=256k", "tmpfs", str(mount)], capture_output=True, text=True)
+    if made.returncode != 0:
+        pytest.skip(f"cannot mount a small tmpfs here ({made.stderr.strip() or 'not root'}): the full-disk case needs it")
+    try:
+        yield mount
+    finally:
+        subprocess.run(["umount", "--lazy", str(mount)], check=True)
+
+
+def test_a_full_disk_leaves_nothing_half_written(tiny_disk):
+    """Weights, training state, recipe JSON and PNG: each write that runs out of space raises and leaves no file."""
+    import errno
+
+    import torch
+
+    from ddpm_lib.checkpoint import save_model, save_training_state
+    from ddpm_lib.unet import SimpleUNet
+    from ddpm_lib.viz import save_grid
+
+    g = torch.Generator().manual_seed(0)
+    writes = {
+        "weights": lambda: save_model(SimpleUNet(base_channels=16, num_classes=10), tiny_disk / "m.safetensors"),
+        "training state": lambda: save_training_state(tiny_disk / "train_state.pt", {"w": torch.randn(200_000, generator=g)}),
+        "recipe JSON": lambda: atomic_write_json(tiny_disk / "recipe.json", {"losses": [0.123456789] * 40_000}),
+        "PNG": lambda: save_grid(torch.rand(400, 1, 32, 32, generator=g) * 2 - 1, tiny_disk / "grid.png", nrow=20),
+    }
+    for what, write in writes.items():
+        with pytest.raises(OSError) as err:
+            write()
+        assert err.value.errno == errno.ENOSPC or "No space left" in str(err.value), (what, err.value)
+        assert sorted(p.name for p in tiny_disk.iterdir()) == [], f"{what}: a half-written file was left behind"

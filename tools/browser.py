@@ -226,7 +226,11 @@ class LabNotebook:
         return bool(self.js("return panel.context.model.dirty;"))
 
     def command(self, name: str) -> None:
-        self.driver.execute_script(f"return window.jupyterapp.commands.execute('{name}')")
+        """Start a JupyterLab command and return at once; callers wait on the page's state (``wait_for``).
+
+        Returning the command's promise would make WebDriver wait for it under its script timeout (30 s),
+        which running every cell outlasts on a busy machine."""
+        self.driver.execute_script(f"window.jupyterapp.commands.execute('{name}'); return null;")
 
     def save(self, timeout: float = 30.0) -> None:
         self.command("docmanager:save")
