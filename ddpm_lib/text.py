@@ -23,6 +23,7 @@ from torch import nn
 
 from .config import ModelConfig
 from .data import ImageDataset
+from .runtime import seeded
 from .unet import SimpleUNet
 from .validate import check_whole
 
@@ -192,13 +193,19 @@ def build_text_model(unet_kwargs: dict[str, Any], context_dim: int = 64) -> Text
     return TextConditionedUNet(unet, tok, PromptEncoder(tok.vocab_size, context_dim, tok.max_len))
 
 
-def text_model_from(unet: SimpleUNet, context_dim: int = 64) -> TextConditionedUNet:
+def text_model_from(unet: SimpleUNet, context_dim: int = 64, seed: int = 0) -> TextConditionedUNet:
     """Start text fine-tuning from a trained class-conditional UNet.
 
     The new UNet copies every weight of ``unet`` and adds cross-attention layers whose output
     projection starts at zero, so before any training it is exactly ``unet``'s unconditional
-    model (null label); fine-tuning then only has to teach it to read the prompt.
+    model (null label); fine-tuning then only has to teach it to read the prompt. The new layers
+    are drawn under ``seed`` (the caller's random state is left alone).
     """
+    with seeded(seed):
+        return _text_model_from(unet, context_dim)
+
+
+def _text_model_from(unet: SimpleUNet, context_dim: int) -> TextConditionedUNet:
     new = SimpleUNet.from_config(replace(unet.config, context_dim=context_dim))
     missing, unexpected = new.load_state_dict(unet.state_dict(), strict=False)
     if unexpected or not all(".cross_attn." in k for k in missing):

@@ -98,6 +98,16 @@ def test_text_model_from_class_model_starts_as_its_unconditional_model():
     torch.testing.assert_close(model(x, t, model.prompt_ids(["seven", "a two"])), base(x, t), atol=1e-5, rtol=0)
 
 
+def test_text_model_from_is_seeded_and_leaves_the_global_random_state_alone():
+    from ddpm_lib.text import text_model_from
+
+    base = SimpleUNet(**SMALL, num_classes=10)
+    state = torch.random.get_rng_state()
+    a, b, c = (text_model_from(base, context_dim=16, seed=s).state_dict() for s in (0, 0, 1))
+    assert torch.equal(torch.random.get_rng_state(), state)
+    assert all(torch.equal(a[k], b[k]) for k in a) and not all(torch.equal(a[k], c[k]) for k in a)
+
+
 def test_text_model_checkpoints_save_load_and_resume(tmp_path):
     from ddpm_lib.checkpoint import load_model, read_metadata
 
