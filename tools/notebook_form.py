@@ -32,6 +32,7 @@ from ddpm_lib.files import atomic_write_text
 
 KERNEL_NAME = "python3"
 KERNEL_DISPLAY_NAME = "Python 3 (ipykernel)"
+WIDGET_VIEW = "application/vnd.jupyter.widget-view+json"
 
 
 def language_info() -> dict[str, Any]:
@@ -85,6 +86,9 @@ def normalise(notebook: dict[str, Any], *, info: dict[str, Any] | None = None) -
         cell.get("metadata", {}).pop("execution", None)
         if cell.get("cell_type") == "code":
             cell["outputs"] = merge_streams(cell.get("outputs", []))
+            for output in cell["outputs"]:  # a widget's text fallback, HBox(children=...), is noise to a reader
+                if WIDGET_VIEW in output.get("data", {}):
+                    output["data"].pop("text/plain", None)
     out: dict[str, Any] = nb
     return out
 
