@@ -232,9 +232,13 @@ class LabNotebook:
         which running every cell outlasts on a busy machine."""
         self.driver.execute_script(f"window.jupyterapp.commands.execute('{name}'); return null;")
 
-    def save(self, timeout: float = 30.0) -> None:
+    def save(self, timeout: float = 60.0) -> None:
+        """Save, and wait until the server has written the file: its ``last_modified`` has moved on (a clean
+        notebook is not dirty before the save either, so dirtiness alone cannot tell)."""
+        before = self.js("return panel.context.contentsModel.last_modified;")
         self.command("docmanager:save")
-        wait_for(self.driver, f"!{_PANEL}.context.model.dirty", timeout, f"{self.path} to be saved")
+        wait_for(self.driver, f"!{_PANEL}.context.model.dirty && {_PANEL}.context.contentsModel.last_modified !== "
+                 f"arguments[0]", timeout, f"{self.path} to be saved", before)
 
     def outputs(self) -> list[list[dict[str, Any]]]:
         """Each code cell's outputs as nbformat JSON (from JupyterLab's model, rendered or not)."""
