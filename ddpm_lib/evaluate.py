@@ -411,6 +411,8 @@ def save_judge(judge: JudgeNet, path: str | Path, **info: Any) -> Path:
 def load_judge(path: str | Path | None = None, device: str | torch.device = "cpu") -> tuple[JudgeNet, dict[str, Any]]:
     """Load the shipped judge (``ddpm_lib/weights/judge.safetensors`` by default): (judge in eval mode, info)."""
     path = Path(path) if path is not None else JUDGE_PATH
+    if not path.is_file():
+        raise FileNotFoundError(f"no judge weights at {path}; train them with `python -m ddpm_lib train-judge`")
     meta = safetensors_metadata(path, "judge weights", "train them with `python -m ddpm_lib train-judge`",
                                 "`python -m ddpm_lib train-judge`")
     if meta.get("format") != JUDGE_FORMAT:
