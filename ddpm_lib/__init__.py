@@ -1,6 +1,7 @@
 """ddpm_lib: the tested companion package of the course *Diffusion from Scratch*.
 
-One concept per module (each names the notebook that teaches it):
+One concept per module (each names the notebook that teaches it); the notebooks' exercises and
+their tutor are the separate package ``ddpm_exercises``.
 
 - ``data``: datasets in [-1, 1], shape (N, C, 32, 32), the offline ``mnist-5k`` default
 - ``linear``: linear diffusion (PCA codec, one-hot prompts, least-squares denoiser)
@@ -10,7 +11,9 @@ One concept per module (each names the notebook that teaches it):
 - ``sample``: step functions (DDPM Algorithm 2, DDIM, DPM-Solver++, Euler, Heun), guidance, one loop per sampler
 - ``generation``: a sampler by name, many samples in batches, latents decoded
 - ``checkpoint``: safetensors weights with JSON config, atomic writes
-- ``evaluate``: the judge network, the metrics, and scoring checkpoints
+- ``judge``: the judge network, its training recipe and its weights
+- ``metrics``: accuracy, Frechet distance, CAS, memorisation and grain on the judge's terms
+- ``evaluate``: report rows, the results table, scoring a model or a checkpoint
 - ``viz``: grids, strips, trajectories, animations
 - ``text``: prompts as token ids, the prompt encoder, cross-attention conditioning
 - ``flow``: flow matching's straight path and its velocity
@@ -26,7 +29,6 @@ One concept per module (each names the notebook that teaches it):
 - ``paths``: shipped weights (package data) and the course folder
 - ``validate``: the checks of what a user gives, with one wording for every refusal
 - ``distributed``: data-parallel training under torchrun
-- ``exercises``: the notebooks' tutor (predict-then-run, find-the-bug, implement)
 """
 
 import importlib

@@ -20,7 +20,7 @@ from .config import DEFAULT_GUIDANCE, OBJECTIVES, PRESET_NAMES, ModelConfig, Pre
 from .data import DATASET_NAMES, DatasetUnavailableError, ImageDataset, load_dataset
 from .distributed import (BACKENDS, DistributedContext, DistributedError, abort, choose_backend, context_from_env, process_device, start,
                           stop)
-from .paths import JUDGE_PATH, PRETRAINED_PATH, RUNS_DIR, SCULPTURES_DIR, check_course_root
+from .paths import JUDGE_PATH, RUNS_DIR, SCULPTURES_DIR, check_course_root
 from .runtime import MAX_SEED, PRECISIONS, choose_device, make_generator
 from .validate import MIN_EVAL_SAMPLES, SAMPLERS, check_number, check_whole
 
@@ -240,7 +240,7 @@ def cmd_train(args: argparse.Namespace) -> dict[str, Any]:
 
 def latent_preset(preset: Preset, codec: LatentCodec, base_channels: int | None) -> Preset:
     """``preset`` with its latent UNet (:func:`~ddpm_lib.latent.latent_recipe`) reading ``codec``'s latents."""
-    from .latent import LatentCodec, latent_recipe
+    from .latent import latent_recipe
     if codec.image_channels != preset.model.in_channels:
         raise ValueError(f"the autoencoder encodes {codec.image_channels}-channel images but the dataset has "
                          f"{preset.model.in_channels}; train one on this dataset with `python -m ddpm_lib "
@@ -335,7 +335,8 @@ def cmd_bench(args: argparse.Namespace) -> dict[str, Any]:
 
 
 def cmd_train_judge(args: argparse.Namespace) -> dict[str, Any]:
-    from .evaluate import JudgeTraining, accuracy, save_judge, train_classifier
+    from .judge import JudgeTraining, save_judge, train_classifier
+    from .metrics import accuracy
     from .files import atomic_write_json, check_output_path
     recipe_path = args.out.with_suffix(".json")
     check_output_path(args.out, "judge weights", option="--out", example="model.safetensors")

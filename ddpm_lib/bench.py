@@ -18,7 +18,7 @@ from torch.utils.flop_counter import FlopCounterMode
 from .autoencoder import Autoencoder, AutoencoderConfig, AutoencoderTraining, autoencoder_step
 from .config import DEFAULT_GUIDANCE, ModelConfig, Preset, get_preset
 from .latent import latent_recipe
-from .runtime import autocast, choose_device, cpu_supports_bf16, resolve_precision, seeded
+from .runtime import choose_device, cpu_supports_bf16, resolve_precision, seeded
 from .generation import run_sampler, sampler_name
 from .schedule import NoiseSchedule
 from .train import StepNoise, training_step

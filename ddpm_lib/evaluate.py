@@ -1,300 +1,32 @@
-"""The judge: a small CNN classifier and the numbers every notebook, the Quest and ``bench`` report.
+"""Scoring samples and models: the report rows, the results table, ``python -m ddpm_lib evaluate``.
 
-Taught in ``notebooks/05_sampling.ipynb`` (scores of what was drawn) and used from notebook 01 on.
-
-FID's Inception network cannot be downloaded offline and knows little about 32x32 digits, so
-the course trains its own judge and measures, on the judge's terms:
-
-* conditional accuracy: the share of samples generated for digit d that the judge calls d;
-* Frechet distance between Gaussians fitted to judge features of samples and of real images;
-* Classification Accuracy Score (CAS): a fresh classifier trained on samples only, tested on real;
-* memorisation: how close each sample lies to its nearest training image, against the same for
-  held-out real images.
-
-The second half runs these end to end: :func:`judge_model` scores a model's samples and
-:func:`evaluate_checkpoint` is ``python -m ddpm_lib evaluate``.
+Taught in ``notebooks/05_sampling.ipynb``. :func:`evaluate_samples` puts every metric of
+:mod:`ddpm_lib.metrics` for one set of samples in a :class:`Report`; :func:`judge_model` draws from a
+model and scores it beside real digits (the floor) and noise (the ceiling);
+:func:`evaluate_checkpoint` is the command.
 """
 
 from __future__ import annotations
 
-import json
-import math
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import torch
-import torch.nn.functional as F
-from torch import nn
-from tqdm.auto import tqdm
 
-from .checkpoint import CheckpointError, load_model, load_weights, safetensors_metadata, save_weights
+from .checkpoint import load_model
 from .config import DEFAULT_GUIDANCE
 from .data import load_dataset
-from .flow import FlowPath
-from .linear import LinearNoisePredictor, PCACodec
-from .paths import JUDGE_PATH
-from .runtime import check_seed, choose_device, in_batches, make_generator, progress_disabled, seeded
-from .latent import codec_for_checkpoint
 from .generation import LatentDecoder, default_sampler, generate, sampler_name
-from .sample import NoisePredictor, sample_ddim
+from .judge import JudgeNet, check_images, judge_features, load_judge
+from .latent import codec_for_checkpoint
+from .metrics import (background_grain, balanced_subset, classification_accuracy_score, conditional_accuracy,
+                      frechet_distance, memorisation)
+from .runtime import choose_device, make_generator
+from .sample import NoisePredictor
 from .schedule import DiffusionPath, NoiseSchedule
-from .validate import MIN_EVAL_SAMPLES, SamplerName, check_num_samples, check_request, check_whole
-
-JUDGE_FORMAT = "ddpm_lib.judge.v1"
-
-
-class JudgeNet(nn.Module):
-    """CNN for 1x32x32 digits in [-1, 1]: three conv stages with BatchNorm, then a linear head.
-
-    ``features(x)``: (B, 128) penultimate activations (for Frechet distance);
-    ``forward(x)``: (B, num_classes) logits.
-    """
-
-    feature_dim = 128
-
-    def __init__(self, in_channels: int = 1, num_classes: int = 10) -> None:
-        super().__init__()
-
-        def conv(c_in: int, c_out: int) -> list[nn.Module]:
-            return [nn.Conv2d(c_in, c_out, 3, padding=1, bias=False), nn.BatchNorm2d(c_out), nn.ReLU(inplace=True)]
-
-        self.body = nn.Sequential(
-            *conv(in_channels, 32), *conv(32, 32), nn.MaxPool2d(2),  # 16x16
-            *conv(32, 64), *conv(64, 64), nn.MaxPool2d(2),  # 8x8
-            *conv(64, 128), *conv(128, 128), nn.MaxPool2d(2),  # 4x4
-            nn.AdaptiveAvgPool2d(1), nn.Flatten())
-        self.head = nn.Sequential(nn.Dropout(0.2), nn.Linear(self.feature_dim, num_classes))
-        self.in_channels = in_channels
-        self.num_classes = num_classes
-
-    def features(self, x: torch.Tensor) -> torch.Tensor:
-        out: torch.Tensor = self.body(x)
-        return out
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        out: torch.Tensor = self.head(self.features(x))
-        return out
-
-
-def check_images(images: torch.Tensor, channels: int = 1, what: str = "images") -> torch.Tensor:
-    """Validate a batch for the judge: (N, C, 32, 32), N > 0, finite, values in [-1, 1]."""
-    if not isinstance(images, torch.Tensor):
-        raise TypeError(f"{what} must be a torch.Tensor, got {type(images).__name__}")
-    if images.ndim != 4 or images.shape[1:] != (channels, 32, 32):
-        raise ValueError(f"{what} must have shape (N, {channels}, 32, 32), got {tuple(images.shape)}")
-    if images.shape[0] == 0:
-        raise ValueError(f"{what} is empty: need at least one image")
-    if not torch.isfinite(images).all():
-        raise ValueError(f"{what} contain NaN or inf values")
-    lo, hi = float(images.min()), float(images.max())
-    if lo < -1.01 or hi > 1.01:
-        raise ValueError(f"{what} must lie in [-1, 1] (the model range), got [{lo:.3g}, {hi:.3g}]; "
-                         f"map [0, 1] pixels with 2 x - 1")
-    return images
-
-
-def random_affine(x: torch.Tensor, generator: torch.Generator, max_degrees: float = 10.0,
-                  max_shift: float = 0.1, scale: tuple[float, float] = (0.9, 1.1)) -> torch.Tensor:
-    """Light augmentation: a random rotation, scale and shift per image (background stays -1)."""
-    b = x.shape[0]
-    angle = (torch.rand(b, generator=generator) * 2 - 1) * math.radians(max_degrees)
-    s = torch.empty(b).uniform_(*scale, generator=generator)
-    shift = (torch.rand(b, 2, generator=generator) * 2 - 1) * max_shift * 2
-    cos, sin = angle.cos() / s, angle.sin() / s
-    theta = torch.stack([torch.stack([cos, -sin, shift[:, 0]], 1), torch.stack([sin, cos, shift[:, 1]], 1)], 1)
-    grid = F.affine_grid(theta.to(x), list(x.shape), align_corners=False)
-    return F.grid_sample(x + 1, grid, align_corners=False, padding_mode="zeros") - 1
-
-
-def add_pixel_noise(x: torch.Tensor, generator: torch.Generator, max_std: float, share: float = 0.5) -> torch.Tensor:
-    """Add N(0, s^2) noise, s ~ U(0, max_std), to a random ``share`` of the images (clamped to [-1, 1]).
-
-    Generated digits often keep faint background speckle; a judge that never saw any reads them
-    poorly although a person reads them at once. This makes the judge score shapes, not grain.
-    """
-    b = x.shape[0]
-    s = torch.rand(b, generator=generator) * max_std * (torch.rand(b, generator=generator) < share)
-    return (x + s.reshape(b, 1, 1, 1) * torch.randn(x.shape, generator=generator)).clamp(-1, 1)
-
-
-@dataclass
-class JudgeTraining:
-    """Recipe of :func:`train_classifier` (recorded beside the shipped weights)."""
-
-    epochs: int = 30
-    batch_size: int = 128
-    max_lr: float = 3e-3
-    weight_decay: float = 5e-4
-    label_smoothing: float = 0.1
-    augment: bool = True
-    noise_std: float = 0.3  # half of each batch gets N(0, s^2) pixel noise, s ~ U(0, noise_std)
-    seed: int = 0
-
-
-def train_classifier(images: torch.Tensor, labels: torch.Tensor, recipe: JudgeTraining = JudgeTraining(), *,
-                     num_classes: int = 10, device: str | torch.device = "cpu", progress: bool = False) -> JudgeNet:
-    """Train a fresh :class:`JudgeNet` on (images, labels): AdamW, one-cycle LR, label smoothing, affine augmentation."""
-    check_images(images, images.shape[1] if images.ndim == 4 else 1, what="training images")
-    if labels.shape != (images.shape[0],):
-        raise ValueError(f"labels must have shape ({images.shape[0]},), got {tuple(labels.shape)}")
-    device = torch.device(device)
-    check_whole("JudgeTraining field 'epochs'", recipe.epochs, 1)
-    check_whole("JudgeTraining field 'batch_size'", recipe.batch_size, 1)
-    g = torch.Generator().manual_seed(recipe.seed)
-    with seeded(recipe.seed):  # weight initialisation and dropout have no generator argument
-        return _fit_classifier(images, labels, recipe, num_classes, device, g, progress)
-
-
-def _fit_classifier(images: torch.Tensor, labels: torch.Tensor, recipe: JudgeTraining, num_classes: int,
-                    device: torch.device, g: torch.Generator, progress: bool) -> JudgeNet:
-    net = JudgeNet(images.shape[1], num_classes).to(device)
-    steps_per_epoch = max(1, images.shape[0] // recipe.batch_size)
-    opt = torch.optim.AdamW(net.parameters(), lr=recipe.max_lr, weight_decay=recipe.weight_decay)
-    sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=recipe.max_lr, total_steps=recipe.epochs * steps_per_epoch)
-    net.train()
-    for _ in tqdm(range(recipe.epochs), desc="judge epochs", disable=progress_disabled(progress), leave=False):
-        perm = torch.randperm(images.shape[0], generator=g)
-        for i in range(steps_per_epoch):
-            idx = perm[i * recipe.batch_size:(i + 1) * recipe.batch_size]
-            x = images[idx]
-            if recipe.augment:
-                x = random_affine(x, g)
-                if recipe.noise_std > 0:
-                    x = add_pixel_noise(x, g, recipe.noise_std)
-            loss = F.cross_entropy(net(x.to(device)), labels[idx].to(device), label_smoothing=recipe.label_smoothing)
-            opt.zero_grad(set_to_none=True)
-            loss.backward()
-            opt.step()
-            sched.step()
-    return net.eval()
-
-
-def judge_logits(judge: JudgeNet, images: torch.Tensor) -> torch.Tensor:
-    """(N, num_classes) logits of ``judge`` (in eval mode) for images in [-1, 1]."""
-    check_images(images, judge.in_channels)
-    device = next(judge.parameters()).device
-    judge.eval()
-    return in_batches(lambda b: judge(b.to(device)).float().cpu(), images)
-
-
-def judge_features(judge: JudgeNet, images: torch.Tensor) -> torch.Tensor:
-    """(N, 128) penultimate features of ``judge`` for images in [-1, 1]."""
-    check_images(images, judge.in_channels)
-    device = next(judge.parameters()).device
-    judge.eval()
-    return in_batches(lambda b: judge.features(b.to(device)).double().cpu(), images)
-
-
-def accuracy(judge: JudgeNet, images: torch.Tensor, labels: torch.Tensor) -> float:
-    """Share of ``images`` the judge assigns to ``labels``."""
-    return float((judge_logits(judge, images).argmax(1) == labels.cpu()).double().mean())
-
-
-def conditional_accuracy(judge: JudgeNet, images: torch.Tensor, labels: torch.Tensor) -> dict[str, Any]:
-    """Share of images made for class d that the judge calls d: overall, per class, and the count used."""
-    if labels.shape != (images.shape[0],):
-        raise ValueError(f"labels must have shape ({images.shape[0]},), got {tuple(labels.shape)}")
-    pred = judge_logits(judge, images).argmax(1)
-    labels = labels.cpu()
-    per_class = {int(c): float((pred[labels == c] == c).double().mean()) for c in labels.unique()}
-    return {"accuracy": float((pred == labels).double().mean()), "per_class": per_class, "num_samples": int(len(labels))}
-
-
-def background_grain(images: torch.Tensor, stroke: float = 0.5, margin: int = 3) -> float:
-    """Mean brightness (0 black, 1 white) of the background: pixels farther than ``margin`` from any stroke.
-
-    images: (N, C, H, W) in [-1, 1], shown as u = (x + 1) / 2 clipped to [0, 1]. A stroke pixel has
-    u > ``stroke``; a pixel is background when no stroke pixel lies in the (2 margin + 1)^2 square
-    around it. MNIST's background is exactly black, so real digits score about 1e-5; the speckle a
-    half-trained model leaves between the strokes (the Quest's "grain") raises the score, which the
-    Fréchet distance only sees mixed with every other difference. Images with no background at all
-    (every pixel near a stroke, as in pure noise) score 1, the worst.
-    """
-    check_images(images, images.shape[1] if isinstance(images, torch.Tensor) and images.ndim == 4 else 1)
-    u = ((images.detach().float().cpu() + 1) / 2).clamp(0, 1)
-    near = F.max_pool2d((u > stroke).float(), 2 * margin + 1, stride=1, padding=margin) > 0
-    background = u[~near]
-    return float(background.mean()) if background.numel() else 1.0  # no black left anywhere (noise): the worst
-
-
-def grain_line(scores: dict[str, Any]) -> str:
-    """The sentence the Quest and ``evaluate`` print under their tables: the samples' grain beside real digits'."""
-    return (f"background grain (mean brightness away from the strokes, 0 black to 1 white): {scores['grain']:.4f}; "
-            f"real digits {scores['grain_floor']:.4f}")
-
-
-def _sqrtm_psd(m: torch.Tensor) -> torch.Tensor:
-    vals, vecs = torch.linalg.eigh(m)
-    out: torch.Tensor = (vecs * vals.clamp(min=0).sqrt()) @ vecs.T
-    return out
-
-
-def frechet_distance(feats_a: torch.Tensor, feats_b: torch.Tensor) -> float:
-    """||mu_a - mu_b||^2 + Tr(S_a + S_b - 2 (S_a^1/2 S_b S_a^1/2)^1/2) between Gaussians fitted to two (N, D) sets."""
-    for name, f in (("feats_a", feats_a), ("feats_b", feats_b)):
-        if f.ndim != 2 or f.shape[0] < 2:
-            raise ValueError(f"{name} must be (N, D) with N >= 2, got {tuple(f.shape)}")
-    if feats_a.shape[1] != feats_b.shape[1]:
-        raise ValueError(f"feature sizes differ: {feats_a.shape[1]} vs {feats_b.shape[1]}")
-    a, b = feats_a.double(), feats_b.double()
-    mu_a, mu_b = a.mean(0), b.mean(0)
-    cov_a, cov_b = torch.cov(a.T), torch.cov(b.T)
-    s = _sqrtm_psd(cov_a)
-    covmean_trace = torch.linalg.eigvalsh(s @ cov_b @ s).clamp(min=0).sqrt().sum()
-    fd = (mu_a - mu_b).square().sum() + cov_a.trace() + cov_b.trace() - 2 * covmean_trace
-    return float(fd.clamp(min=0))
-
-
-def judge_frechet_distance(judge: JudgeNet, images: torch.Tensor, reference: torch.Tensor) -> float:
-    """Frechet distance between the judge features of ``images`` and of ``reference`` images."""
-    return frechet_distance(judge_features(judge, images), judge_features(judge, reference))
-
-
-def nearest_distances(queries: torch.Tensor, pool: torch.Tensor, batch_size: int = 500) -> torch.Tensor:
-    """(N,) Euclidean pixel distance from each query image to its nearest image in ``pool``.
-
-    The nearest image is found with |q|^2 + |p|^2 - 2 q.p (one matrix product), then its distance
-    is recomputed directly, since that expansion loses precision for near-identical images.
-    """
-    q = queries.flatten(1).float()
-    p = pool.flatten(1).float()
-    p_sq = p.square().sum(1)
-    out = []
-    for i in range(0, q.shape[0], batch_size):
-        qb = q[i:i + batch_size]
-        nearest = (p_sq[None] - 2 * qb @ p.T).argmin(1)
-        out.append((qb - p[nearest]).norm(dim=1))
-    return torch.cat(out)
-
-
-def memorisation(samples: torch.Tensor, train_images: torch.Tensor, heldout_images: torch.Tensor,
-                 quantile: float = 0.01) -> dict[str, float]:
-    """Do samples sit closer to training images than fresh real images do?
-
-    Returns the median nearest-training-image distance of samples and of held-out real images,
-    their ratio, and ``copied_fraction``: the share of samples nearer to a training image than
-    all but ``quantile`` of held-out images are (about ``quantile`` for a model that does not copy,
-    near 1 for one that returns its training set).
-    """
-    for name, x in (("samples", samples), ("train_images", train_images), ("heldout_images", heldout_images)):
-        check_images(x, samples.shape[1] if samples.ndim == 4 else 1, name)
-    d_samples = nearest_distances(samples, train_images)
-    d_heldout = nearest_distances(heldout_images, train_images)
-    threshold = torch.quantile(d_heldout, quantile)
-    return {"sample_nn_median": float(d_samples.median()), "heldout_nn_median": float(d_heldout.median()),
-            "nn_ratio": float(d_samples.median() / d_heldout.median().clamp(min=1e-12)),
-            "copied_fraction": float((d_samples < threshold).double().mean()), "num_samples": int(len(samples))}
-
-
-def classification_accuracy_score(images: torch.Tensor, labels: torch.Tensor, test_images: torch.Tensor,
-                                  test_labels: torch.Tensor, recipe: JudgeTraining | None = None,
-                                  device: str | torch.device = "cpu") -> float:
-    """CAS: train a fresh classifier on (generated) ``images`` only, return its accuracy on real test images."""
-    recipe = recipe or JudgeTraining(epochs=10)
-    net = train_classifier(images, labels, recipe, device=device)
-    return accuracy(net, test_images, test_labels)
+from .validate import SamplerName, check_num_samples, check_request
 
 
 @dataclass
@@ -353,23 +85,6 @@ def evaluate_samples(judge: JudgeNet, samples: torch.Tensor, labels: torch.Tenso
     return report
 
 
-def balanced_subset(labels: torch.Tensor, n: int, generator: torch.Generator | None = None) -> torch.Tensor:
-    """Indices of ``n`` images drawn evenly from every class (a random order inside each class).
-
-    Datasets sorted by label (like ``mnist-5k``) make ``images[:n]`` a biased reference; this is not.
-    """
-    classes = labels.unique()
-    per_class = -(-n // len(classes))
-    picks = []
-    for c in classes.tolist():
-        idx = torch.nonzero(labels == c).flatten()
-        if len(idx) < per_class:
-            raise ValueError(f"class {c} has {len(idx)} images, fewer than the {per_class} needed for {n} images")
-        picks.append(idx[torch.randperm(len(idx), generator=generator)[:per_class]])
-    order = torch.stack(picks, 1).flatten()  # interleave classes: 0, 1, ..., 9, 0, 1, ...
-    return order[:n]
-
-
 def reference_rows(judge: JudgeNet, train_images: torch.Tensor, train_labels: torch.Tensor,
                    test_images: torch.Tensor, n: int, generator: torch.Generator | None = None,
                    test_features: torch.Tensor | None = None) -> list[Report]:
@@ -387,6 +102,12 @@ def reference_rows(judge: JudgeNet, train_images: torch.Tensor, train_labels: to
     return [floor, ceiling]
 
 
+def grain_line(scores: dict[str, Any]) -> str:
+    """The sentence the Quest and ``evaluate`` print under their tables: the samples' grain beside real digits'."""
+    return (f"background grain (mean brightness away from the strokes, 0 black to 1 white): {scores['grain']:.4f}; "
+            f"real digits {scores['grain_floor']:.4f}")
+
+
 def format_table(rows: list[dict[str, Any]]) -> str:
     """A Markdown table of report rows; columns that are empty (None) in every row are left out."""
     if not rows:
@@ -401,29 +122,6 @@ def format_table(rows: list[dict[str, Any]]) -> str:
     return "\n".join(lines)
 
 
-def save_judge(judge: JudgeNet, path: str | Path, **info: Any) -> Path:
-    """Write the judge's weights and recipe/accuracy (JSON metadata) atomically as safetensors."""
-    return save_weights(path, judge.state_dict(), {
-        "format": JUDGE_FORMAT, "in_channels": str(judge.in_channels), "num_classes": str(judge.num_classes),
-        "info": json.dumps(info, default=str)})
-
-
-def load_judge(path: str | Path | None = None, device: str | torch.device = "cpu") -> tuple[JudgeNet, dict[str, Any]]:
-    """Load the shipped judge (``ddpm_lib/weights/judge.safetensors`` by default): (judge in eval mode, info)."""
-    path = Path(path) if path is not None else JUDGE_PATH
-    if not path.is_file():
-        raise FileNotFoundError(f"no judge weights at {path}; train them with `python -m ddpm_lib train-judge`")
-    meta = safetensors_metadata(path, "judge weights", "train them with `python -m ddpm_lib train-judge`",
-                                "`python -m ddpm_lib train-judge`")
-    if meta.get("format") != JUDGE_FORMAT:
-        raise CheckpointError(f"{path} is not judge weights (format {meta.get('format')!r}, expected {JUDGE_FORMAT!r})")
-    with seeded(0):  # the random initialisation is overwritten; the caller's random state is kept
-        judge = JudgeNet(int(meta["in_channels"]), int(meta["num_classes"]))
-    load_weights(judge, path)
-    return judge.to(device).eval(), json.loads(meta.get("info", "{}"))
-
-
-# -- scoring models end to end ----------------------------------------------------------------------
 def balanced_labels(num_samples: int, num_classes: int = 10) -> torch.Tensor:
     """0, 1, ..., 9, 0, 1, ... : ``num_samples`` labels spread evenly over the classes."""
     return torch.arange(num_samples) % num_classes

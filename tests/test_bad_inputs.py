@@ -14,7 +14,9 @@ from ddpm_lib.__main__ import main
 from ddpm_lib.checkpoint import CheckpointError, load_model, save_model, save_training_state
 from ddpm_lib.config import ModelConfig, TrainConfig, get_preset
 from ddpm_lib.data import ImageDataset, load_dataset
-from ddpm_lib.evaluate import check_images, evaluate_checkpoint, frechet_distance, load_judge
+from ddpm_lib.evaluate import evaluate_checkpoint
+from ddpm_lib.judge import check_images, load_judge
+from ddpm_lib.metrics import frechet_distance
 from ddpm_lib.generation import generate
 from ddpm_lib.sample import (ddim_timesteps, descending_pairs, sample_ddim, sample_ddpm, sample_dpm_solver, sample_inpaint)
 from ddpm_lib.schedule import NoiseSchedule, extract

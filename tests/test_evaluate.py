@@ -6,10 +6,9 @@ import torch
 
 from ddpm_lib.data import load_dataset
 from ddpm_lib.paths import JUDGE_PATH
-from ddpm_lib.evaluate import (JudgeNet, JudgeTraining, background_grain, balanced_subset,
-                               classification_accuracy_score, conditional_accuracy, evaluate_samples, format_table,
-                               frechet_distance, judge_features, judge_frechet_distance, load_judge, memorisation,
-                               reference_rows, save_judge)
+from ddpm_lib.evaluate import evaluate_samples, format_table, reference_rows
+from ddpm_lib.judge import JudgeNet, JudgeTraining, judge_features, load_judge, save_judge
+from ddpm_lib.metrics import background_grain, balanced_subset, classification_accuracy_score, conditional_accuracy, frechet_distance, judge_frechet_distance, memorisation
 
 
 @pytest.fixture(scope="module")
@@ -171,7 +170,7 @@ def test_shipped_judge_reads_digits_through_faint_noise(judge, data):
 
 
 def test_pixel_noise_augmentation():
-    from ddpm_lib.evaluate import add_pixel_noise
+    from ddpm_lib.judge import add_pixel_noise
 
     x = torch.zeros(1000, 1, 4, 4)
     y = add_pixel_noise(x, torch.Generator().manual_seed(0), max_std=0.3)

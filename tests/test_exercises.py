@@ -8,9 +8,9 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from ddpm_lib import exercises as ex
-from ddpm_lib.exercises.core import compile_function
-from ddpm_lib.exercises.predict import crossing, standard_error_of_difference
+import ddpm_exercises as ex
+from ddpm_exercises.core import compile_function
+from ddpm_exercises.predict import crossing, standard_error_of_difference
 from ddpm_lib.linear import interaction_features
 from ddpm_lib.sample import slerp
 from ddpm_lib.schedule import extract
@@ -282,7 +282,7 @@ def test_half_accuracy_without_a_crossing_is_untouched_or_explained():
 
 
 def test_a_check_that_crashes_is_reported_as_the_courses_fault_and_spends_no_hint():
-    from ddpm_lib.exercises.core import Exercise
+    from ddpm_exercises.core import Exercise
 
     def evaluate(answer: object) -> ex.Verdict:
         raise KeyError("reference missing")

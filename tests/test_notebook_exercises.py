@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from ddpm_lib import exercises as ex
+import ddpm_exercises as ex
 
 NOTEBOOKS = sorted((Path(__file__).parent.parent / "notebooks").glob("[0-9]*.ipynb"))
 HEADING = re.compile(r"^###+ Exercises? ([\d and]+) \((implement|predict, then run|find the bug)\)", re.M)

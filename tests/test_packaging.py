@@ -71,7 +71,7 @@ def test_every_module_has_a_docstring_and_the_package_docstring_lists_it():
         assert ast.get_docstring(ast.parse(path.read_text())), f"{path.name} has no module docstring"
         if not path.name.startswith("_"):
             assert f"``{path.stem}``" in package_doc, f"the package docstring does not list {path.stem}"
-    assert "``exercises``" in package_doc
+    assert "``ddpm_exercises``" in package_doc
 
 
 def test_wheel_installed_outside_the_repository_samples_and_judges(tmp_path):

@@ -19,8 +19,8 @@ from ddpm_lib.__main__ import add_common, checked_run, whole
 from ddpm_lib.bench import machine
 from ddpm_lib.checkpoint import load_model, read_metadata
 from ddpm_lib.data import load_dataset
-from ddpm_lib.evaluate import (balanced_labels, evaluate_samples, format_table,
-                               judge_features, load_judge, reference_rows)
+from ddpm_lib.evaluate import balanced_labels, evaluate_samples, format_table, reference_rows
+from ddpm_lib.judge import judge_features, load_judge
 from ddpm_lib.files import atomic_write_text, check_output_path
 from ddpm_lib.flow import FlowPath
 from ddpm_lib.generation import generate, sampler_name

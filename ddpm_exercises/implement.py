@@ -8,11 +8,11 @@ from typing import Callable
 
 import torch
 
-from ..autoencoder import latent_scale_factor
-from ..linear import interaction_features
-from ..sample import slerp
-from ..schedule import NoiseSchedule, extract
-from ..unet import SinusoidalPositionEmbeddings
+from ddpm_lib.autoencoder import latent_scale_factor
+from ddpm_lib.linear import interaction_features
+from ddpm_lib.sample import slerp
+from ddpm_lib.schedule import NoiseSchedule, extract
+from ddpm_lib.unet import SinusoidalPositionEmbeddings
 from .core import Exercise, Verdict, judge_output
 
 

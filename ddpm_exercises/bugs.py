@@ -10,8 +10,8 @@ from typing import Any, Callable
 
 import torch
 
-from ..sample import guided_eps
-from ..schedule import NoiseSchedule, extract
+from ddpm_lib.sample import guided_eps
+from ddpm_lib.schedule import NoiseSchedule, extract
 from .core import Exercise, Verdict, compile_function, judge_output, same_code
 
 #: the names a planted function may use; the notebooks import the same ones
