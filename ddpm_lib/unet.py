@@ -335,7 +335,7 @@ TABLE1_BLOCKS = ("input_conv", "downs.0", "downs.1", "downs.2", "bottleneck", "u
 
 
 def describe_blocks(model: SimpleUNet, x: torch.Tensor, t: torch.Tensor,
-                    blocks: tuple[str, ...] = TABLE1_BLOCKS) -> list[dict[str, object]]:
+                    blocks: tuple[str, ...] = TABLE1_BLOCKS) -> list[dict[str, Any]]:
     """Run ``model(x, t)`` once and report, per block of Table 1, its input and output shape (C, H, W)
     and parameter count. Up blocks report the channels after concatenating their skip input."""
     modules = dict(model.named_modules())

@@ -5,6 +5,7 @@ import json
 from pathlib import Path
 import math
 import re
+from typing import Any
 
 import pytest
 import torch
@@ -18,12 +19,13 @@ from ddpm_lib.evaluate import evaluate_checkpoint
 from ddpm_lib.judge import check_images, load_judge
 from ddpm_lib.metrics import frechet_distance
 from ddpm_lib.generation import generate
-from ddpm_lib.sample import (ddim_timesteps, descending_pairs, sample_ddim, sample_ddpm, sample_dpm_solver, sample_inpaint)
+from ddpm_lib.schedule import ddim_timesteps, descending_pairs
+from ddpm_lib.sample import (sample_ddim, sample_ddpm, sample_dpm_solver, sample_inpaint)
 from ddpm_lib.schedule import NoiseSchedule, extract
 from ddpm_lib.train import train
 from ddpm_lib.unet import SimpleUNet
 
-SMALL = dict(base_channels=8, channel_mults=(1, 2), num_classes=10, norm_groups=4, attention_heads=2)
+SMALL: dict[str, Any] = dict(base_channels=8, channel_mults=(1, 2), num_classes=10, norm_groups=4, attention_heads=2)
 
 
 class Counting:
@@ -69,7 +71,8 @@ def _library_cases():
     unet = SimpleUNet(**SMALL)
     m = Counting()
     cases = [
-        ("schedule-kind", lambda: NoiseSchedule(100, "quadratic"), ValueError, "valid kinds are linear, cosine"),
+        ("schedule-kind", lambda: NoiseSchedule(100, "quadratic"),  # type: ignore[arg-type]
+         ValueError, "valid kinds are linear, cosine"),
         ("schedule-T", lambda: NoiseSchedule(1), ValueError, "num_timesteps must be an integer >= 2, got 1"),
         ("q-sample-float-t", lambda: s.q_sample(x, torch.tensor([0.5, 1.0]), x), TypeError,
          "integer time indices"),
@@ -79,7 +82,7 @@ def _library_cases():
          "t = -1, 'no noise', is only defined"),
         ("q-sample-t-shape", lambda: s.q_sample(x, torch.tensor([1, 2, 3]), x), ValueError,
          r"t must have shape \(2,\)"),
-        ("config-base-abc", lambda: ModelConfig(base_channels="abc"), ValueError,
+        ("config-base-abc", lambda: ModelConfig(base_channels="abc"), ValueError,  # type: ignore[arg-type]
          "field 'base_channels' must be a whole number >= 4, got 'abc'"),
         ("config-mults-zero", lambda: ModelConfig(channel_mults=(1, 0)), ValueError,
          "field 'channel_mults' must be a whole number >= 1, got 0"),
@@ -102,7 +105,7 @@ def _library_cases():
         ("train-lr-nan", lambda: TrainConfig(lr=math.nan), ValueError, "field 'lr' must be a finite number"),
         ("train-ema-1", lambda: TrainConfig(ema_decay=1.0), ValueError, r"field 'ema_decay' .*\[0, 1\)"),
         ("train-p-uncond", lambda: TrainConfig(p_uncond=1.5), ValueError, "field 'p_uncond'"),
-        ("train-precision", lambda: TrainConfig(precision="int8"), ValueError,
+        ("train-precision", lambda: TrainConfig(precision="int8"), ValueError,  # type: ignore[arg-type]
          "field 'precision' must be one of auto, fp32, bf16, fp16, got 'int8'"),
         ("train-every-0", lambda: TrainConfig(checkpoint_every=0), ValueError, "field 'checkpoint_every'"),
         ("train-seed-65bit", lambda: TrainConfig(seed=2**64), ValueError, "field 'seed' must be a whole number from 0"),
@@ -133,7 +136,7 @@ def _library_cases():
          r"class ids in 0\.\.9 for this model, got values from 1 to 11"),
         ("generate-count", lambda: generate(m, s, torch.arange(3), num_samples=5), ValueError,
          "num_samples=5 but 3 labels were given"),
-        ("generate-sampler", lambda: generate(m, s, torch.arange(3), sampler="rk4"), ValueError,
+        ("generate-sampler", lambda: generate(m, s, torch.arange(3), sampler="rk4"), ValueError,  # type: ignore[arg-type]
          "valid samplers are ddpm, ddim"),
         ("generate-flow-sampler-on-ddpm", lambda: generate(m, s, torch.arange(3), sampler="euler"), ValueError,
          "integrates a flow-matching model's velocity, but this model is a DDPM"),
@@ -143,7 +146,7 @@ def _library_cases():
          "resample must be a whole number >= 1"),
         ("x_T-shape", lambda: sample_ddim(m, s, (2, 1, 4, 4), x_T=torch.zeros(1, 1, 4, 4)), ValueError,
          r"x_T must have shape \(2, 1, 4, 4\)"),
-        ("ddpm-variance", lambda: sample_ddpm(m, s, (1, 1, 4, 4), variance="learned"), ValueError, "beta, posterior"),
+        ("ddpm-variance", lambda: sample_ddpm(m, s, (1, 1, 4, 4), variance="learned"), ValueError, "beta, posterior"),  # type: ignore[arg-type]
         ("pairs-ascending", lambda: descending_pairs([1, 5]), ValueError, "strictly descending"),
         ("dataset-name", lambda: load_dataset("imagenet"), ValueError, "valid names are mnist-5k, mnist"),
         ("dataset-split", lambda: load_dataset("mnist-5k", "val"), ValueError, "valid splits are train, test"),
@@ -206,7 +209,7 @@ def test_resume_errors_name_the_file_and_the_fix(tmp_path):
         if isinstance(content, bytes):
             state.write_bytes(content)
         else:
-            save_training_state(state, content)
+            save_training_state(state, content)  # type: ignore[arg-type]
         with pytest.raises(CheckpointError, match=pattern):
             train(SimpleUNet(**SMALL), NoiseSchedule(100), _digits(), TrainConfig(steps=4, batch_size=4),
                   checkpoint_dir=tmp_path, resume=True, progress=False)
@@ -247,7 +250,7 @@ def cli_error(capsys, argv):
     try:
         code = results.main(argv[1:]) if argv[0] == "results" else main(argv)
     except SystemExit as exit_info:  # argparse refuses before anything runs
-        code = exit_info.code
+        code = int(exit_info.code or 0)
     assert code == 2, argv
     return capsys.readouterr().err
 

@@ -23,7 +23,7 @@ def test_round_trip_rebuilds_model_and_schedule(tmp_path):
     x, t, y = torch.randn(2, 1, 32, 32), torch.tensor([1, 400]), torch.tensor([3, 4])
     torch.testing.assert_close(loaded(x, t, y), m(x, t, y), rtol=0, atol=0)
     assert loaded.config == m.config
-    assert schedule.num_timesteps == 500 and schedule.kind == "cosine"
+    assert isinstance(schedule, NoiseSchedule) and schedule.num_timesteps == 500 and schedule.kind == "cosine"
     assert info == {"steps": 12, "note": "hi"}
     assert read_metadata(path)["model_config"]["base_channels"] == 8
 

@@ -24,7 +24,7 @@ def test_quest_writes_the_creation_the_strip_and_the_checkpoint(quest_dir):
     assert img.format == "PNG" and img.size[0] > 100 and img.size[1] > 100
     assert Image.open(quest_dir / "denoising_progress.png").format == "PNG"
     model, schedule, info = load_model(quest_dir / "quest_checkpoint" / "model.safetensors")
-    assert model.num_classes == 10 and schedule.num_timesteps == 100 and info["weights"] == "ema"  # smoke preset
+    assert model.num_classes == 10 and schedule is not None and schedule.num_timesteps == 100 and info["weights"] == "ema"  # smoke preset
     # latent diffusion: the UNet reads 4x8x8 latents and names the autoencoder trained beside it
     assert model.in_channels == 4 and info["autoencoder"] == str(quest_dir / "quest_checkpoint" / "autoencoder.safetensors")
     assert (quest_dir / "quest_checkpoint" / "autoencoder.safetensors").is_file()
@@ -224,7 +224,7 @@ def test_latent_quest_estimate_adds_the_autoencoder_and_times_the_latent_unet_on
     from ddpm_lib.config import get_preset
     from ddpm_lib.latent import latent_recipe
 
-    seen = {}
+    seen: dict[str, int] = {}
 
     def rate(config, batch, precision, channels_last, device, seconds, side=32):
         seen.update(in_channels=config.in_channels, side=side, batch=batch)

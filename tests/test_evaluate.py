@@ -91,6 +91,7 @@ def test_memorisation_flags_a_model_that_returns_training_images(data):
 def test_reference_rows_floor_and_ceiling(judge, data):
     train, test = data
     floor, noise = reference_rows(judge, train.images, train.labels, test.images, 500, torch.Generator().manual_seed(0))
+    assert floor.accuracy is not None and floor.frechet is not None and noise.frechet is not None
     assert floor.num_samples == 500 and floor.accuracy > 0.97
     assert floor.frechet < 5 < 100 < noise.frechet
     table = format_table([floor.row(), noise.row()])

@@ -3,6 +3,7 @@ untouched exercise says "not attempted" and gives nothing away, and hints come o
 at a time."""
 
 import math
+from typing import Any
 
 import pytest
 import torch
@@ -37,7 +38,7 @@ def coef(s, name, t, x):
 
 
 # exercise -> (extra context, the right answer, {mistake key: an attempt that makes that mistake})
-IMPLEMENT = {
+IMPLEMENT: dict[ex.Exercise, tuple[Any, Any, dict[str, Any]]] = {
     ex.INTERACTION_FEATURES: ((), interaction_features, {
         "order": lambda z, c: torch.cat([z, c, (z[:, :, None] * c[:, None, :]).flatten(1)], 1),
         "no_products": lambda z, c: torch.cat([z, c, torch.zeros(len(z), 10 * z.shape[1], dtype=z.dtype)], 1)}),
@@ -219,7 +220,7 @@ def fixed(source, *edits):
 
 
 NOISE_LINE = "        x = mean + beta.sqrt() * torch.randn(x.shape, generator=generator)\n"
-BUGS = {
+BUGS: dict[ex.Exercise, tuple[Any, dict[str, Any]]] = {
     ex.LAST_STEP_NOISE: (((NOISE_LINE, NOISE_LINE.replace("\n", " if step > 0 else mean\n")),), {
         "noise_at_end": ((NOISE_LINE, "        noise = torch.randn(x.shape, generator=generator)\n"
                                       "        x = mean + beta.sqrt() * noise\n"),),

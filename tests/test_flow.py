@@ -1,5 +1,7 @@
 """Flow matching: the straight path, its loss and samplers against the closed forms of Gaussian data."""
 
+from typing import Literal
+
 import pytest
 import torch
 
@@ -10,7 +12,8 @@ from ddpm_lib.flow import (FlowPath, eps_from_velocity, flow_timesteps, score_fr
                            velocity_from_eps, velocity_from_score)
 from ddpm_lib.mixture import GaussianMixture, MixtureVelocity
 from ddpm_lib.generation import generate, network_calls, sampler_name
-from ddpm_lib.sample import ddim_timesteps, sample_ddim, sample_flow
+from ddpm_lib.sample import sample_ddim, sample_flow
+from ddpm_lib.schedule import ddim_timesteps
 from ddpm_lib.schedule import NoiseSchedule
 from ddpm_lib.train import diffusion_loss
 from ddpm_lib.unet import SimpleUNet
@@ -126,7 +129,8 @@ def test_flow_samplers_count_their_network_calls():
         calls.append(int(t[0]))
         return torch.zeros_like(x)
 
-    for method, steps, expected in (("euler", 5, 5), ("heun", 5, 9), ("heun", 1, 1)):
+    cases: tuple[tuple[Literal["euler", "heun"], int, int], ...] = (("euler", 5, 5), ("heun", 5, 9), ("heun", 1, 1))
+    for method, steps, expected in cases:
         calls.clear()
         steps_seen: list[object] = []
         sample_flow(v, path, (2, 3), steps=steps, method=method, precision="fp32", callback=steps_seen.append)

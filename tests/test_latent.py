@@ -82,7 +82,7 @@ def test_latent_training_resumes_exactly(tmp_path):
 class Spy:
     """A decoder that records the latents it is given and returns a fixed image per latent."""
 
-    latent_shape = (4, 8, 8)
+    latent_shape: tuple[int, ...] = (4, 8, 8)
     image_channels = 1
 
     def __init__(self):
@@ -149,7 +149,7 @@ def test_latent_pair_resumes_an_interrupted_run_exactly_with_the_autoencoder_it_
     full = course.train_latent_pair(recipe, data, tmp_path / "full", steps=12, progress=False)
     assert full.result.steps_done == 12 and recipe.training(12).warmup_steps == 3  # the preset's 25% warm-up
 
-    real_train = course.train
+    real_train = course.train  # type: ignore[attr-defined]
 
     def interrupted(*args, **kwargs):
         def stop(step, loss):
@@ -170,7 +170,8 @@ def test_latent_pair_resumes_an_interrupted_run_exactly_with_the_autoencoder_it_
         torch.testing.assert_close(a, b, rtol=0, atol=0, msg=k)
     model, _, info = load_model(tmp_path / "cut" / "model.safetensors")
     assert info["autoencoder"] == str(autoencoder) and info["steps"] == 12
-    assert codec_for_checkpoint(tmp_path / "cut" / "model.safetensors", info).scale_factor == full.codec.scale_factor
+    codec = codec_for_checkpoint(tmp_path / "cut" / "model.safetensors", info)
+    assert codec is not None and codec.scale_factor == full.codec.scale_factor
 
 
 def test_latent_recipe_training_scales_the_warm_up_and_checks_the_count():
@@ -189,7 +190,7 @@ def test_decoded_trajectory_shows_every_latent_through_the_decoder_in_order():
     class Half:
         """Decodes a latent (4, 8, 8) to the image holding its channel-0 mean, scaled by step and sample."""
 
-        latent_shape = (4, 8, 8)
+        latent_shape: tuple[int, ...] = (4, 8, 8)
 
         def decode(self, z):
             return z[:, :1].mean((2, 3), keepdim=True).expand(-1, 1, 32, 32) / 2

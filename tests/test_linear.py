@@ -45,6 +45,7 @@ def test_pca_codec_matches_sklearn(digits):
     x = images.flatten(1).double().numpy()
     codec = PCACodec(16).fit(images)
     ref = sk.PCA(n_components=16, svd_solver="full").fit(x)
+    assert codec.components is not None and codec.explained_variance_ratio is not None
     comps = codec.components.numpy()
     signs = np.sign((comps * ref.components_).sum(1))
     np.testing.assert_allclose(comps * signs[:, None], ref.components_, atol=1e-6)

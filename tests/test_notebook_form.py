@@ -4,6 +4,7 @@ from __future__ import annotations
 import json
 import re
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -13,11 +14,11 @@ from tools.notebook_form import dumps, javascript_numbers, merge_streams, normal
 NOTEBOOKS = sorted((Path(__file__).resolve().parents[1] / "notebooks").glob("*.ipynb"))
 
 
-def _stream(name: str, text: str | list[str]) -> dict:
+def _stream(name: str, text: str | list[str]) -> dict[str, Any]:
     return {"name": name, "output_type": "stream", "text": text}
 
 
-def _notebook(outputs: list[dict], **meta: object) -> dict:
+def _notebook(outputs: list[dict[str, Any]], **meta: object) -> dict[str, Any]:
     cell = {"cell_type": "code", "execution_count": 1, "id": "a1", "metadata": {}, "outputs": outputs,
             "source": "print(1)"}
     return {"cells": [cell], "metadata": dict(meta), "nbformat": 4, "nbformat_minor": 5}

@@ -1,8 +1,11 @@
+from typing import Any
+
 import pytest
 import torch
 
 from ddpm_lib.generation import generate
-from ddpm_lib.sample import (ddim_invert, ddim_sigma, ddim_timesteps, guided_eps, sample_ddim, sample_ddpm, sample_dpm_solver)
+from ddpm_lib.schedule import ddim_timesteps
+from ddpm_lib.sample import (ddim_invert, ddim_sigma, guided_eps, sample_ddim, sample_ddpm, sample_dpm_solver)
 from ddpm_lib.viz import trajectory
 from ddpm_lib.schedule import NoiseSchedule, extract
 
@@ -104,7 +107,7 @@ def test_samplers_recover_a_gaussian_data_distribution():
     s = NoiseSchedule(100)
     model = GaussianDenoiser(s, 0.3, 0.5)
     shape = (20000, 1, 1, 1)
-    kw = dict(clip_denoised=False, precision="fp32")
+    kw: dict[str, Any] = dict(clip_denoised=False, precision="fp32")
     ddpm = sample_ddpm(model, s, shape, variance="posterior", generator=torch.Generator().manual_seed(0), **kw)
     ddim1 = sample_ddim(model, s, shape, steps=100, eta=1.0, generator=torch.Generator().manual_seed(1), **kw)
     ddim0 = sample_ddim(model, s, shape, steps=100, eta=0.0, generator=torch.Generator().manual_seed(2), **kw)
@@ -184,7 +187,7 @@ def test_generate_batches_and_validates(schedule, target):
 
 def test_bad_arguments(schedule):
     with pytest.raises(ValueError, match="beta, posterior"):
-        sample_ddpm(Toy(), schedule, (1, 1, 2, 2), variance="learned")
+        sample_ddpm(Toy(), schedule, (1, 1, 2, 2), variance="learned")  # type: ignore[arg-type]
     with pytest.raises(ValueError, match="eta"):
         sample_ddim(Toy(), schedule, (1, 1, 2, 2), eta=-1)
     with pytest.raises(ValueError, match="labels must have shape"):
@@ -329,7 +332,7 @@ def test_dpm_solver_step_against_the_papers_formula(schedule):
 def test_dpm_solver_matches_diffusers_reference():
     """Step for step against diffusers' DPMSolverMultistepScheduler (algorithm dpmsolver++, order 2)."""
     import diffusers  # a test dependency (pyproject test extra), so a missing install fails rather than skips
-    from ddpm_lib.sample import log_snr_timesteps
+    from ddpm_lib.schedule import log_snr_timesteps
 
     s = NoiseSchedule(1000)
     model = GaussianDenoiser(s, 0.3, 0.5)
@@ -368,12 +371,12 @@ def test_dpm_solver_is_second_order_on_the_exact_ode():
     z = (x_T.double() - a_T.sqrt() * m) / (a_T * sd ** 2 + 1 - a_T).sqrt()
     x_level0 = a_0.sqrt() * m + (a_0 * sd ** 2 + 1 - a_0).sqrt() * z
     exact = m + a_0.sqrt() * sd ** 2 / (a_0 * sd ** 2 + 1 - a_0) * (x_level0 - a_0.sqrt() * m)
-    kw = dict(x_T=x_T, clip_denoised=False, precision="fp32")
-    error = {"ddim": [], "dpm++": []}
+    kw: dict[str, Any] = dict(x_T=x_T, clip_denoised=False, precision="fp32")
+    samples: dict[str, list[torch.Tensor]] = {"ddim": [], "dpm++": []}
     for n in (16, 32, 64):
-        error["ddim"].append(sample_ddim(model, s, x_T.shape, steps=n, **kw))
-        error["dpm++"].append(sample_dpm_solver(model, s, x_T.shape, steps=n, **kw))
-    error = {k: [float((x.double() - exact).abs().max()) for x in v] for k, v in error.items()}
+        samples["ddim"].append(sample_ddim(model, s, x_T.shape, steps=n, **kw))
+        samples["dpm++"].append(sample_dpm_solver(model, s, x_T.shape, steps=n, **kw))
+    error = {k: [float((x.double() - exact).abs().max()) for x in v] for k, v in samples.items()}
     ratios = {k: [a / b for a, b in zip(v, v[1:])] for k, v in error.items()}
     assert all(1.7 < r < 2.3 for r in ratios["ddim"]), (error, ratios)
     assert all(3.0 < r < 5.0 for r in ratios["dpm++"]), (error, ratios)
@@ -392,15 +395,15 @@ def test_dpm_solver_through_generate_and_its_errors(schedule, target):
 
 
 def test_log_snr_timesteps_are_distinct_and_evenly_spaced_in_lambda():
-    from ddpm_lib.sample import log_snr, log_snr_timesteps
+    from ddpm_lib.schedule import log_snr, log_snr_timesteps
 
     s = NoiseSchedule(1000)
     for n in (1, 2, 10, 40, 1000):
         ts = log_snr_timesteps(s, n)
         assert len(ts) == n and ts[0] == 999 and all(a > b for a, b in zip(ts, ts[1:]))
         assert n == 1 or ts[-1] == 0
-    ts = torch.tensor(log_snr_timesteps(s, 10))
-    lam = log_snr(s, ts, (10,))
+    levels = torch.tensor(log_snr_timesteps(s, 10))
+    lam = log_snr(s, levels, (10,))
     h = lam.diff()
     assert h.min() > 0.9 * h.mean() and h.max() < 1.1 * h.mean()  # equal steps in lambda, up to whole levels
     with pytest.raises(ValueError, match="steps must be a whole number from 1 to 1000"):

@@ -133,7 +133,7 @@ def test_q_sample_refuses_bad_levels_with_clear_errors(linear):
 
 def test_bad_constructor_arguments():
     with pytest.raises(ValueError, match="linear, cosine"):
-        NoiseSchedule(1000, "quadratic")
+        NoiseSchedule(1000, "quadratic")  # type: ignore[arg-type]
     with pytest.raises(ValueError, match="num_timesteps"):
         NoiseSchedule(1)
 

@@ -6,6 +6,7 @@ import json
 import re
 import tarfile
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -75,15 +76,15 @@ def test_a_member_escaping_the_folder_is_refused(tmp_path: Path) -> None:
     assert not list((tmp_path / "vendor").iterdir())
 
 
-def _cell(kind: str, source: str, slide: str = "-", **extra: object) -> dict:
-    cell: dict = {"cell_type": kind, "metadata": {"slideshow": {"slide_type": slide}}, "source": source}
+def _cell(kind: str, source: str, slide: str = "-", **extra: object) -> dict[str, Any]:
+    cell: dict[str, Any] = {"cell_type": kind, "metadata": {"slideshow": {"slide_type": slide}}, "source": source}
     if kind == "code":
         cell.update(execution_count=1, outputs=[])
     cell.update(extra)
     return cell
 
 
-def _write(path: Path, cells: list[dict], **meta: object) -> Path:
+def _write(path: Path, cells: list[dict[str, Any]], **meta: object) -> Path:
     path.write_text(json.dumps({"cells": cells, "metadata": dict(meta), "nbformat": 4, "nbformat_minor": 4}),
                     encoding="utf-8")
     return path

@@ -1,3 +1,5 @@
+from typing import Any
+
 import pytest
 import torch
 
@@ -10,7 +12,7 @@ from ddpm_lib.text import (DIGIT_WORDS, PromptEncoder, PromptTokenizer, TextCond
 from ddpm_lib.train import diffusion_loss, train
 from ddpm_lib.unet import SimpleUNet
 
-SMALL = dict(base_channels=8, channel_mults=(1, 2, 2, 2), norm_groups=4, attention_heads=2)
+SMALL: dict[str, Any] = dict(base_channels=8, channel_mults=(1, 2, 2, 2), norm_groups=4, attention_heads=2)
 
 
 def test_tokenizer_round_trip_and_padding():
@@ -62,7 +64,7 @@ def test_prompt_tokens_drop_row_by_row():
         seen["labels"] = labels
         return real_forward(x, t, labels)
 
-    model.forward = spy
+    model.forward = spy  # type: ignore[method-assign]
     ids = model.prompt_ids(["seven"] * 200)
     diffusion_loss(model, NoiseSchedule(), torch.zeros(200, 1, 32, 32), labels=ids, p_uncond=0.5,
                    generator=torch.Generator().manual_seed(0))
@@ -120,7 +122,7 @@ def test_text_model_checkpoints_save_load_and_resume(tmp_path):
     result = train(model, NoiseSchedule(100), data, config, checkpoint_dir=tmp_path, progress=False)
     assert read_metadata(tmp_path / "model.safetensors")["format"] == "ddpm_lib.text_unet.v1"
     loaded, schedule, info = load_model(tmp_path / "model.safetensors")
-    assert isinstance(loaded, TextConditionedUNet) and schedule.num_timesteps == 100 and info["steps"] == 2
+    assert isinstance(loaded, TextConditionedUNet) and schedule is not None and schedule.num_timesteps == 100 and info["steps"] == 2
     assert loaded.config == model.config and loaded.tokenizer.vocab == model.tokenizer.vocab
     x, t = torch.randn(2, 1, 32, 32), torch.tensor([3, 70])
     ids = loaded.prompt_ids(["a seven", "2"])

@@ -108,6 +108,7 @@ def test_cross_attention_weights_and_effect():
     out = attn(x, ctx)
     assert out.shape == x.shape
     w = attn.last_weights
+    assert w is not None
     assert w.shape == (2, 2, 16, 3)
     torch.testing.assert_close(w.sum(-1), torch.ones(2, 2, 16))
     attn.store_weights = False

@@ -1,4 +1,5 @@
 import math
+from typing import Any
 
 import pytest
 
@@ -17,7 +18,7 @@ def test_check_whole_accepts_ints_in_range_and_says_what_is_wrong():
 
 def test_check_number_intervals_and_non_finite_values():
     assert check_number("lr", 1e-3, 0.0, 10.0, low_open=True) == 1e-3 and check_number("w", -2) == -2.0
-    cases = [(dict(low=0.0, high=1.0, high_open=True), 1.0, r"x must be a finite number in \[0, 1\), got 1.0"),
+    cases: list[tuple[dict[str, Any], float, str]] = [(dict(low=0.0, high=1.0, high_open=True), 1.0, r"x must be a finite number in \[0, 1\), got 1.0"),
              (dict(low=0.0, high=10.0, low_open=True), 0.0, r"in \(0, 10\], got 0.0"),
              (dict(low=0.0), -1.0, "x must be a finite number >= 0, got -1.0"),
              (dict(high=5.0, high_open=True), 5.0, "x must be a finite number < 5, got 5.0"),
