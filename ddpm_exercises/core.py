@@ -8,7 +8,9 @@ what to say:
   still ``None``, a planted bug left as it is) says "not attempted" and gives nothing away;
 - a wrong attempt names the mistake when it is a known one, else gives the first hint; each
   further wrong attempt reveals one more hint. Hints never contain the code;
-- a right answer says so (a prediction also gets the measured outcome and why).
+- a right answer says so (a prediction also gets the measured outcome and why);
+- a prediction the experiment did not test (outside the range it measured) says so, and counts
+  neither as right nor as wrong.
 
 Checks never raise, so a notebook executed top to bottom always succeeds; a check that crashes
 says so as a fault of the course, and does not count as a wrong attempt.
@@ -18,12 +20,12 @@ from __future__ import annotations
 
 import types
 from dataclasses import dataclass, field
-from typing import Any, Callable, Literal
+from typing import Any, Callable, Literal, Sequence
 
 import torch
 
 Kind = Literal["implement", "predict, then run", "find the bug"]
-Status = Literal["correct", "wrong", "untouched"]
+Status = Literal["correct", "wrong", "untouched", "untested"]
 
 
 @dataclass(frozen=True)
@@ -97,6 +99,8 @@ class Tutor:
             return CheckResult(name, None, _join(text, verdict.explanation))
         if verdict.status == "correct":
             return CheckResult(name, True, _join(verdict.detail or "correct.", verdict.explanation))
+        if verdict.status == "untested":
+            return CheckResult(name, None, _join(verdict.detail, verdict.explanation))
         count = self.wrong_attempts.get(name, 0) + 1
         self.wrong_attempts[name] = count
         parts = [verdict.detail]
@@ -123,11 +127,16 @@ def close(a: Any, b: torch.Tensor, atol: float = 1e-4) -> bool:
 
 def judge_output(attempt: Callable[[], Any], expected: torch.Tensor | Callable[[], torch.Tensor],
                  mistakes: dict[str, torch.Tensor] | None = None, atol: float = 1e-4,
-                 correct: str = "matches the library's answer.") -> Verdict:
+                 correct: str = "matches the library's answer.",
+                 also_correct: dict[str, tuple[torch.Tensor, str]] | None = None,
+                 rows: Sequence[str] | None = None) -> Verdict:
     """Call ``attempt()`` and compare its tensor with ``expected`` and with each known mistake's output.
 
     ``NotImplementedError`` means untouched; any other exception, a wrong type or shape is a
-    wrong attempt whose detail says what happened.
+    wrong attempt whose detail says what happened. ``also_correct`` maps other right answers (a
+    layout or a convention the literature also uses) to their outputs and the note that says how
+    they differ from the library's. A mistake the check does not know gets a diagnosis
+    (:func:`diagnose`); ``rows`` names the entries of the first dimension (e.g. "t=999") for it.
     """
     try:
         got = attempt()
@@ -142,11 +151,39 @@ def judge_output(attempt: Callable[[], Any], expected: torch.Tensor | Callable[[
         return Verdict("wrong", detail=f"Expected shape {tuple(want.shape)}, got {tuple(got.shape)}.")
     if close(got, want, atol):
         return Verdict("correct", detail=correct)
+    for other, note in (also_correct or {}).values():
+        if close(got, other, atol):
+            return Verdict("correct", detail=note)
     for key, wrong in (mistakes or {}).items():
         if close(got, wrong, atol):
             return Verdict("wrong", mistake=key)
-    max_error = float((got.double() - want.double()).abs().max())
-    return Verdict("wrong", detail=f"Right shape, wrong values (largest error {max_error:.3g}).")
+    return Verdict("wrong", detail=diagnose(got, want, rows))
+
+
+def diagnose(got: torch.Tensor, want: torch.Tensor, rows: Sequence[str] | None = None) -> str:
+    """Where and how ``got`` departs from ``want`` (same shape): the wrong sign, a constant factor or offset,
+    or which entries of the first dimension are wrong (named by ``rows``), with the largest error."""
+    g, w = got.detach().double().flatten(), want.double().flatten()
+    error = float((g - w).abs().max())
+    scale = float(w.abs().max()) or 1.0
+    if torch.allclose(g, -w, atol=1e-4 * scale):
+        return "Right shape, but every value has the wrong sign."
+    factor = float(g @ w / (w @ w)) if float(w @ w) > 0 else 0.0
+    if factor != 0.0 and torch.allclose(g, factor * w, atol=1e-4 * scale):
+        return f"Right shape, but every value is {factor:.4g} times the right one: a constant factor is wrong."
+    offset = float((g - w).mean())
+    if torch.allclose(g, w + offset, atol=1e-4 * scale):
+        return f"Right shape, but every value is off by the same {offset:+.4g}: a constant term is wrong."
+    detail = f"Right shape, wrong values (largest error {error:.3g})"
+    if got.ndim >= 1 and got.shape[0] > 1:
+        bad = [(got[i].double() - want[i].double()).abs().max() > 1e-4 * max(1.0, float(want[i].abs().max()))
+               for i in range(got.shape[0])]
+        names = list(rows) if rows is not None and len(rows) == len(bad) else [f"entry {i}" for i in range(len(bad))]
+        if any(bad) and not all(bad):
+            wrong = [n for n, b in zip(names, bad) if b]
+            right = [n for n, b in zip(names, bad) if not b]
+            detail += f": wrong at {', '.join(wrong)}, right at {', '.join(right)}"
+    return detail + "."
 
 
 # -- recognising an untouched planted bug ----------------------------------------------------------

@@ -75,8 +75,10 @@ ONE_SHOT_DENOISE = Exercise(
 def _alphas_cumprod(fn: Callable[[torch.Tensor], torch.Tensor]) -> Verdict:
     s = NoiseSchedule(1000)
     b = s.betas.double()
+    exclusive = torch.cat([torch.ones(1, dtype=b.dtype), torch.cumprod(1 - b, 0)[:-1]])
     return judge_output(lambda: fn(s.betas), torch.cumprod(1 - b, 0), {
-        "alpha": 1 - b, "beta_product": torch.cumprod(b, 0), "sum": 1 - torch.cumsum(b, 0)}, atol=1e-5)
+        "alpha": 1 - b, "beta_product": torch.cumprod(b, 0), "sum": 1 - torch.cumsum(b, 0),
+        "exclusive": exclusive}, atol=1e-5)
 
 
 ALPHAS_CUMPROD = Exercise(
@@ -89,7 +91,10 @@ ALPHAS_CUMPROD = Exercise(
               "beta_product": "You accumulated the betas; the quantity that accumulates is what each step keeps, "
                               "1 - beta.",
               "sum": "1 minus the running sum of the betas is only a first-order approximation (close for small t); "
-                     "the steps multiply, they do not add."})
+                     "the steps multiply, they do not add.",
+              "exclusive": "Your product stops one step early: entry t holds alpha_bar_{t-1}, the exclusive product "
+                           "that starts at 1. That is the paper-versus-code index shift this notebook warns about: "
+                           "the code's index t is the paper's t + 1, so entry t must include step t itself."})
 
 
 def _q_sample(fn: Callable[..., torch.Tensor]) -> Verdict:
@@ -122,9 +127,24 @@ def _sinusoidal(fn: Callable[[torch.Tensor, int], torch.Tensor]) -> Verdict:
     freqs = torch.exp(-math.log(10000) * torch.arange(half) / half)
     args = t[:, None].float() * freqs[None]
     rising = t[:, None].float() * torch.exp(math.log(10000) * torch.arange(half) / half)[None]
+    to_end = t[:, None].float() * torch.exp(-math.log(10000) * torch.arange(half) / (half - 1))[None]
+
+    def interleaved(a: torch.Tensor) -> torch.Tensor:
+        return torch.stack([a.sin(), a.cos()], 2).flatten(1)  # sin, cos, sin, cos, ...
+
     return judge_output(lambda: fn(t, 16), SinusoidalPositionEmbeddings(16)(t), {
         "cos_first": torch.cat([args.cos(), args.sin()], 1),
-        "rising": torch.cat([rising.sin(), rising.cos()], 1)})
+        "rising": torch.cat([rising.sin(), rising.cos()], 1)}, also_correct={
+        "interleaved": (interleaved(args), "Right: sines and cosines interleaved, as the formula writes them. The "
+                                           "library stores the same numbers with the sines first; a fixed reordering "
+                                           "of the dimensions changes nothing for the network that reads them."),
+        "to_end": (torch.cat([to_end.sin(), to_end.cos()], 1), "Right, in the other common spacing: frequencies "
+                   "10000^(-i / (half - 1)), ending exactly at 1/10000 (the DDPM code's choice); the library divides "
+                   "by half, so its lowest frequency is 10000^(-(half - 1) / half). Both embed t equally well."),
+        "interleaved_to_end": (interleaved(to_end), "Right: interleaved, with frequencies ending exactly at 1/10000 "
+                                                    "(10000^(-i / (half - 1))), the layout of the formula and the "
+                                                    "DDPM code; the library keeps the sines first and divides by half.")},
+        rows=[f"t={int(v)}" for v in t])
 
 
 SINUSOIDAL_EMBEDDING = Exercise(
@@ -132,10 +152,11 @@ SINUSOIDAL_EMBEDDING = Exercise(
     "Write my_sinusoidal_embedding(t, dim): a (B, dim) tensor, sines in the first half and cosines in the "
     "second; then run this cell again.",
     _sinusoidal,
-    hints=("There are dim/2 frequencies, falling geometrically from 1 to 1/10000; each gives one sine and one "
+    hints=("There are dim/2 frequencies, falling geometrically from 1 towards 1/10000; each gives one sine and one "
            "cosine of t times the frequency.",
-           "Frequency i is 10000^(-i / half); compute the (B, half) table of t times each frequency, then put "
-           "its sines and its cosines side by side."),
+           "At t = 0 every sine is 0 and every cosine is 1, whatever the frequencies: check your first row.",
+           "Build a (B, half) table of t times each frequency first; the embedding is made of its sines and its "
+           "cosines."),
     mistakes={"cos_first": "Cosines and sines are swapped: the sines come first.",
               "rising": "The frequencies rise instead of falling: divide by 10000^(i/half), do not multiply."})
 
@@ -211,10 +232,12 @@ def _ddpm_step(fn: Callable[..., torch.Tensor]) -> Verdict:
     t = torch.tensor([1, 10, 500, 999])
     b, a, ab = (extract(v, t, x0.shape) for v in (s.betas, s.alphas, s.alphas_cumprod))
     mean = (x0 - b / (1 - ab).sqrt() * eps) / a.sqrt()
+    posterior_sigma = extract(s.posterior_variance, t, x0.shape).sqrt()
     return judge_output(lambda: fn(s, x0, t, eps, z), mean + b.sqrt() * z, {
         "beta_z": mean + b * z,
         "one_step_noise": (x0 - b / (1 - a).sqrt() * eps) / a.sqrt() + b.sqrt() * z,
-        "no_noise": mean})
+        "no_noise": mean,
+        "posterior_sigma": mean + posterior_sigma * z}, rows=[f"t={int(v)}" for v in t])
 
 
 DDPM_STEP = Exercise(
@@ -231,7 +254,9 @@ DDPM_STEP = Exercise(
               "one_step_noise": "The noise coefficient uses sqrt(1 - alpha_t) (one step); eps is the total noise "
                                 "in x_t, whose level is sqrt(1 - alpha_bar_t).",
               "no_noise": "The fresh noise sigma_t z is missing: without it Algorithm 2 is not sampling from "
-                          "the reverse Gaussian."})
+                          "the reverse Gaussian.",
+              "posterior_sigma": "You used sigma_t^2 = beta~_t, the posterior variance: the other choice Ho et al. "
+                                 "tested (this notebook compares the two). This exercise asks for sigma_t^2 = beta_t."})
 
 
 def _predict_x0(fn: Callable[..., torch.Tensor]) -> Verdict:

@@ -51,6 +51,14 @@ def within_factor(factor: float, fmt: str) -> Agreement:
     return agree
 
 
+def at_most(factor: float, fmt: str) -> Agreement:
+    """Agreement when the prediction is at most ``factor`` times the measurement (zero included): for a
+    quantity that is ideally zero and measured as small, where a relative tolerance is the meaningful one."""
+    def agree(p: float, m: float) -> str | None:
+        return f"Your {p:{fmt}} is at most {factor:g} times the measured {m:{fmt}}." if p <= factor * m else None
+    return agree
+
+
 def judge_number(prediction: Any, measured: float, *, valid: tuple[float, float, str], agree: Agreement, fmt: str,
                  above: str, below: str, why: str) -> Verdict:
     """The verdict on a numeric prediction: untouched, out of range, in agreement, or off (with the gap)."""
@@ -228,6 +236,10 @@ def _fewest_steps(prediction: Any, steps: Sequence[int], accuracies: Sequence[fl
         ok = low < p <= fewest
         what = (f"the fewest steps tried that keep {level:.0%} are {fewest}"
                 + (f", and {low} steps fall below it" if below else ", the smallest count tried"))
+        if not below and p < fewest:
+            return Verdict("untested", detail=f"Your {p:.0f} steps lie below every count the sweep tried, so it can "
+                                              f"neither confirm nor refute them: add {p:.0f} to the sweep's step "
+                                              f"counts and run it again.", explanation=f"{why} So {what}.")
     why = f"{why} So {what}."
     if ok:
         return Verdict("correct", detail=f"Your {p:.0f} steps agree with the sweep.", explanation=why)
@@ -288,7 +300,7 @@ def _one_euler_step(prediction: Any, measured: float, real: float) -> Verdict:
            f"the same blurred average. Variety comes from the later steps, where the path bends.")
     return judge_number(prediction, measured, valid=(0.0, 2.0, "a standard deviation of pixels in [-1, 1], "
                                                      "between 0 and 2"),
-                        agree=within(0.1, ".3f", "0.1"), fmt=".3f",
+                        agree=at_most(2.0, ".3f"), fmt=".3f",
                         above="one step cannot use the noise at all.",
                         below="the model's estimate of the average still moves a little with the noise.", why=why)
 

@@ -10,6 +10,7 @@ import torch
 import torch.nn.functional as F
 
 import ddpm_exercises as ex
+from ddpm_exercises import core
 from ddpm_exercises.core import compile_function
 from ddpm_exercises.predict import crossing, standard_error_of_difference
 from ddpm_lib.linear import interaction_features
@@ -46,7 +47,8 @@ IMPLEMENT: dict[ex.Exercise, tuple[Any, Any, dict[str, Any]]] = {
         "returned_noise": noise_of, "sign": lambda z, c: z + noise_of(z, c)}),
     ex.ALPHAS_CUMPROD: ((), lambda b: torch.cumprod(1 - b, 0), {
         "alpha": lambda b: 1 - b, "beta_product": lambda b: torch.cumprod(b, 0),
-        "sum": lambda b: 1 - torch.cumsum(b, 0)}),
+        "sum": lambda b: 1 - torch.cumsum(b, 0),
+        "exclusive": lambda b: torch.cat([torch.ones(1, dtype=b.dtype), torch.cumprod(1 - b, 0)[:-1]])}),
     ex.Q_SAMPLE: ((), lambda s, x0, t, e: ab(s, t, x0).sqrt() * x0 + (1 - ab(s, t, x0)).sqrt() * e, {
         "one_step": lambda s, x0, t, e: coef(s, "alphas", t, x0).sqrt() * x0 + (1 - coef(s, "alphas", t, x0)).sqrt() * e,
         "no_sqrt": lambda s, x0, t, e: ab(s, t, x0) * x0 + (1 - ab(s, t, x0)) * e,
@@ -76,7 +78,9 @@ IMPLEMENT: dict[ex.Exercise, tuple[Any, Any, dict[str, Any]]] = {
         "one_step_noise": lambda s, x, t, e, z: (x - coef(s, "betas", t, x) / (1 - coef(s, "alphas", t, x)).sqrt() * e)
         / coef(s, "alphas", t, x).sqrt() + coef(s, "betas", t, x).sqrt() * z,
         "no_noise": lambda s, x, t, e, z: (x - coef(s, "betas", t, x) / (1 - ab(s, t, x)).sqrt() * e)
-        / coef(s, "alphas", t, x).sqrt()}),
+        / coef(s, "alphas", t, x).sqrt(),
+        "posterior_sigma": lambda s, x, t, e, z: (x - coef(s, "betas", t, x) / (1 - ab(s, t, x)).sqrt() * e)
+        / coef(s, "alphas", t, x).sqrt() + coef(s, "posterior_variance", t, x).sqrt() * z}),
     ex.PREDICT_X0: ((), lambda s, x, t, e: (x - (1 - ab(s, t, x)).sqrt() * e) / ab(s, t, x).sqrt(), {
         "no_rescale": lambda s, x, t, e: x - (1 - ab(s, t, x)).sqrt() * e,
         "full_eps": lambda s, x, t, e: (x - e) / ab(s, t, x).sqrt()}),
@@ -194,7 +198,11 @@ def test_predictions_outside_their_range_are_explained():
 
 
 def test_fewest_steps_when_every_or_no_count_passes():
-    assert ex.Tutor().check(ex.FEWEST_DDIM_STEPS, 5, [10, 20], [0.95, 0.96]).passed is True
+    tutor = ex.Tutor()
+    r = tutor.check(ex.FEWEST_DDIM_STEPS, 1, [10, 20], [0.95, 0.96])  # below every count tried: untested
+    assert r.passed is None and "neither confirm nor refute" in r.message and "add 1 to the sweep" in r.message
+    assert tutor.wrong_attempts == {}  # an untested prediction is not a wrong one
+    assert ex.Tutor().check(ex.FEWEST_DDIM_STEPS, 10, [10, 20], [0.95, 0.96]).passed is True
     assert ex.Tutor().check(ex.FEWEST_DDIM_STEPS, 12, [10, 20], [0.95, 0.96]).passed is False
     assert ex.Tutor().check(ex.FEWEST_DDIM_STEPS, 100, [10, 20], [0.5, 0.6]).passed is True
 
@@ -294,3 +302,38 @@ def test_a_check_that_crashes_is_reported_as_the_courses_fault_and_spends_no_hin
     assert result.passed is None and result.mistake == "broken check"
     assert "fault in the course, not in your answer" in result.message and "KeyError" in result.message
     assert "first hint" not in result.message and tutor.wrong_attempts == {}
+
+
+def test_one_euler_step_spread_is_judged_relative_to_the_measurement():
+    measured = (0.031, 0.612)
+    assert ex.Tutor().check(ex.ONE_EULER_STEP_SPREAD, 0.12, *measured).passed is False  # four times too large
+    assert ex.Tutor().check(ex.ONE_EULER_STEP_SPREAD, 0.05, *measured).passed is True
+    assert ex.Tutor().check(ex.ONE_EULER_STEP_SPREAD, 0.0, *measured).passed is True  # ideally every sample is the same
+
+
+def _embedding(t, d, interleave, last_is_end):
+    half = d // 2
+    freqs = torch.exp(-math.log(10000) * torch.arange(half) / (half - 1 if last_is_end else half))
+    args = t[:, None].float() * freqs[None]
+    return torch.stack([args.sin(), args.cos()], 2).flatten(1) if interleave else torch.cat([args.sin(), args.cos()], 1)
+
+
+@pytest.mark.parametrize("interleave,last_is_end", [(True, False), (False, True), (True, True)])
+def test_the_embedding_accepts_both_standard_layouts_and_says_how_they_differ(interleave, last_is_end):
+    r = ex.Tutor().check(ex.SINUSOIDAL_EMBEDDING, lambda t, d: _embedding(t, d, interleave, last_is_end))
+    assert r.passed is True and "library" in r.message.lower()
+    assert ("interleaved" in r.message.lower()) == interleave and ("1/10000" in r.message) == last_is_end
+
+
+def test_an_unknown_mistake_gets_a_diagnosis():
+    want = torch.tensor([[1.0, -2.0], [3.0, 4.0], [0.5, 0.25]])
+    assert "wrong sign" in core.diagnose(-want, want)
+    assert "0.5 times the right one" in core.diagnose(0.5 * want, want)
+    assert "off by the same +0.3" in core.diagnose(want + 0.3, want)
+    wrong_late = want.clone()
+    wrong_late[2] += torch.tensor([1.0, -1.0])
+    message = core.diagnose(wrong_late, want, rows=["t=0", "t=500", "t=999"])
+    assert "wrong at t=999, right at t=0, t=500" in message and "largest error 1" in message
+    # through a check: an embedding wrong only where t > 0 (here, frequencies scaled by 2) says where
+    r = ex.Tutor().check(ex.SINUSOIDAL_EMBEDDING, lambda t, d: _embedding(2 * t, d, False, False))
+    assert r.passed is False and "right at t=0" in r.message
