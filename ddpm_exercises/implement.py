@@ -44,8 +44,8 @@ INTERACTION_FEATURES = Exercise(
     _interaction,
     hints=("There are k + 10 + 10k features: k latent entries, 10 prompt entries, and one product c_j z_i "
            "for every pair (j, i).",
-           "Build the products as a (n, 10, k) block, prompt index first, and flatten it to (n, 10k) before "
-           "joining the three parts along the feature dimension."),
+           "The order matters to the fitted weights: latent entries, then prompt entries, then the products "
+           "grouped by prompt entry (all i for j = 0, then all i for j = 1, ...)."),
     mistakes={"order": "The products are all there but in the wrong order: they must run prompt by prompt "
                        "(all latent entries for prompt 0, then for prompt 1, ...), not latent by latent.",
               "no_products": "The interaction block is empty: each feature there is a product of one prompt "
@@ -112,8 +112,8 @@ Q_SAMPLE = Exercise(
     "Write my_q_sample(schedule, x0, t, eps): x_t in one jump from x0; then run this cell again.",
     _q_sample,
     hints=("x_t is a weighted sum of the clean image and the noise; the weights' squares add up to 1.",
-           "The weights are sqrt(alpha_bar_t) for x0 and sqrt(1 - alpha_bar_t) for eps, picked per image with "
-           "extract so that they broadcast over the pixels."),
+           "Test your weights at the two ends: where alpha_bar_t is 1 nothing is destroyed (x_t = x0), where it "
+           "is 0 only noise is left. Each image in the batch has its own t."),
     mistakes={"one_step": "You used alpha_t (one step) where the jump from x0 needs alpha_bar_t (all steps up to t).",
               "no_sqrt": "The coefficients are missing their square roots: alpha_bar_t is a variance share, "
                          "the image is scaled by its square root.",
@@ -176,8 +176,8 @@ ADAGN = Exercise(
     "this cell again.",
     _adagn,
     hints=("A zero scale and a zero shift must leave h unchanged.",
-           "scale and shift hold one number per image and channel; give them two trailing singleton dimensions "
-           "so they apply to every pixel, multiply by one plus the scale, then add the shift."),
+           "scale and shift hold one number per image and channel, shared by every pixel of that channel; and "
+           "the scale perturbs the identity rather than replacing it."),
     mistakes={"plain_scale": "You multiplied by the scale itself: a freshly initialised layer (scale near 0) "
                              "would wipe the features out. Multiply by one plus the scale.",
               "shift_first": "The order is scale, then shift; you shifted first, so the shift got scaled too."})
@@ -199,8 +199,8 @@ DIFFUSION_LOSS = Exercise(
     "cell again.",
     _loss,
     hints=("Noise the images first (notebook 2's closed form), then ask the model what noise it sees.",
-           "The loss is the mean squared error between the model's output on x_t and the noise eps that made "
-           "x_t."),
+           "The model's target is not the clean image: it is the very noise that made x_t, compared pixel by "
+           "pixel and averaged."),
     mistakes={"clean_input": "The model must see the noisy x_t, not the clean x0: at sampling time it never "
                              "gets a clean image.",
               "target_x0": "The target is the noise eps, not the clean image.",
@@ -219,7 +219,8 @@ EMA_UPDATE = Exercise(
     "Write my_ema_update(ema, theta, decay): the moving average after one more step; then run this cell again.",
     _ema,
     hints=("The old average keeps most of its weight; the new weights nudge it.",
-           "The new average is decay times the old average plus (1 - decay) times the current weights."),
+           "Check your update with decay = 1 (the average must not move) and decay = 0 (it must jump to the "
+           "current weights)."),
     mistakes={"swapped": "The weights are swapped: the old average keeps the large share (decay), the current "
                          "weights get 1 - decay.",
               "no_average": "You returned the current weights: that is no average at all."})
@@ -247,8 +248,8 @@ DDPM_STEP = Exercise(
     _ddpm_step,
     hints=("Remove the right amount of predicted noise, undo the step's shrinking, then add fresh noise of "
            "standard deviation sigma_t.",
-           "The mean is (x_t - beta_t / sqrt(1 - alpha_bar_t) * eps) / sqrt(alpha_t); the fresh noise is "
-           "sqrt(beta_t) * z."),
+           "The predicted noise is the total noise of x_t, whose level is set by alpha_bar_t; the shrinking to "
+           "undo is the one step's alpha_t; the fresh noise has standard deviation sigma_t, not variance."),
     mistakes={"beta_z": "The fresh noise is scaled by the variance beta_t; scale it by the standard deviation, "
                         "its square root.",
               "one_step_noise": "The noise coefficient uses sqrt(1 - alpha_t) (one step); eps is the total noise "
@@ -273,7 +274,8 @@ PREDICT_X0 = Exercise(
     "cell again.",
     _predict_x0,
     hints=("Notebook 2's closed form links x_t, x0 and eps; solve it for x0.",
-           "Take away sqrt(1 - alpha_bar_t) times eps, then divide by sqrt(alpha_bar_t)."),
+           "Two operations undo the forward jump: remove the noise at its scale in x_t, then undo the shrinking "
+           "of the image. Their order matters."),
     mistakes={"no_rescale": "Removing the noise is not enough: x0 was also shrunk by sqrt(alpha_bar_t), so "
                             "divide by it.",
               "full_eps": "The noise in x_t is scaled by sqrt(1 - alpha_bar_t); you removed it at full strength."})
@@ -292,7 +294,8 @@ GUIDANCE = Exercise(
     "Write my_guidance(eps_cond, eps_uncond, w): the guided noise prediction; then run this cell again.",
     _guidance,
     hints=("w = 0 must give the unconditional prediction and w = 1 the conditional one.",
-           "Start at the unconditional prediction and move w times the step from it to the conditional one."),
+           "Think of the difference between the two predictions as a direction; w says how far to go along it, "
+           "and from which of the two you start."),
     mistakes={"from_cond": "You started from the conditional prediction; start from the unconditional one, "
                            "so that w = 1 lands exactly on the conditional one.",
               "reversed": "The direction points the wrong way: it must lead from unconditional to conditional."})
@@ -330,7 +333,8 @@ INPAINT_MERGE = Exercise(
     "then run this cell again.",
     _inpaint,
     hints=("Each pixel comes from exactly one of the two images, chosen by the mask.",
-           "Where the mask is 1 take the noised original, where it is 0 the model's pixel."),
+           "A mask of ones means the pixel is known: there the original (noised to the current level) wins; "
+           "elsewhere the model decides."),
     mistakes={"swapped": "The roles are swapped: the mask marks the KNOWN pixels (1 = keep the original)."})
 
 
@@ -347,7 +351,8 @@ LABEL_DROPOUT = Exercise(
     "this cell again.",
     _label_dropout,
     hints=("Only the labels marked in drop change, and they all become the same extra class.",
-           "Choose, element by element, the null label where drop is True and the label itself elsewhere."),
+           "The null label is the index just past the real classes; every marked label becomes it, and nothing "
+           "else changes."),
     mistakes={"inverted": "The mask is inverted: replace the labels where drop is True.",
               "zero": "A dropped label must become the null label (an extra class), not 0, which is a real digit."})
 
@@ -364,7 +369,8 @@ SLERP = Exercise(
     "cell again.",
     _slerp,
     hints=("Work with the angle theta between a and b (their normalised dot product is its cosine).",
-           "The weights are sin((1 - w) theta) / sin(theta) for a and sin(w theta) / sin(theta) for b."),
+           "On the sphere, the weight of each end falls like a sine of the angle still to travel, normalised so "
+           "that w = 0 gives a and w = 1 gives b."),
     mistakes={"linear": "That is the straight line between a and b: its midpoints are shorter than typical "
                         "noise vectors. Interpolate the angle instead."})
 
@@ -382,7 +388,7 @@ HALF_MASK = Exercise(
     "cell again.",
     _half_mask,
     hints=("Rows are the second-to-last dimension; row 0 is the top of the picture.",
-           "Start from zeros of the given shape and set the first H/2 rows to 1."),
+           "The mask has the image's shape; it is 1 over the top half of every image and 0 below."),
     mistakes={"bottom": "That keeps the bottom half: rows 0 to H/2 - 1 are the top.",
               "columns": "That splits the columns (left and right), not the rows (top and bottom)."})
 
@@ -404,7 +410,8 @@ VELOCITY_FROM_EPS = Exercise(
     "s eps, from x, eps and s alone (s < 1); then run this cell again.",
     _velocity_from_eps,
     hints=("Solve x = (1 - s) x0 + s eps for x0 first.",
-           "x0 = (x - s eps) / (1 - s), and v = eps - x0; simplify to (eps - x) / (1 - s)."),
+           "On the straight path the velocity is the noise minus the clean image; write x0 in terms of x, eps "
+           "and s, and substitute."),
     mistakes={"x0_minus_eps": "Sign: the path runs from data (s = 0) to noise (s = 1), so its velocity is eps - x0.",
               "eps_alone": "That is the noise; the velocity also subtracts the clean image x0.",
               "no_division": "Close: eps - x is the velocity scaled by (1 - s); x is not x0 unless s = 0."})
@@ -431,7 +438,8 @@ LATENT_SCALE_FACTOR = Exercise(
     "all its entries (Stable Diffusion's scaling factor); then run this cell again.",
     _scale_factor,
     hints=("Multiplying by f multiplies the standard deviation by f.",
-           "Take the standard deviation of all entries at once (flatten them); f is its reciprocal."),
+           "One number for all latents, not one per channel or per image: after scaling, their standard "
+           "deviation taken over everything is 1."),
     mistakes={"variance": "That divides by the variance: f * z would then have a spread of 1 / std, not 1.",
               "no_reciprocal": "That is the spread itself; f must undo it, so it is its reciprocal.",
               "rms": "Close, but the root mean square counts the latents' mean as spread: these latents are centred "

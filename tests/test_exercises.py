@@ -13,8 +13,6 @@ import ddpm_exercises as ex
 from ddpm_exercises import core
 from ddpm_exercises.core import compile_function
 from ddpm_exercises.predict import crossing, standard_error_of_difference
-from ddpm_lib.linear import interaction_features
-from ddpm_lib.sample import slerp
 from ddpm_lib.schedule import extract
 
 
@@ -39,8 +37,13 @@ def coef(s, name, t, x):
 
 
 # exercise -> (extra context, the right answer, {mistake key: an attempt that makes that mistake})
+def own_slerp(a: torch.Tensor, b: torch.Tensor, w: float) -> torch.Tensor:
+    theta = torch.arccos((a * b).sum() / (a.norm() * b.norm()))
+    return (torch.sin((1 - w) * theta) * a + torch.sin(w * theta) * b) / torch.sin(theta)
+
+
 IMPLEMENT: dict[ex.Exercise, tuple[Any, Any, dict[str, Any]]] = {
-    ex.INTERACTION_FEATURES: ((), interaction_features, {
+    ex.INTERACTION_FEATURES: ((), lambda z, c: torch.cat([z, c, (c[:, :, None] * z[:, None, :]).flatten(1)], 1), {
         "order": lambda z, c: torch.cat([z, c, (z[:, :, None] * c[:, None, :]).flatten(1)], 1),
         "no_products": lambda z, c: torch.cat([z, c, torch.zeros(len(z), 10 * z.shape[1], dtype=z.dtype)], 1)}),
     ex.ONE_SHOT_DENOISE: ((noise_of, 6), lambda z, c: z - noise_of(z, c), {
@@ -91,7 +94,7 @@ IMPLEMENT: dict[ex.Exercise, tuple[Any, Any, dict[str, Any]]] = {
     ex.INPAINT_MERGE: ((), lambda g, k, m: m * k + (1 - m) * g, {"swapped": lambda g, k, m: (1 - m) * k + m * g}),
     ex.LABEL_DROPOUT: ((), lambda y, d, n: torch.where(d, n, y), {
         "inverted": lambda y, d, n: torch.where(d, y, n), "zero": lambda y, d, n: torch.where(d, 0, y)}),
-    ex.SLERP: ((), slerp, {"linear": lambda a, b, w: (1 - w) * a + w * b}),
+    ex.SLERP: ((), own_slerp, {"linear": lambda a, b, w: (1 - w) * a + w * b}),
     ex.HALF_MASK: ((), lambda s: torch.ones(s).index_fill_(2, torch.arange(16, 32), 0), {
         "bottom": lambda s: torch.ones(s).index_fill_(2, torch.arange(0, 16), 0),
         "columns": lambda s: torch.ones(s).index_fill_(3, torch.arange(16, 32), 0)}),
@@ -337,3 +340,15 @@ def test_an_unknown_mistake_gets_a_diagnosis():
     # through a check: an embedding wrong only where t > 0 (here, frequencies scaled by 2) says where
     r = ex.Tutor().check(ex.SINUSOIDAL_EMBEDDING, lambda t, d: _embedding(2 * t, d, False, False))
     assert r.passed is False and "right at t=0" in r.message
+
+
+def test_the_librarys_own_function_is_named_not_passed():
+    from ddpm_lib.linear import interaction_features
+    from ddpm_lib.sample import slerp
+
+    tutor = ex.Tutor()
+    for exercise, fn in ((ex.INTERACTION_FEATURES, interaction_features), (ex.SLERP, slerp)):
+        r = tutor.check(exercise, fn)
+        assert r.passed is None and f"library's own {fn.__module__}.{fn.__name__}" in r.message
+        assert "write your own version" in r.message
+    assert tutor.wrong_attempts == {}
