@@ -140,3 +140,31 @@ def test_what_a_learner_reads_holds_no_raw_code_and_no_test_markers(path: Path) 
                 f"{path.name} cell {i}: a widget's text fallback (HBox(...)) shows under its picture")
     first = "".join(notebook["cells"][1]["source"])
     assert "docs/glossary.md" in first, f"{path.name}: the opening box links the glossary"
+
+
+def _code(source: str, hidden: bool = False) -> dict[str, Any]:
+    meta: dict[str, Any] = {"jupyter": {"outputs_hidden": True}} if hidden else {}
+    return {"cell_type": "code", "execution_count": 1, "metadata": meta, "outputs": [], "source": source}
+
+
+def test_reveal_cells_run_from_a_prediction_to_its_check() -> None:
+    cells = [_code("x = 1"), _code("predicted_t = None  # your guess"), {"cell_type": "markdown", "source": "## Run"},
+             _code("acc = run()\nplot(acc)"), _code("tutor.check(ex.T, predicted_t, acc)"), _code("after = 2"),
+             _code("predicted_s = None"), _code("s = measure()\ntutor.check(ex.S, predicted_s, s)"), _code("z = 3")]
+    assert notebook_form.reveal_cells(cells) == [3, 7]
+    nb = normalise({"cells": cells, "metadata": {}, "nbformat": 4, "nbformat_minor": 5}, info={})
+    hidden = [i for i, c in enumerate(nb["cells"]) if c.get("metadata", {}).get("jupyter", {}).get("outputs_hidden")]
+    assert hidden == [3, 7]
+
+
+@pytest.mark.parametrize("path", [p for p in NOTEBOOKS if p.name[:2].isdigit()], ids=lambda p: p.name)
+def test_every_prediction_is_followed_by_collapsed_results(path: Path) -> None:
+    cells = json.loads(path.read_text(encoding="utf-8"))["cells"]
+    predictions = [i for i, c in enumerate(cells) if c["cell_type"] == "code"
+                   and notebook_form.PREDICTION.match(notebook_form.cell_source(c))]
+    reveal = notebook_form.reveal_cells(cells)
+    assert len(reveal) >= len(predictions)
+    for i in reveal:
+        assert cells[i]["metadata"]["jupyter"]["outputs_hidden"] is True, f"{path.name} cell {i} shows its answer"
+    for i in predictions:  # the answer is computed below the prediction, never above it
+        assert any(j > i for j in reveal), f"{path.name}: nothing runs after the prediction in cell {i}"

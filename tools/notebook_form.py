@@ -11,7 +11,9 @@ writes them back even if nobody edited a cell:
 - the notebook passes through the browser's JSON, so a whole-valued float such as a widget's saved
   ``"max": 8.0`` comes back as ``8``.
 
-It also drops the per-cell ``execution`` timestamps that ``jupyter execute`` records (JupyterLab
+It also collapses the outputs of the cells that reveal a prediction's answer (:func:`reveal_cells`,
+JupyterLab's ``jupyter.outputs_hidden``): a reader browsing the committed notebook can expand them,
+a learner doing the exercise commits to a number first. And it drops the per-cell ``execution`` timestamps that ``jupyter execute`` records (JupyterLab
 keeps them but never writes them by default), so re-running a notebook changes only what it shows.
 
 ``normalise`` applies the same three rewrites; ``make notebooks`` runs it after executing, and
@@ -24,6 +26,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import re
 import sys
 from pathlib import Path
 from typing import Any
@@ -76,12 +79,37 @@ def javascript_numbers(value: Any) -> Any:
     return value
 
 
+PREDICTION = re.compile(r"^(predicted_\w+) = None\b")
+
+
+def reveal_cells(cells: list[dict[str, Any]]) -> list[int]:
+    """Indices of the code cells that reveal a prediction's answer: after each cell that opens with
+    ``predicted_x = None``, every code cell up to the one that checks ``predicted_x`` with the tutor, except
+    a cell that only calls the check (its untouched output states the task and reveals nothing)."""
+    out: list[int] = []
+    for i, cell in enumerate(cells):
+        match = PREDICTION.match(cell_source(cell)) if cell.get("cell_type") == "code" else None
+        if match is None:
+            continue
+        for j in range(i + 1, len(cells)):
+            source = cell_source(cells[j])
+            if cells[j].get("cell_type") != "code":
+                continue
+            if not source.startswith("tutor.check("):
+                out.append(j)
+            if "tutor.check(" in source and match.group(1) in source:
+                break
+    return out
+
+
 def normalise(notebook: dict[str, Any], *, info: dict[str, Any] | None = None) -> dict[str, Any]:
     """The notebook as JupyterLab would save it (a new dict; the input is not modified)."""
     nb = javascript_numbers(json.loads(json.dumps(notebook)))
     meta = nb.setdefault("metadata", {})
     meta["kernelspec"] = {"display_name": KERNEL_DISPLAY_NAME, "language": "python", "name": KERNEL_NAME}
     meta["language_info"] = info if info is not None else language_info()
+    for index in reveal_cells(nb.get("cells", [])):
+        nb["cells"][index].setdefault("metadata", {}).setdefault("jupyter", {})["outputs_hidden"] = True
     for cell in nb.get("cells", []):
         cell.get("metadata", {}).pop("execution", None)
         if cell.get("cell_type") == "code":
