@@ -86,7 +86,8 @@ def test_wheel_installed_outside_the_repository_samples_and_judges(tmp_path):
     src.mkdir()
     for name in ("pyproject.toml", "README.md"):
         shutil.copy(ROOT / name, src / name)
-    shutil.copytree(ROOT / "ddpm_lib", src / "ddpm_lib", ignore=shutil.ignore_patterns("__pycache__"))
+    for package in ("ddpm_lib", "ddpm_exercises"):
+        shutil.copytree(ROOT / package, src / package, ignore=shutil.ignore_patterns("__pycache__"))
     wheels = tmp_path / "wheels"
     subprocess.run([sys.executable, "-m", "pip", "wheel", "--quiet", "--no-deps", "--no-build-isolation",
                     "-w", str(wheels), str(src)], check=True)
@@ -104,13 +105,14 @@ def test_wheel_installed_outside_the_repository_samples_and_judges(tmp_path):
     elsewhere.mkdir()
     env = {"PATH": "/usr/bin:/bin", "HOME": str(tmp_path), "TQDM_DISABLE": "1", "MPLBACKEND": "Agg"}
     script = (
-        "import json, ddpm_lib\n"
+        "import json, ddpm_lib, ddpm_exercises\n"
         "from ddpm_lib.paths import PRETRAINED_PATH, JUDGE_PATH, COURSE_ROOT\n"
         "print(json.dumps({'module': ddpm_lib.__file__, 'weights': str(PRETRAINED_PATH), 'judge': str(JUDGE_PATH),"
-        " 'root': str(COURSE_ROOT)}))\n")
+        " 'root': str(COURSE_ROOT), 'exercises': ddpm_exercises.__file__}))\n")
     where = json_.loads(subprocess.run([str(python), "-c", script], cwd=elsewhere, env=env, capture_output=True,
                                        text=True, check=True).stdout)
     assert where["module"].startswith(site) and where["weights"].startswith(site) and where["judge"].startswith(site)
+    assert where["exercises"].startswith(site)  # the notebooks' tutor ships in the same wheel
     assert Path(where["root"]) == elsewhere.resolve()
     run = subprocess.run([str(python), "-m", "ddpm_lib", "evaluate", "--checkpoint", where["weights"],
                           "--num-samples", "20", "--steps", "5", "--json"], cwd=elsewhere, env=env,
