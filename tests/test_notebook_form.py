@@ -165,6 +165,7 @@ def test_every_prediction_is_followed_by_collapsed_results(path: Path) -> None:
     reveal = notebook_form.reveal_cells(cells)
     assert len(reveal) >= len(predictions)
     for i in reveal:
-        assert cells[i]["metadata"]["jupyter"]["outputs_hidden"] is True, f"{path.name} cell {i} shows its answer"
+        meta = cells[i]["metadata"]
+        assert meta["jupyter"]["outputs_hidden"] is True and meta["collapsed"] is True, f"{path.name} cell {i} shows its answer"
     for i in predictions:  # the answer is computed below the prediction, never above it
         assert any(j > i for j in reveal), f"{path.name}: nothing runs after the prediction in cell {i}"

@@ -12,7 +12,7 @@ writes them back even if nobody edited a cell:
   ``"max": 8.0`` comes back as ``8``.
 
 It also collapses the outputs of the cells that reveal a prediction's answer (:func:`reveal_cells`,
-JupyterLab's ``jupyter.outputs_hidden``): a reader browsing the committed notebook can expand them,
+JupyterLab's ``jupyter.outputs_hidden``, and the ``collapsed`` flag it writes beside it): a reader browsing the committed notebook can expand them,
 a learner doing the exercise commits to a number first. And it drops the per-cell ``execution`` timestamps that ``jupyter execute`` records (JupyterLab
 keeps them but never writes them by default), so re-running a notebook changes only what it shows.
 
@@ -108,8 +108,10 @@ def normalise(notebook: dict[str, Any], *, info: dict[str, Any] | None = None) -
     meta = nb.setdefault("metadata", {})
     meta["kernelspec"] = {"display_name": KERNEL_DISPLAY_NAME, "language": "python", "name": KERNEL_NAME}
     meta["language_info"] = info if info is not None else language_info()
-    for index in reveal_cells(nb.get("cells", [])):
-        nb["cells"][index].setdefault("metadata", {}).setdefault("jupyter", {})["outputs_hidden"] = True
+    for index in reveal_cells(nb.get("cells", [])):  # collapsed, in both the forms JupyterLab writes it
+        meta = nb["cells"][index].setdefault("metadata", {})
+        meta["collapsed"] = True
+        meta.setdefault("jupyter", {})["outputs_hidden"] = True
     for cell in nb.get("cells", []):
         cell.get("metadata", {}).pop("execution", None)
         if cell.get("cell_type") == "code":
