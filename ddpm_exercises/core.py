@@ -24,7 +24,7 @@ from typing import Any, Callable, Literal, Sequence
 
 import torch
 
-Kind = Literal["implement", "predict, then run", "find the bug"]
+Kind = Literal["implement", "predict, then run", "find the bug", "concept check"]
 Status = Literal["correct", "wrong", "untouched", "untested"]
 
 
@@ -61,22 +61,28 @@ class Exercise:
     planted: str = ""  # find the bug: the source the notebook shows, bug included
 
 
+State = Literal["correct", "not yet", "not attempted", "untested", "check failed"]
+MARKS: dict[State, str] = {"correct": "✅", "not yet": "❌", "not attempted": "✏️", "untested": "❔",
+                           "check failed": "⚠️"}
+
+
 @dataclass
 class CheckResult:
-    """Outcome of a check: ``passed`` is True, False, or None (not attempted)."""
+    """Outcome of a check: ``passed`` is True, False, or None (neither right nor wrong). ``state`` says which
+    of the five outcomes it is: correct, not yet (a wrong attempt), not attempted, untested (a prediction outside
+    what the experiment measured) or check failed (a fault of the course)."""
 
     exercise: str
     passed: bool | None
     message: str
     mistake: str | None = None
+    state: State = "not attempted"
 
     def __str__(self) -> str:
-        mark = {True: "correct", False: "not yet", None: "not attempted"}[self.passed]
-        return f"[{self.exercise}: {mark}] {self.message}"
+        return f"[{self.exercise}: {self.state}] {self.message}"
 
     def _repr_markdown_(self) -> str:
-        icon = {True: "✅", False: "❌", None: "✏️"}[self.passed]
-        return f"{icon} **{self.exercise}**: {self.message}"
+        return f"{MARKS[self.state]} **{self.exercise}**: {self.message}"
 
 
 class Tutor:
@@ -92,20 +98,20 @@ class Tutor:
         if exercise.kind == "implement" and library.split(".")[0] == "ddpm_lib":
             return CheckResult(name, None, f"that is the library's own {library}.{getattr(answer, '__qualname__', '')}, "
                                            f"the reference this check compares with; write your own version. "
-                                           f"{exercise.task}", mistake="library function")
+                                           f"{exercise.task}", mistake="library function", state="not yet")
         try:
             verdict = exercise.evaluate(answer, *context)
         except Exception as err:  # a defect in the check itself: not the learner's mistake, and no hint spent
             return CheckResult(name, None, f"the check itself failed ({type(err).__name__}: {err}). This is a fault in "
                                            f"the course, not in your answer; please report it with this message.",
-                               mistake="broken check")
+                               mistake="broken check", state="check failed")
         if verdict.status == "untouched":
             text = f"not attempted. {exercise.task}"
             return CheckResult(name, None, _join(text, verdict.explanation))
         if verdict.status == "correct":
-            return CheckResult(name, True, _join(verdict.detail or "correct.", verdict.explanation))
+            return CheckResult(name, True, _join(verdict.detail or "correct.", verdict.explanation), state="correct")
         if verdict.status == "untested":
-            return CheckResult(name, None, _join(verdict.detail, verdict.explanation))
+            return CheckResult(name, None, _join(verdict.detail, verdict.explanation), state="untested")
         count = self.wrong_attempts.get(name, 0) + 1
         self.wrong_attempts[name] = count
         parts = [verdict.detail]
@@ -116,7 +122,7 @@ class Tutor:
             shown = exercise.hints[:count]
         parts += [f"Hint {i + 1}: {h}" for i, h in enumerate(shown)]
         parts.append(verdict.explanation)
-        return CheckResult(name, False, _join(*parts), verdict.mistake)
+        return CheckResult(name, False, _join(*parts), verdict.mistake, state="not yet")
 
 
 def _join(*parts: str) -> str:
