@@ -1,7 +1,6 @@
 """The capstone's checks and assembly: the reference file's own blocks pass every check, each known mistake is
 named, and the assembled file holds the learner's blocks that pass, read from the cell that defined them."""
 
-import importlib.util
 import linecache
 from pathlib import Path
 from types import ModuleType
@@ -14,15 +13,6 @@ import ddpm_exercises as ex
 from ddpm_exercises.capstone import BLOCKS, assemble, cell_source, definition, imported_modules
 
 FILE = Path(__file__).resolve().parents[1] / "quest_12_2.py"
-
-
-@pytest.fixture(scope="module")
-def quest() -> ModuleType:
-    spec = importlib.util.spec_from_file_location("quest_12_2_reference", FILE)
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
 
 
 def cell(source: str, number: int) -> dict[str, Any]:

@@ -2,9 +2,7 @@
 its schedule, network, loss and sampling step equal to the library's, and a smoke run end to end."""
 
 import ast
-import importlib.util
 from pathlib import Path
-from types import ModuleType
 
 import pytest
 import torch
@@ -17,15 +15,6 @@ from ddpm_lib.train import diffusion_loss
 from ddpm_lib.unet import SimpleUNet, SinusoidalPositionEmbeddings
 
 FILE = Path(__file__).resolve().parents[1] / "quest_12_2.py"
-
-
-@pytest.fixture(scope="module")
-def quest() -> ModuleType:
-    spec = importlib.util.spec_from_file_location("quest_12_2", FILE)
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
 
 
 def test_the_blocks_stand_in_the_sources_order_and_nothing_comes_from_ddpm_lib():
