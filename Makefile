@@ -7,7 +7,7 @@ PRESET ?=
 PRESET_FLAG := $(if $(PRESET),--preset $(PRESET),)
 SMOKE_ENV := DDPM_COURSE_MODE=smoke TQDM_DISABLE=1 MPLBACKEND=Agg
 
-.PHONY: help install quest quest-pixel test test-browser typecheck test-fast lab notebooks slides bench quality judge pretrained pretrained-flow pretrained-latent results clean
+.PHONY: help install quest quest-pixel test test-browser typecheck test-fast lab notebooks slides book bench quality judge pretrained pretrained-flow pretrained-latent results clean
 
 help:
 	@echo "make quest       train a latent DDPM from scratch, write chaos_sculptures/new_creation.png (PRESET=smoke|cpu|gpu)"
@@ -17,6 +17,7 @@ help:
 	@echo "make lab         JupyterLab on the course notebooks"
 	@echo "make notebooks   re-execute every notebook in place with the cpu preset, timing it (and in smoke mode)"
 	@echo "make slides      offline reveal.js decks of every notebook under build/slides (open from disk)"
+	@echo "make book        the course as an offline website: build/book/index.html (Sphinx + myst-nb, Python 3.11+)"
 	@echo "make bench       training and sampling throughput on this machine"
 	@echo "make quality     time to quality: baseline, course and peer recipes trained for 2 and 4 minutes each (~25 min)"
 	@echo "make judge       retrain the judge classifier (ddpm_lib/weights/judge.safetensors)"
@@ -33,6 +34,11 @@ $(STAMP): pyproject.toml
 
 install: $(STAMP)
 
+BOOK_STAMP := $(VENV)/.installed-book
+$(BOOK_STAMP): $(STAMP)
+	$(PY) -m pip install --quiet -e ".[book]"
+	@touch $@
+
 quest: $(STAMP)
 	$(PY) -m ddpm_lib quest $(PRESET_FLAG)
 
@@ -44,6 +50,8 @@ test: $(STAMP)
 	$(SMOKE_ENV) $(PY) -m pytest tests notebooks --ignore=tests/browser --nbval-lax --nbval-current-env -p no:cacheprovider
 
 test-browser: $(STAMP)
+	@if $(PY) -c 'import sys; sys.exit(sys.version_info < (3, 11))'; then $(MAKE) --no-print-directory $(BOOK_STAMP); \
+	else echo "the book extra needs Python 3.11+: the website tests will skip"; fi
 	$(SMOKE_ENV) $(PY) -m pytest tests/browser -p no:cacheprovider -rs
 
 typecheck: $(STAMP)
@@ -61,6 +69,9 @@ notebooks: $(STAMP)
 
 slides: $(STAMP)
 	$(PY) -m tools.slides --out build/slides
+
+book: $(BOOK_STAMP)
+	$(PY) -m tools.book --out build/book
 
 bench: $(STAMP)
 	$(PY) -m ddpm_lib bench $(PRESET_FLAG)

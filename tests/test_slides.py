@@ -11,8 +11,8 @@ from typing import Any
 import pytest
 
 from tools import slide_layout
-from tools.slides import (HIDE_INPUT_TAG, MATHJAX, REVEAL, NpmPackage, SlidesError, export_deck, integrity,
-                          vendor)
+from tools.slides import (HIDE_INPUT_TAG, MATHJAX, REVEAL, NpmPackage, SlidesError, export_deck, hanging_indents,
+                          integrity, vendor)
 
 EMPTY_SHA512 = "sha512-z4PhNX7vuL3xVChQ1m2AB9Yg5AULVxXcg/SpIdNs6c5H0NE8XYXysP+DGNKHfuwvY7kxvUdBeoGlODJ6+SfaPg=="
 
@@ -152,3 +152,45 @@ def test_pack_starts_a_subslide_where_the_next_cell_would_overflow() -> None:
     assert starts == [2, 6]
     assert [slide_layout.slide_type(c) for c in nb["cells"]] == ["slide", "-", "subslide", "slide", "-", "skip",
                                                                  "subslide"]
+
+
+def test_a_deck_shows_an_exercise_as_its_task_repeats_headings_and_plays_gifs(tmp_path: Path) -> None:
+    gif = {"output_type": "display_data", "metadata": {},
+           "data": {"image/gif": "R0lGODlhAQABAAAAACw=", "text/plain": "<IPython.core.display.Image object>"}}
+    cells = [_cell("markdown", "# Title", "slide"),
+             _cell("markdown", "## Watching the reverse process\n\nThe animation.", "slide"),
+             _cell("code", "animate()  # noqa: F821\n# NBVAL_IGNORE_OUTPUT\nx = 1", "subslide", outputs=[gif]),
+             _cell("markdown", "### Exercise 1 (implement): the mean\nWrite `my_mean(x)`, (B,) to (1,); then\nthe long instructions.",
+                   "subslide")]
+    html = export_deck(_write(tmp_path / "demo.ipynb", cells), tmp_path / "out").read_text(encoding="utf-8")
+    assert re.search(r'<img alt="animation" class="animation" src="data:image/gif;base64,R0lGODlhAQABAAAAACw="', html)
+    assert "IPython.core.display.Image object" not in html and "noqa" not in html and "NBVAL" not in html
+    assert "Watching the reverse process (cont.)" in html, "a slide opening with code repeats its section's heading"
+    assert re.search(r'<aside class="notes">.*the long instructions', html, re.S), "the rest of a task -> notes"
+    slide = html.split('<aside class="notes">')[0]
+    assert "(B,) to (1,)." in slide and "the long instructions" not in slide.split("Exercise 1")[-1], (
+        "the slide shows the task's first clause")
+    plain = export_deck(_write(tmp_path / "demo.ipynb", cells), tmp_path / "out", headings=False)
+    assert "(cont.)" not in plain.read_text(encoding="utf-8")
+
+
+def test_wrapped_code_lines_hang_under_their_own_indentation() -> None:
+    html = ('<div class="highlight hl-ipython3"><pre><span></span><span class="k">def</span> f():\n'
+            '    <span class="k">return</span> 1\n</pre></div>')
+    out = hanging_indents(html)
+    assert '<span class="line" style="--indent:0ch"><span></span><span class="k">def</span> f():</span>' in out
+    assert '<span class="line" style="--indent:4ch">    <span class="k">return</span> 1</span>' in out
+    assert hanging_indents("<p>no code</p>") == "<p>no code</p>"
+
+
+def test_roles_drop_exercise_code_and_show_long_code_as_output_only() -> None:
+    long_code = "\n".join(f"x{i} = {i}" for i in range(slide_layout.MAX_CODE_LINES + 1))
+    output = [{"output_type": "stream", "name": "stdout", "text": "out\n"}]
+    nb = {"cells": [_cell("markdown", "# T", "slide"),
+                    _cell("code", "answer = None\ntutor.check(ex.MEAN, answer)", outputs=output),
+                    _cell("code", long_code, outputs=output),
+                    _cell("code", long_code),
+                    _cell("code", "short = 1", outputs=output)]}
+    slide_layout.assign_roles(nb)
+    assert [slide_layout.slide_type(c) for c in nb["cells"]] == ["slide", "skip", "-", "notes", "-"]
+    assert [c["metadata"].get("tags", []) for c in nb["cells"][2:]] == [[HIDE_INPUT_TAG], [], []]

@@ -81,6 +81,10 @@ def wait_for(driver: Any, script: str, timeout: float, what: str, *args: Any, in
 
 # --- slide decks -------------------------------------------------------------------------------------
 
+#: Smallest code font (screen px) readable from the back of a room on a 1280x800 projector.
+MIN_CODE_PX = 19.5
+
+
 @dataclass(frozen=True)
 class SlideFit:
     """One reveal.js slide measured in the canvas's own CSS pixels (before reveal scales it)."""
@@ -90,9 +94,19 @@ class SlideFit:
     height: int           #: content height (scrollHeight)
     width: int            #: content width (scrollWidth)
     clipped_lines: int    #: <pre> blocks wider than their box (code cut at the right edge)
+    has_heading: bool = True    #: an h1-h3 names the slide
+    code_px: float = 0.0        #: smallest code font on the slide in screen pixels (0: no code)
+    clutter: tuple[str, ...] = ()  #: object reprs, test markers or untouched exercise feedback shown
 
     def fits(self, canvas: tuple[int, int] = CANVAS) -> bool:
         return self.height <= canvas[1] and self.width <= canvas[0] and self.clipped_lines == 0
+
+    def defects(self) -> list[str]:
+        """What an audience would trip over on this slide (empty when it is fine)."""
+        found = [] if self.fits() else [f"{self.width}x{self.height}, {self.clipped_lines} clipped <pre>"]
+        found += [] if self.has_heading else ["no heading"]
+        found += [f"code at {self.code_px:.1f} px"] if 0 < self.code_px < MIN_CODE_PX else []
+        return found + [f"shows {text!r}" for text in self.clutter]
 
 
 @dataclass(frozen=True)
@@ -109,7 +123,13 @@ const s = Reveal.getCurrentSlide();
 const pres = Array.from(s.querySelectorAll('pre')).filter(p => p.scrollWidth > p.clientWidth + 1).length;
 const head = s.querySelector('h1, h2, h3');
 const title = (head ? head.textContent : s.textContent).replace(/\u00b6/g, '').trim().replace(/\\s+/g, ' ').slice(0, 60);
-return [s.scrollHeight, s.scrollWidth, pres, title];
+const sizes = Array.from(s.querySelectorAll('pre')).filter(p => p.closest('aside.notes') === null)
+    .map(p => parseFloat(getComputedStyle(p).fontSize) * Reveal.getScale());
+const shown = Array.from(s.childNodes).filter(n => !(n.matches && n.matches('aside.notes')))
+    .map(n => n.textContent).join(' ');
+const clutter = [/<[\\w.]+ object( at 0x[0-9a-f]+)?>/, /NBVAL_|# *noqa/, /\u270f\ufe0f[^\\n]*not attempted/]
+    .map(r => (shown.match(r) || [null])[0]).filter(m => m !== null);
+return [s.scrollHeight, s.scrollWidth, pres, title, head !== null, sizes.length ? Math.min(...sizes) : 0, clutter];
 """
 
 _MATHS_DONE = "window.MathJax && MathJax.Hub && MathJax.Hub.queue && MathJax.Hub.queue.pending === 0 && window.__typeset_done"
@@ -129,7 +149,10 @@ return raw;
 
 
 def measure_deck(driver: Any, deck: Path, timeout: float = 60.0) -> DeckReport:
-    """Open ``deck`` from disk (file://, as an instructor would) and measure every slide."""
+    """Open ``deck`` from disk (file://, as an instructor would) and measure every slide, shown on a
+    screen of the canvas's size (a 1280x800 projector)."""
+    driver.execute_cdp_cmd("Emulation.setDeviceMetricsOverride",
+                           {"width": CANVAS[0], "height": CANVAS[1], "deviceScaleFactor": 1, "mobile": False})
     driver.get(deck.resolve().as_uri())
     ready = bool(wait_for(driver, "window.Reveal && Reveal.isReady && Reveal.isReady()", timeout,
                           f"reveal.js to start in {deck.name}"))
@@ -139,8 +162,9 @@ def measure_deck(driver: Any, deck: Path, timeout: float = 60.0) -> DeckReport:
     for h, v in driver.execute_script(
             "return Reveal.getSlides().map(s => { const i = Reveal.getIndices(s); return [i.h, i.v || 0]; })"):
         driver.execute_script(f"Reveal.slide({h}, {v}, -1)")
-        height, width, clipped, title = driver.execute_script(_MEASURE)
-        slides.append(SlideFit(f"{h}/{v}", title, int(height), int(width), int(clipped)))
+        height, width, clipped, title, heading, code_px, clutter = driver.execute_script(_MEASURE)
+        slides.append(SlideFit(f"{h}/{v}", title, int(height), int(width), int(clipped), bool(heading),
+                               float(code_px), tuple(clutter)))
     failed = [entry["message"] for entry in driver.get_log("browser")
               if "Failed to load resource" in entry.get("message", "") or "ERR_" in entry.get("message", "")]
     maths = int(driver.execute_script(
@@ -269,17 +293,17 @@ class LabNotebook:
 
 
 def print_report(name: str, report: DeckReport) -> int:
-    """One line for the deck, one per problem (slide too large, raw TeX, failed request); their count."""
-    over = [s for s in report.slides if not s.fits()]
-    print(f"{name}: {len(report.slides)} slides, {len(over)} larger than {CANVAS[0]}x{CANVAS[1]}, "
+    """One line for the deck, one per problem (a slide's defects, raw TeX, failed request); their count."""
+    bad = [s for s in report.slides if s.defects()]
+    print(f"{name}: {len(report.slides)} slides, {len(bad)} with defects on a {CANVAS[0]}x{CANVAS[1]} canvas, "
           f"{report.maths} formulas rendered, {len(report.raw_tex)} raw TeX, {len(report.failed)} failed requests")
-    for s in over:
-        print(f"  slide {s.index}: {s.width}x{s.height}, {s.clipped_lines} clipped <pre>  {s.title!r}")
+    for s in bad:
+        print(f"  slide {s.index}: {'; '.join(s.defects())}  {s.title!r}")
     for text in report.raw_tex:
         print(f"  raw TeX: {text!r}")
     for message in report.failed:
         print(f"  failed request: {message}")
-    return len(over) + len(report.raw_tex) + len(report.failed)
+    return len(bad) + len(report.raw_tex) + len(report.failed)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -1,14 +1,18 @@
-"""Choose where sub-slides start so that every slide of every deck fits reveal's 960x700 canvas.
+"""Choose where sub-slides start so that every slide of every deck fits the deck's canvas (tools/slides.py CANVAS).
 
 Authors mark the sections: a markdown cell whose ``slideshow.slide_type`` is ``slide`` or
 ``subslide`` starts one, and ``fragment`` cells are kept. This tool decides the rest from the cells'
 rendered heights, measured in headless Chromium:
 
-1. roles: ``parameters`` and setup (import) cells are ``skip``; solution cells become speaker
-   ``notes`` (the presenter sees them, the room does not);
+1. roles: ``parameters``, setup (import) and exercise cells (the stub and its check: the task's
+   heading says it on the slide) are ``skip``; solution cells become speaker ``notes`` (the
+   presenter sees them, the room does not); a code cell longer than ``MAX_CODE_LINES`` shows only its
+   output (tag ``slides-output-only``), or goes to the notes if it has none: slides show the lines
+   that teach, the notebook keeps all of them;
 2. each remaining cell is rendered alone and measured; a code cell taller than the canvas shows only
-   its output on slides (tag ``slides-output-only``; the notebook keeps its code);
-3. cells are packed in order: a cell that would push its slide past the canvas starts a sub-slide.
+   its output too;
+3. cells are packed in order: a cell that would push its slide past the canvas starts a sub-slide,
+   which repeats the section's heading (``tools/slides.py``), so room is kept for it.
 
     python -m tools.slide_layout notebooks/*.ipynb          # rewrite slide metadata in place
     python -m tools.slide_layout --check notebooks/*.ipynb  # only report slides that do not fit
@@ -32,6 +36,10 @@ from tools.slides import CANVAS, HIDE_INPUT_TAG, SlidesError, export_deck, vendo
 
 #: Room kept free under each slide (px) for reveal's controls and rounding.
 MARGIN = 24
+#: Height (px) of the "(cont.)" heading a sub-slide gets when it does not open with one.
+CONTINUED_HEADING = 70
+#: Longer code cells show only their output on slides.
+MAX_CODE_LINES = 20
 
 
 def slide_type(cell: dict[str, Any]) -> str:
@@ -58,19 +66,41 @@ def is_solution(cell: dict[str, Any]) -> bool:
     return cell.get("cell_type") == "markdown" and text.startswith(("<details><summary>Solution", "## Solutions"))
 
 
+def is_exercise(cell: dict[str, Any]) -> bool:
+    """An exercise's code: the stub or answer line and its ``tutor.check``."""
+    return cell.get("cell_type") == "code" and "tutor.check(" in cell_source(cell)
+
+
+def add_tag(cell: dict[str, Any], tag: str) -> None:
+    tags = cell.setdefault("metadata", {}).setdefault("tags", [])
+    if tag not in tags:
+        tags.append(tag)
+
+
 def is_section_start(cell: dict[str, Any]) -> bool:
     return cell.get("cell_type") == "markdown" and slide_type(cell) in ("slide", "subslide") \
         and cell_source(cell).lstrip().startswith("#")
 
 
+def heading_room(cell: dict[str, Any]) -> int:
+    """Height a sub-slide opening with ``cell`` adds for its "(cont.)" heading: none if it has one."""
+    headed = cell.get("cell_type") == "markdown" and cell_source(cell).lstrip().startswith("#")
+    return 0 if headed else CONTINUED_HEADING
+
+
 def assign_roles(nb: dict[str, Any]) -> None:
-    """Setup cells and the "Before you run" box -> skip, solutions -> notes; every other
-    non-section, non-fragment cell -> '-'."""
+    """Setup cells, exercises and the "Before you run" box -> skip, solutions and long code without
+    output -> notes, long code with output -> output only; every other non-section, non-fragment
+    cell -> '-'."""
     for index, cell in enumerate(nb["cells"]):
-        if is_setup(cell) or is_box(cell):
+        long_code = cell.get("cell_type") == "code" and len(cell_source(cell).splitlines()) > MAX_CODE_LINES
+        if is_setup(cell) or is_box(cell) or is_exercise(cell):
             set_slide_type(cell, "skip")
-        elif is_solution(cell):
+        elif is_solution(cell) or (long_code and not cell.get("outputs")):
             set_slide_type(cell, "notes")
+        elif long_code:
+            add_tag(cell, HIDE_INPUT_TAG)
+            set_slide_type(cell, "-")
         elif index == 0 or is_section_start(cell):
             set_slide_type(cell, "slide" if index == 0 else slide_type(cell))
         elif slide_type(cell) not in ("fragment",):
@@ -81,11 +111,11 @@ def visible(nb: dict[str, Any]) -> list[int]:
     return [i for i, c in enumerate(nb["cells"]) if slide_type(c) not in ("skip", "notes")]
 
 
-def measure(nb: dict[str, Any], driver: Any, workdir: Path, vendor: str) -> DeckReport:
+def measure(nb: dict[str, Any], driver: Any, workdir: Path, vendor: str, headings: bool = True) -> DeckReport:
     """Export ``nb`` (a notebook not on disk) as a deck in ``workdir`` and measure its slides."""
     path = workdir / "probe.ipynb"
     path.write_text(json.dumps(nb), encoding="utf-8")
-    return measure_deck(driver, export_deck(path, workdir, vendor=vendor))
+    return measure_deck(driver, export_deck(path, workdir, vendor=vendor, headings=headings))
 
 
 def cell_heights(nb: dict[str, Any], driver: Any, workdir: Path, vendor: str) -> dict[int, int]:
@@ -94,7 +124,7 @@ def cell_heights(nb: dict[str, Any], driver: Any, workdir: Path, vendor: str) ->
     cells = visible(probe)
     for i in cells:
         set_slide_type(probe["cells"][i], "slide")
-    report = measure(probe, driver, workdir, vendor)
+    report = measure(probe, driver, workdir, vendor, headings=False)
     if len(report.slides) != len(cells):
         raise RuntimeError(f"expected {len(cells)} probe slides, measured {len(report.slides)}")
     return {i: s.height for i, s in zip(cells, report.slides)}
@@ -114,7 +144,7 @@ def pack(nb: dict[str, Any], heights: dict[int, int], budget: int) -> list[int]:
         if used + heights[i] > budget and used > 0:
             set_slide_type(cell, "subslide")
             starts.append(i)
-            used = heights[i]
+            used = heights[i] + heading_room(cell)
         else:
             used += heights[i]
     return starts
@@ -128,22 +158,22 @@ def layout(path: Path, driver: Any, workdir: Path, vendor: str, budget: int) -> 
     overflow (at most three rounds).
     """
     nb = json.loads(path.read_text(encoding="utf-8"))
-    assign_roles(nb)
     for cell in nb["cells"]:
         tags = cell.get("metadata", {}).get("tags", [])
         if HIDE_INPUT_TAG in tags:
             tags.remove(HIDE_INPUT_TAG)
             if not tags:
                 del cell["metadata"]["tags"]
+    assign_roles(nb)
     heights = cell_heights(nb, driver, workdir, vendor)
-    tall = [i for i, h in heights.items() if h > budget and nb["cells"][i]["cell_type"] == "code"
+    tall = [i for i, h in heights.items() if h > budget - CONTINUED_HEADING and nb["cells"][i]["cell_type"] == "code"
             and nb["cells"][i].get("outputs")]
     for i in tall:
-        nb["cells"][i]["metadata"].setdefault("tags", []).append(HIDE_INPUT_TAG)
+        add_tag(nb["cells"][i], HIDE_INPUT_TAG)
     if tall:
         heights = cell_heights(nb, driver, workdir, vendor)
     warnings = [f"{path.name}: cell {i} is {h}px tall alone ({cell_source(nb['cells'][i])[:50]!r}); split it"
-                for i, h in heights.items() if h > CANVAS[1]]
+                for i, h in heights.items() if h + heading_room(nb["cells"][i]) > CANVAS[1]]
     for _ in range(3):
         pack(nb, heights, budget)
         report = measure(nb, driver, workdir, vendor)

@@ -8,9 +8,13 @@ unpacked (about 15 MB).
 
 The decks use ``tools/slides_template/course_reveal``: nbconvert's reveal template without the
 scripts it loads from CDNs (jQuery, require.js, mermaid, the widget manager), with reveal's "white"
-theme (its fonts are local) and type and figures sized for reveal's 960x700 canvas. Slide boundaries
-come from each cell's ``slideshow.slide_type``, chosen by ``tools/slide_layout.py``; ``tests/browser``
-checks that every slide fits the canvas and that a deck requests nothing from the network.
+theme (its fonts are local) and type sized for a projector on a 1280x800 canvas (code at 21 px).
+Slide boundaries come from each cell's ``slideshow.slide_type``, chosen by ``tools/slide_layout.py``.
+:func:`for_slides` adapts the notebook for a room: an exercise shows its task (the heading; the
+rest goes to the speaker notes), a slide that continues a section repeats its heading, GIFs play, and
+test markers are dropped; wrapped code lines keep a hanging indent. ``tests/browser`` checks that
+every slide fits the canvas, has a heading and readable code, and that a deck requests nothing from
+the network.
 
     python -m tools.slides                      # every notebook -> build/slides
     python -m tools.slides notebooks/03_simple_unet.ipynb --out /tmp/deck
@@ -21,6 +25,7 @@ import argparse
 import base64
 import hashlib
 import io
+import re
 import sys
 import tarfile
 import tempfile
@@ -28,6 +33,7 @@ import urllib.error
 import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from ddpm_lib.files import atomic_write_text
 
@@ -35,9 +41,15 @@ ROOT = Path(__file__).resolve().parents[1]
 TEMPLATE_DIR = Path(__file__).resolve().parent / "slides_template"
 TEMPLATE_NAME = "course_reveal"
 THEME = "white"
-CANVAS = (960, 700)
+CANVAS = (1280, 800)
 #: Code cells with this tag show only their output on slides (``tools/slide_layout.py`` sets it).
 HIDE_INPUT_TAG = "slides-output-only"
+#: A markdown cell that states an exercise: on a slide, its heading and the task's first sentence.
+EXERCISE = re.compile(r"#{2,4} Exercise\b")
+#: The first sentence (or clause, up to a semicolon) of an exercise's text: its task, on the slide.
+TASK = re.compile(r"(.+?[.;])(?=\s|$)")
+#: Lines meant for the test runner or a linter, not for the room.
+MARKER = re.compile(r"\s*#\s*(noqa\b|NBVAL_)[^\n]*")
 
 
 @dataclass(frozen=True)
@@ -136,8 +148,77 @@ def vendor_all(vendor_dir: Path, *, tarballs: Path | None = None) -> None:
         vendor(package, vendor_dir, tarballs=tarballs)
 
 
-def export_deck(notebook: Path, out_dir: Path, *, vendor: str = "vendor") -> Path:
-    """One notebook -> ``out_dir/<stem>.slides.html`` (written atomically); scripts under ``out_dir/vendor``."""
+def _slide_type(cell: Any) -> str:
+    return str(cell.metadata.get("slideshow", {}).get("slide_type", "-"))
+
+
+def _heading(text: str) -> str | None:
+    first = text.lstrip().split("\n", 1)[0]
+    return first.lstrip("#").strip() if first.startswith("#") else None
+
+
+def for_slides(nb: Any, *, headings: bool = True) -> Any:
+    """The notebook (an ``nbformat`` node, changed in place) as its deck shows it.
+
+    - an exercise's markdown shows its heading (kind and task); the rest becomes speaker notes;
+    - with ``headings``, a slide that does not open with a heading repeats its section's, "(cont.)"
+      (the last heading that is not an exercise's);
+    - GIF outputs become ``<img>`` HTML (nbconvert's templates do not render ``image/gif``);
+    - ``# noqa`` and ``# NBVAL_...`` markers are removed from code.
+    """
+    from nbformat.v4 import new_markdown_cell
+
+    cells, section = [], ""
+    for cell in nb.cells:
+        kind = _slide_type(cell)
+        if cell.cell_type == "markdown" and kind not in ("skip", "notes") and EXERCISE.match(cell.source.lstrip()):
+            heading, _, rest = cell.source.lstrip().partition("\n")
+            first = TASK.match(" ".join(rest.split()))
+            cell.source = heading + (f"\n\n{first.group(1).rstrip(';')}." if first else "")
+            cells.append(cell)
+            if rest.strip():
+                cells.append(new_markdown_cell(rest, metadata={"slideshow": {"slide_type": "notes"}}))
+            continue
+        if cell.cell_type == "code":
+            cell.source = MARKER.sub("", cell.source)
+            for output in cell.get("outputs", []):
+                gif = output.get("data", {}).get("image/gif")
+                if gif:
+                    output["data"] = {"text/html": f'<img alt="animation" class="animation" src="data:image/gif;base64,{gif}">'}
+        title = _heading(cell.source) if cell.cell_type == "markdown" else None
+        if headings and kind in ("slide", "subslide") and title is None and section:
+            cells.append(new_markdown_cell(f"### {section} (cont.)", metadata={"slideshow": {"slide_type": kind}}))
+            cell.metadata.setdefault("slideshow", {})["slide_type"] = "-"
+        section = title or section
+        cells.append(cell)
+    nb.cells = cells
+    return nb
+
+
+_PRE = re.compile(r'(<div class="highlight[^"]*"><pre>)(.*?)(</pre>)', re.S)
+_TAG = re.compile(r"<[^>]+>")
+
+
+def hanging_indents(html: str) -> str:
+    """Wrap each line of highlighted code in a span whose wrapped rows are indented past the line's
+    own indentation (``course.css`` reads ``--indent``), so a long line that wraps stays legible Python.
+    Pygments closes its spans at every line end, so splitting on newlines keeps the markup whole."""
+    def lines(match: re.Match[str]) -> str:
+        rows = []
+        for row in match.group(2).split("\n"):
+            text = _TAG.sub("", row)
+            indent = len(text) - len(text.lstrip(" "))
+            rows.append(f'<span class="line" style="--indent:{indent}ch">{row}</span>')
+        return match.group(1) + "".join(rows) + match.group(3)
+    return _PRE.sub(lines, html)
+
+
+def export_deck(notebook: Path, out_dir: Path, *, vendor: str = "vendor", headings: bool = True) -> Path:
+    """One notebook -> ``out_dir/<stem>.slides.html`` (written atomically); scripts under ``out_dir/vendor``.
+
+    ``headings=False`` leaves out the repeated section headings (``tools/slide_layout.py`` measures
+    cells that way)."""
+    import nbformat
     from nbconvert import SlidesExporter
     from traitlets.config import Config
 
@@ -152,10 +233,11 @@ def export_deck(notebook: Path, out_dir: Path, *, vendor: str = "vendor") -> Pat
     config.TagRemovePreprocessor.enabled = True
     config.TagRemovePreprocessor.remove_input_tags = {HIDE_INPUT_TAG}
     try:
-        body, _ = SlidesExporter(config=config).from_filename(str(notebook))
+        nb = nbformat.read(notebook, as_version=4)
     except FileNotFoundError as err:
         raise SlidesError(f"{notebook}: no such notebook") from err
-    return atomic_write_text(out_dir / f"{notebook.stem}.slides.html", body)
+    body, _ = SlidesExporter(config=config).from_notebook_node(for_slides(nb, headings=headings))
+    return atomic_write_text(out_dir / f"{notebook.stem}.slides.html", hanging_indents(body))
 
 
 def build(notebooks: list[Path], out_dir: Path, *, tarballs: Path | None = None) -> list[Path]:

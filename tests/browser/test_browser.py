@@ -121,11 +121,18 @@ def test_every_slide_deck_paginates_offline_and_fits_the_canvas(driver: Any, dec
         report = measure_deck(driver, deck)
         assert report.reveal_ready, f"{deck.name}: reveal.js did not start"
         assert len(report.slides) > 1, f"{deck.name}: one long page instead of slides"
-        too_big = [f"{s.index} {s.width}x{s.height} {s.title!r}" for s in report.slides if not s.fits()]
-        assert too_big == [], f"{deck.name}: slides larger than {CANVAS}: {too_big}; fix: python -m tools.slide_layout"
+        # Each slide fits the canvas, has a heading, shows code at projector size and no object repr,
+        # test marker or untouched exercise feedback.
+        defects = [f"{s.index} {s.title!r}: {', '.join(s.defects())}" for s in report.slides if s.defects()]
+        assert defects == [], f"{deck.name} at {CANVAS}: {defects}; fix: python -m tools.slide_layout"
         assert report.failed == [], f"{deck.name}: requests that need the network: {report.failed}"
         assert report.raw_tex == [], f"{deck.name}: TeX left unrendered: {report.raw_tex}"
         assert report.maths > 0, f"{deck.name}: MathJax rendered nothing"
+    deck05 = next(d for d in decks if d.name.startswith("05_"))
+    driver.get(deck05.resolve().as_uri())
+    wait_for(driver, "window.Reveal && Reveal.isReady()", 30, "reveal.js")
+    assert driver.execute_script("return document.querySelectorAll('img.animation').length") == 1, (
+        "deck 05 shows its denoising animation")
     # The arrow keys page through a deck (offline, reveal.js's keyboard handler is live).
     driver.get(decks[1].resolve().as_uri())
     wait_for(driver, "window.Reveal && Reveal.isReady()", 30, "reveal.js")
