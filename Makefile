@@ -7,7 +7,7 @@ PRESET ?=
 PRESET_FLAG := $(if $(PRESET),--preset $(PRESET),)
 SMOKE_ENV := DDPM_COURSE_MODE=smoke TQDM_DISABLE=1 MPLBACKEND=Agg
 
-.PHONY: help install quest quest-pixel test test-browser typecheck test-fast lab notebooks slides book bench quality judge pretrained pretrained-flow pretrained-latent results clean
+.PHONY: help install quest quest-pixel test test-browser typecheck test-fast lab notebooks slides book bench quality judge pretrained pretrained-flow pretrained-latent pretrained-reflow results clean
 
 help:
 	@echo "make quest       train a latent DDPM from scratch, write chaos_sculptures/new_creation.png (PRESET=smoke|cpu|gpu)"
@@ -24,6 +24,7 @@ help:
 	@echo "make pretrained  retrain the shipped pretrained DDPM (ddpm_lib/weights/pretrained_ddpm.safetensors)"
 	@echo "make pretrained-flow  retrain the shipped flow-matching model (the same recipe, --objective velocity)"
 	@echo "make pretrained-latent  retrain the shipped autoencoder and the latent DDPM on it (notebook 09)"
+	@echo "make pretrained-reflow  retrain the shipped reflow model: the latent DDPM straightened for 1-2 Euler steps (~10 min)"
 	@echo "make results     regenerate the README results table"
 
 $(STAMP): pyproject.toml
@@ -91,6 +92,9 @@ pretrained-flow: $(STAMP)
 pretrained-latent: $(STAMP)
 	$(PY) -m ddpm_lib train-autoencoder --preset cpu --out ddpm_lib/weights/autoencoder.safetensors
 	$(PY) -m ddpm_lib train --preset cpu --steps 6000 --autoencoder ddpm_lib/weights/autoencoder.safetensors --out ddpm_lib/weights/pretrained_latent.safetensors
+
+pretrained-reflow: $(STAMP)
+	$(PY) -m ddpm_lib reflow --teacher ddpm_lib/weights/pretrained_latent.safetensors --out ddpm_lib/weights/reflow_latent.safetensors
 
 results: $(STAMP)
 	$(PY) -m tools.results --checkpoint ddpm_lib/weights/pretrained_ddpm.safetensors

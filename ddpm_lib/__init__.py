@@ -20,6 +20,7 @@ their tutor are the separate package ``ddpm_exercises``.
 - ``mixture``: Gaussian mixtures whose score and denoiser are exact (checks for samplers and Langevin)
 - ``autoencoder``: the convolutional autoencoder of latent diffusion
 - ``latent``: latent diffusion: the codec, its dataset, each preset's latent recipe
+- ``reflow``: a DDPM's noise-to-digit map straightened, so one or two Euler steps draw a digit
 - ``course``: the models notebooks and commands start from (shipped, or trained here)
 - ``quest``: the Quest: train, draw ``chaos_sculptures/new_creation.png``, score
 - ``bench``: throughput, matmul peaks, FLOP and attention counts, the machine description

@@ -1,4 +1,4 @@
-"""Command line: ``python -m ddpm_lib quest|train|sample|evaluate|bench|train-judge|train-autoencoder``
+"""Command line: ``python -m ddpm_lib quest|train|sample|evaluate|bench|train-judge|train-autoencoder|reflow``
 (also ``ddpm-course``).
 
 Every command prints what it did and, with ``--json``, a machine-readable summary as its last line.
@@ -20,7 +20,7 @@ from .config import DEFAULT_GUIDANCE, OBJECTIVES, PRESET_NAMES, ModelConfig, Pre
 from .data import DATASET_NAMES, DatasetUnavailableError, ImageDataset, load_dataset
 from .distributed import (BACKENDS, DistributedContext, DistributedError, abort, choose_backend, context_from_env, process_device, start,
                           stop)
-from .paths import JUDGE_PATH, RUNS_DIR, SCULPTURES_DIR, check_course_root
+from .paths import JUDGE_PATH, PRETRAINED_LATENT_PATH, RUNS_DIR, SCULPTURES_DIR, check_course_root
 from .runtime import MAX_SEED, PRECISIONS, choose_device, make_generator
 from .validate import MIN_EVAL_SAMPLES, SAMPLERS, check_number, check_whole
 
@@ -175,6 +175,16 @@ def build_parser() -> argparse.ArgumentParser:
                    help="where its weights go (default runs/ in the course folder)")
     p.add_argument("--steps", type=POSITIVE, default=None, help="training steps (default: the preset's)")
     p.add_argument("--dataset", choices=DATASET_NAMES, default="mnist-5k", help="dataset (default mnist-5k, offline)")
+    add_common(p)
+
+    p = sub.add_parser("reflow", help="straighten a class-conditional DDPM into a model sampled with 1-2 Euler steps")
+    p.add_argument("--teacher", type=Path, default=PRETRAINED_LATENT_PATH, help="the DDPM (default: the shipped latent one)")
+    p.add_argument("--out", type=Path, default=RUNS_DIR / "reflow.safetensors",
+                   help="where the student's EMA weights go (default runs/reflow.safetensors in the course folder)")
+    p.add_argument("--pairs", type=whole(10), default=10_000, help="(noise, digit) pairs drawn from the teacher")
+    p.add_argument("--guidance", type=GUIDANCE, default=1.5, help="the teacher's guidance scale, baked into the pairs")
+    p.add_argument("--steps", type=POSITIVE, default=None, help="training steps (default 1500)")
+    p.add_argument("--resume", action="store_true", help="continue from the checkpoint folder beside --out")
     add_common(p)
 
     p = sub.add_parser("train-judge", help="train the judge classifier on the default data")
@@ -389,9 +399,35 @@ def cmd_train_autoencoder(args: argparse.Namespace) -> dict[str, Any]:
     return {"command": "train-autoencoder", "out": str(args.out), **{k: v for k, v in info.items() if k != "machine"}}
 
 
+def cmd_reflow(args: argparse.Namespace) -> dict[str, Any]:
+    """Pairs from the teacher, the straight-path student trained on them (:mod:`ddpm_lib.reflow`), its weights and recipe."""
+    from .bench import machine
+    from .checkpoint import read_metadata, save_model
+    from .files import atomic_write_json, check_output_path
+    from .reflow import REFLOW_TRAINING, train_reflow
+    read_metadata(args.teacher)
+    recipe_path = args.out.with_suffix(".json")
+    check_output_path(args.out, "weights file", option="--out", example="reflow.safetensors")
+    check_output_path(recipe_path, "recipe file (beside --out)", option="--out")
+    config = replace(REFLOW_TRAINING, seed=args.seed, steps=args.steps or REFLOW_TRAINING.steps)
+    print(f"reflow of {args.teacher}: {args.pairs:,} pairs at guidance {args.guidance:g}, then {config.steps} steps "
+          f"of batch {config.batch_size} on the straight path")
+    result, path, record = train_reflow(args.teacher, args.out.with_name(args.out.stem + "_checkpoint"),
+                                        num_pairs=args.pairs, guidance_scale=args.guidance, config=config,
+                                        seed=args.seed, device=args.device, resume=args.resume)
+    save_model(result.model, args.out, path, state_dict=result.ema.model.state_dict(), weights="ema", **record,
+               **result.summary())
+    atomic_write_json(recipe_path, {"command": "python -m ddpm_lib " + " ".join(sys.argv[1:])
+                                    if sys.argv[0].endswith("__main__.py") else "reflow", **record,
+                                    "train": asdict(config), **result.summary(),
+                                    "machine": machine(choose_device(args.device))})
+    print(f"wrote {args.out} and {recipe_path.name}; sample it with --sampler euler --steps 1 --guidance 1")
+    return {"command": "reflow", "out": str(args.out), **record, **result.summary()}
+
+
 COMMANDS = {"quest": cmd_quest, "train": cmd_train, "sample": cmd_sample, "evaluate": cmd_evaluate,
             "bench": cmd_bench, "train-judge": cmd_train_judge,
-            "train-autoencoder": cmd_train_autoencoder}
+            "train-autoencoder": cmd_train_autoencoder, "reflow": cmd_reflow}
 
 
 LIBRARY_ERRORS = (ValueError, OSError, FloatingPointError, DatasetUnavailableError, DistributedError)

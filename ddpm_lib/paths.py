@@ -25,6 +25,7 @@ PRETRAINED_PATH = WEIGHTS_DIR / "pretrained_ddpm.safetensors"
 PRETRAINED_FLOW_PATH = WEIGHTS_DIR / "pretrained_flow.safetensors"  # the same recipe trained by flow matching
 AUTOENCODER_PATH = WEIGHTS_DIR / "autoencoder.safetensors"           # latent diffusion's autoencoder (notebook 09)
 PRETRAINED_LATENT_PATH = WEIGHTS_DIR / "pretrained_latent.safetensors"  # the DDPM on its latents
+REFLOW_PATH = WEIGHTS_DIR / "reflow_latent.safetensors"            # the latent DDPM reflowed: 1-2 Euler steps
 JUDGE_PATH = WEIGHTS_DIR / "judge.safetensors"
 
 

@@ -406,7 +406,7 @@ def train(model: nn.Module, schedule: DiffusionPath, dataset: ImageDataset, conf
 
     # -- the loop: Algorithm 1, one seeded batch per step
     forward = wrapped_forward(model, ctx, device, config.compile)
-    images, labels = dataset.images, dataset.labels
+    images, labels, paired = dataset.images, dataset.labels, getattr(dataset, "noise", None)
     model.train()
     t0 = time.perf_counter()
     bar = tqdm(range(start, config.steps), desc="training", disable=progress_disabled(progress), initial=start,
@@ -418,6 +418,8 @@ def train(model: nn.Module, schedule: DiffusionPath, dataset: ImageDataset, conf
         # the whole global batch's t, eps and dropped labels, in one fixed order; this process keeps its rows
         noise = StepNoise.draw(_step_generator(config.seed, step, device), (config.batch_size, *images.shape[1:]),
                                schedule.num_timesteps, config.p_uncond if conditional else 0.0, device).rows(rows)
+        if paired is not None:  # reflow (ddpm_lib.reflow): each image keeps the noise it was drawn from
+            noise.noise = paired[idx].to(device)
         for group in optimizer.param_groups:
             group["lr"] = lr_at(step, config)
         with peer_failure_explained(ctx, ckpt, step):

@@ -135,9 +135,9 @@ return [s.scrollHeight, s.scrollWidth, pres, title, head !== null, sizes.length 
 _MATHS_DONE = "window.MathJax && MathJax.Hub && MathJax.Hub.queue && MathJax.Hub.queue.pending === 0 && window.__typeset_done"
 
 _RAW_TEX = r"""
-const walker = document.createTreeWalker(document.querySelector('.slides'), NodeFilter.SHOW_TEXT);
+const walker = document.createTreeWalker(document.querySelector(arguments[0]), NodeFilter.SHOW_TEXT);
 const raw = [];
-const pattern = /\$\$|\$[^$\s][^$]*\\[a-zA-Z]+|\\(frac|sqrt|alpha|beta|epsilon|mathbf|left|right)\b/;
+const pattern = /\$\$|\\\(|\\\[|\$[^$\s][^$]*\\[a-zA-Z]+|\\(frac|sqrt|alpha|beta|epsilon|mathbf|left|right)\b/;
 let node;
 while ((node = walker.nextNode())) {
   const parent = node.parentElement;
@@ -146,6 +146,17 @@ while ((node = walker.nextNode())) {
 }
 return raw;
 """
+
+
+def raw_tex(driver: Any, root: str) -> list[str]:
+    """Visible text under the element ``root`` (a CSS selector) that still looks like TeX source."""
+    return list(driver.execute_script(_RAW_TEX, root))
+
+
+def failed_requests(driver: Any) -> list[str]:
+    """Requests the page could not load since the log was last read (offline, every one is a defect)."""
+    return [entry["message"] for entry in driver.get_log("browser")
+            if "Failed to load resource" in entry.get("message", "") or "ERR_" in entry.get("message", "")]
 
 
 def measure_deck(driver: Any, deck: Path, timeout: float = 60.0) -> DeckReport:
@@ -165,11 +176,10 @@ def measure_deck(driver: Any, deck: Path, timeout: float = 60.0) -> DeckReport:
         height, width, clipped, title, heading, code_px, clutter = driver.execute_script(_MEASURE)
         slides.append(SlideFit(f"{h}/{v}", title, int(height), int(width), int(clipped), bool(heading),
                                float(code_px), tuple(clutter)))
-    failed = [entry["message"] for entry in driver.get_log("browser")
-              if "Failed to load resource" in entry.get("message", "") or "ERR_" in entry.get("message", "")]
+    failed = failed_requests(driver)
     maths = int(driver.execute_script(
         "return document.querySelectorAll('.MathJax, .MathJax_Display, .MathJax_CHTML, mjx-container').length"))
-    return DeckReport(slides, ready, maths, list(driver.execute_script(_RAW_TEX)), failed)
+    return DeckReport(slides, ready, maths, raw_tex(driver, ".slides"), failed)
 
 
 # --- JupyterLab --------------------------------------------------------------------------------------

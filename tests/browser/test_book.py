@@ -15,27 +15,13 @@ from typing import Any
 import pytest
 
 from tools.book import build
-from tools.browser import BrowserUnavailable, chromium_driver, wait_for
+from tools.browser import BrowserUnavailable, chromium_driver, failed_requests, raw_tex, wait_for
 from tools.slides import SlidesError
 
 ROOT = Path(__file__).resolve().parents[2]
 NOTEBOOKS = [p.stem for p in sorted((ROOT / "notebooks").glob("[0-9][0-9]_*.ipynb"))]
 SHOTS = ROOT / "build" / "browser"
 PHONE = (390, 844)
-
-_RAW_TEX = r"""
-const walker = document.createTreeWalker(document.querySelector('article'), NodeFilter.SHOW_TEXT);
-const raw = [];
-const pattern = /\$\$|\\\(|\\\[|\$[^$\s][^$]*\\[a-zA-Z]+|\\(frac|sqrt|alpha|beta|epsilon|mathbf|left|right)\b/;
-let node;
-while ((node = walker.nextNode())) {
-  const parent = node.parentElement;
-  if (!parent || parent.closest('pre, code, script, style, .MathJax_Preview')) continue;
-  if (pattern.test(node.textContent)) raw.push(node.textContent.trim().slice(0, 80));
-}
-return raw;
-"""
-
 
 @pytest.fixture(scope="module")
 def site(tmp_path_factory: pytest.TempPathFactory) -> Path:
@@ -76,11 +62,6 @@ def open_page(driver: Any, page: Path) -> None:
         wait_for(driver, "window.__typeset_done", 60, f"MathJax to typeset {page.name}")
 
 
-def failed_requests(driver: Any) -> list[str]:
-    return [e["message"] for e in driver.get_log("browser")
-            if "Failed to load resource" in e.get("message", "") or "ERR_" in e.get("message", "")]
-
-
 def test_every_page_loads_offline_with_its_maths_and_images(site: Path, offline: Any) -> None:
     assert (site / "index.html").read_text(encoding="utf-8").count("README.html") >= 1
     checked = pages(site)
@@ -89,7 +70,7 @@ def test_every_page_loads_offline_with_its_maths_and_images(site: Path, offline:
         name = page.relative_to(site).as_posix()
         open_page(offline, page)
         assert failed_requests(offline) == [], f"{name}: requests that failed offline"
-        assert offline.execute_script(_RAW_TEX) == [], f"{name}: TeX left unrendered"
+        assert raw_tex(offline, 'article') == [], f"{name}: TeX left unrendered"
         broken = offline.execute_script(
             "return Array.from(document.images).filter(i => !(i.complete && i.naturalWidth > 0)).map(i => i.src)")
         assert broken == [], f"{name}: images that did not load: {broken}"
