@@ -6,6 +6,7 @@ seed, scored against the held-out digits beside the real-digit floor, with the w
 costs two. Prints a Markdown table and writes the plot (``docs/samplers.md`` shows both).
 
     python -m tools.few_steps --num-samples 1000 --plot docs/images/few_steps.png
+    python -m tools.few_steps --speed     # one step against DPM++-15: latents/s, decoding, images/s
 """
 from __future__ import annotations
 
@@ -67,6 +68,39 @@ def measure(num_samples: int) -> tuple[list[dict[str, Any]], float]:
     return rows, floor
 
 
+def speed(num_samples: int = 2000, repeats: int = 3) -> dict[str, float]:
+    """Images/s of the latent DDPM's DPM++-15 at w=2 against reflow's Euler-1 and -2, latents only and with
+    decoding (best of ``repeats`` runs of ``generate`` in batches of 250): where the time goes at one step."""
+    teacher, schedule, info = load_model(PRETRAINED_LATENT_PATH)
+    student, path, _ = load_model(REFLOW_PATH)
+    assert schedule is not None and path is not None
+    codec = codec_for_checkpoint(PRETRAINED_LATENT_PATH, info)
+    assert codec is not None
+    labels = balanced_labels(num_samples)
+
+    def best(run: Any) -> float:
+        times = []
+        for _ in range(repeats):
+            t0 = time.perf_counter()
+            run()
+            times.append(time.perf_counter() - t0)
+        return num_samples / min(times)
+
+    def draw(model: Any, p: Any, sampler: SamplerName, steps: int, w: float) -> Any:
+        return lambda: generate(model, p, labels, sampler=sampler, steps=steps, guidance_scale=w,
+                                image_shape=codec.latent_shape, generator=torch.Generator().manual_seed(0))
+
+    rates = {"DPM++-15, w=2": best(draw(teacher, schedule, "dpm++", 15, 2.0)),
+             "reflow Euler-1": best(draw(student, path, "euler", 1, 1.0)),
+             "reflow Euler-2": best(draw(student, path, "euler", 2, 1.0))}
+    z = torch.randn(num_samples, *codec.latent_shape)
+    decode = best(lambda: codec.decode(z))
+    out: dict[str, float] = {f"{k}, latents/s": round(v) for k, v in rates.items()}
+    out["decode, images/s"] = round(decode)
+    out |= {f"{k}, images/s with decoding": round(1 / (1 / v + 1 / decode)) for k, v in rates.items()}
+    return out
+
+
 def plot(rows: list[dict[str, Any]], floor: float, out: Path) -> Path:
     fig, (left, right) = plt.subplots(1, 2, figsize=(12, 4.6))
     for name in dict.fromkeys(r["model and sampler"] for r in rows):
@@ -93,7 +127,13 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m tools.few_steps", description=__doc__.splitlines()[0])
     parser.add_argument("--num-samples", type=int, default=1000)
     parser.add_argument("--plot", type=Path, default=Path("build") / "few_steps.png")
+    parser.add_argument("--speed", action="store_true", help="only time one step against DPM++-15, with and "
+                                                             "without decoding")
     args = parser.parse_args(argv)
+    if args.speed:
+        for name, value in speed().items():
+            print(f"{name}: {value:,}")
+        return 0
     rows, floor = measure(args.num_samples)
     print(format_table(rows))
     print(f"wrote {plot(rows, floor, args.plot)}")
