@@ -195,6 +195,11 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def invocation(command: str) -> str:
+    """The command line a recipe file records: the one typed, or just ``command`` when called from Python."""
+    return "python -m ddpm_lib " + " ".join(sys.argv[1:]) if sys.argv[0].endswith("__main__.py") else command
+
+
 def _emit(summary: dict[str, Any], as_json: bool) -> None:
     if as_json:
         print(json.dumps(summary, default=str))
@@ -282,8 +287,7 @@ def _train_started(args: argparse.Namespace, ctx: DistributedContext, device: to
     if ctx.is_main:
         save_model(result.model, args.out, schedule, state_dict=result.ema.model.state_dict(), weights="ema",
                    preset=preset.name, dataset=args.dataset, **latent, **result.summary())
-        record = {"command": "python -m ddpm_lib " + " ".join(sys.argv[1:]) if sys.argv[0].endswith("__main__.py")
-                  else "train", "preset": preset.name, "dataset": args.dataset, "model": preset.model.to_dict(),
+        record = {"command": invocation("train"), "preset": preset.name, "dataset": args.dataset, "model": preset.model.to_dict(),
                   "parameters": count_parameters(result.model), "train": asdict(preset.train),
                   "global_batch": preset.train.batch_size, "batch_per_process":
                   ctx.local_batch(preset.train.batch_size), "lr": preset.train.lr,
@@ -387,8 +391,7 @@ def cmd_train_autoencoder(args: argparse.Namespace) -> dict[str, Any]:
           f"{len(train_ds)} images of {args.dataset}, device {device}")
     codec, summary = train_codec(recipe, train_ds.images, device=device, seed=args.seed)
     held_out = reconstruction_error(codec, test_ds.images)
-    info = {"command": "python -m ddpm_lib " + " ".join(sys.argv[1:]) if sys.argv[0].endswith("__main__.py")
-            else "train-autoencoder", "preset": recipe.preset.name, "dataset": args.dataset,
+    info = {"command": invocation("train-autoencoder"), "preset": recipe.preset.name, "dataset": args.dataset,
             "config": recipe.autoencoder.to_dict(), "training": asdict(replace(recipe.autoencoder_training, seed=args.seed)),
             "parameters": sum(p.numel() for p in codec.autoencoder.parameters()), **summary,
             "held_out_mse": round(held_out, 5), "machine": machine(device)}
@@ -417,8 +420,7 @@ def cmd_reflow(args: argparse.Namespace) -> dict[str, Any]:
                                         seed=args.seed, device=args.device, resume=args.resume)
     save_model(result.model, args.out, path, state_dict=result.ema.model.state_dict(), weights="ema", **record,
                **result.summary())
-    atomic_write_json(recipe_path, {"command": "python -m ddpm_lib " + " ".join(sys.argv[1:])
-                                    if sys.argv[0].endswith("__main__.py") else "reflow", **record,
+    atomic_write_json(recipe_path, {"command": invocation("reflow"), **record,
                                     "train": asdict(config), **result.summary(),
                                     "machine": machine(choose_device(args.device))})
     print(f"wrote {args.out} and {recipe_path.name}; sample it with --sampler euler --steps 1 --guidance 1")

@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 
 from tools import slide_layout
-from tools.slides import (HIDE_INPUT_TAG, MATHJAX, REVEAL, NpmPackage, SlidesError, export_deck, hanging_indents,
+from tools.slides import (HIDE_INPUT_TAG, MATHJAX, REVEAL, NpmPackage, SlidesError, export_deck, hanging_indents, slide_type,
                           integrity, vendor)
 
 EMPTY_SHA512 = "sha512-z4PhNX7vuL3xVChQ1m2AB9Yg5AULVxXcg/SpIdNs6c5H0NE8XYXysP+DGNKHfuwvY7kxvUdBeoGlODJ6+SfaPg=="
@@ -139,7 +139,7 @@ def test_roles_skip_setup_keep_sections_and_turn_solutions_into_notes() -> None:
     nb["cells"][1]["metadata"] = {"tags": ["parameters"]}
     nb["cells"][7]["metadata"] = {"tags": ["before-you-run"]}
     slide_layout.assign_roles(nb)
-    assert [slide_layout.slide_type(c) for c in nb["cells"]] == [
+    assert [slide_type(c) for c in nb["cells"]] == [
         "slide", "skip", "skip", "slide", "-", "fragment", "notes", "skip"]
 
 
@@ -150,7 +150,7 @@ def test_pack_starts_a_subslide_where_the_next_cell_would_overflow() -> None:
     heights = {0: 300, 1: 300, 2: 200, 3: 100, 4: 500, 6: 150}
     starts = slide_layout.pack(nb, heights, budget=650)
     assert starts == [2, 6]
-    assert [slide_layout.slide_type(c) for c in nb["cells"]] == ["slide", "-", "subslide", "slide", "-", "skip",
+    assert [slide_type(c) for c in nb["cells"]] == ["slide", "-", "subslide", "slide", "-", "skip",
                                                                  "subslide"]
 
 
@@ -192,5 +192,5 @@ def test_roles_drop_exercise_code_and_show_long_code_as_output_only() -> None:
                     _cell("code", long_code),
                     _cell("code", "short = 1", outputs=output)]}
     slide_layout.assign_roles(nb)
-    assert [slide_layout.slide_type(c) for c in nb["cells"]] == ["slide", "skip", "-", "notes", "-"]
+    assert [slide_type(c) for c in nb["cells"]] == ["slide", "skip", "-", "notes", "-"]
     assert [c["metadata"].get("tags", []) for c in nb["cells"][2:]] == [[HIDE_INPUT_TAG], [], []]

@@ -19,6 +19,7 @@ from typing import Any
 import matplotlib.pyplot as plt
 import torch
 
+from ddpm_lib.bench import timed_rate
 from ddpm_lib.checkpoint import load_model
 from ddpm_lib.data import load_dataset
 from ddpm_lib.evaluate import balanced_labels, evaluate_samples, format_table, reference_rows
@@ -68,33 +69,24 @@ def measure(num_samples: int) -> tuple[list[dict[str, Any]], float]:
     return rows, floor
 
 
-def speed(num_samples: int = 2000, repeats: int = 3) -> dict[str, float]:
+def speed(num_samples: int = 2000, seconds: float = 6.0) -> dict[str, float]:
     """Images/s of the latent DDPM's DPM++-15 at w=2 against reflow's Euler-1 and -2, latents only and with
-    decoding (best of ``repeats`` runs of ``generate`` in batches of 250): where the time goes at one step."""
+    decoding (:func:`ddpm_lib.bench.timed_rate` of ``generate`` in batches of 250): where the time goes."""
     teacher, schedule, info = load_model(PRETRAINED_LATENT_PATH)
     student, path, _ = load_model(REFLOW_PATH)
-    assert schedule is not None and path is not None
     codec = codec_for_checkpoint(PRETRAINED_LATENT_PATH, info)
-    assert codec is not None
+    assert schedule is not None and path is not None and codec is not None
     labels = balanced_labels(num_samples)
 
-    def best(run: Any) -> float:
-        times = []
-        for _ in range(repeats):
-            t0 = time.perf_counter()
-            run()
-            times.append(time.perf_counter() - t0)
-        return num_samples / min(times)
+    def rate(model: Any, p: Any, sampler: SamplerName, steps: int, w: float) -> float:
+        return timed_rate(lambda: generate(model, p, labels, sampler=sampler, steps=steps, guidance_scale=w,
+                                           image_shape=codec.latent_shape, generator=torch.Generator().manual_seed(0)),
+                          num_samples, seconds, warmup=1)
 
-    def draw(model: Any, p: Any, sampler: SamplerName, steps: int, w: float) -> Any:
-        return lambda: generate(model, p, labels, sampler=sampler, steps=steps, guidance_scale=w,
-                                image_shape=codec.latent_shape, generator=torch.Generator().manual_seed(0))
-
-    rates = {"DPM++-15, w=2": best(draw(teacher, schedule, "dpm++", 15, 2.0)),
-             "reflow Euler-1": best(draw(student, path, "euler", 1, 1.0)),
-             "reflow Euler-2": best(draw(student, path, "euler", 2, 1.0))}
+    rates = {"DPM++-15, w=2": rate(teacher, schedule, "dpm++", 15, 2.0),
+             "reflow Euler-1": rate(student, path, "euler", 1, 1.0), "reflow Euler-2": rate(student, path, "euler", 2, 1.0)}
     z = torch.randn(num_samples, *codec.latent_shape)
-    decode = best(lambda: codec.decode(z))
+    decode = timed_rate(lambda: codec.decode(z), num_samples, seconds, warmup=1)
     out: dict[str, float] = {f"{k}, latents/s": round(v) for k, v in rates.items()}
     out["decode, images/s"] = round(decode)
     out |= {f"{k}, images/s with decoding": round(1 / (1 / v + 1 / decode)) for k, v in rates.items()}

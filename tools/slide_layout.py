@@ -32,7 +32,7 @@ from typing import Any
 from tools.browser import BrowserUnavailable, DeckReport, chromium_driver, measure_deck, print_report
 from tools.notebook_form import cell_source, save
 from tools.notebook_times import is_box
-from tools.slides import CANVAS, HIDE_INPUT_TAG, SlidesError, export_deck, vendor_all
+from tools.slides import CANVAS, HIDE_INPUT_TAG, SlidesError, export_deck, heading, slide_type, vendor_all
 
 #: Room kept free under each slide (px) for reveal's controls and rounding.
 MARGIN = 24
@@ -40,10 +40,6 @@ MARGIN = 24
 CONTINUED_HEADING = 70
 #: Longer code cells show only their output on slides.
 MAX_CODE_LINES = 20
-
-
-def slide_type(cell: dict[str, Any]) -> str:
-    return str(cell.get("metadata", {}).get("slideshow", {}).get("slide_type", "-"))
 
 
 def set_slide_type(cell: dict[str, Any], kind: str) -> None:
@@ -78,14 +74,12 @@ def add_tag(cell: dict[str, Any], tag: str) -> None:
 
 
 def is_section_start(cell: dict[str, Any]) -> bool:
-    return cell.get("cell_type") == "markdown" and slide_type(cell) in ("slide", "subslide") \
-        and cell_source(cell).lstrip().startswith("#")
+    return slide_type(cell) in ("slide", "subslide") and heading(cell) is not None
 
 
 def heading_room(cell: dict[str, Any]) -> int:
     """Height a sub-slide opening with ``cell`` adds for its "(cont.)" heading: none if it has one."""
-    headed = cell.get("cell_type") == "markdown" and cell_source(cell).lstrip().startswith("#")
-    return 0 if headed else CONTINUED_HEADING
+    return 0 if heading(cell) is not None else CONTINUED_HEADING
 
 
 def assign_roles(nb: dict[str, Any]) -> None:
@@ -166,8 +160,8 @@ def layout(path: Path, driver: Any, workdir: Path, vendor: str, budget: int) -> 
                 del cell["metadata"]["tags"]
     assign_roles(nb)
     heights = cell_heights(nb, driver, workdir, vendor)
-    tall = [i for i, h in heights.items() if h > budget - CONTINUED_HEADING and nb["cells"][i]["cell_type"] == "code"
-            and nb["cells"][i].get("outputs")]
+    tall = [i for i, h in heights.items() if h + heading_room(nb["cells"][i]) > budget
+            and nb["cells"][i]["cell_type"] == "code" and nb["cells"][i].get("outputs")]
     for i in tall:
         add_tag(nb["cells"][i], HIDE_INPUT_TAG)
     if tall:

@@ -36,6 +36,7 @@ from pathlib import Path
 from typing import Any
 
 from ddpm_lib.files import atomic_write_text
+from tools.notebook_form import cell_source
 
 ROOT = Path(__file__).resolve().parents[1]
 TEMPLATE_DIR = Path(__file__).resolve().parent / "slides_template"
@@ -148,12 +149,14 @@ def vendor_all(vendor_dir: Path, *, tarballs: Path | None = None) -> None:
         vendor(package, vendor_dir, tarballs=tarballs)
 
 
-def _slide_type(cell: Any) -> str:
-    return str(cell.metadata.get("slideshow", {}).get("slide_type", "-"))
+def slide_type(cell: Any) -> str:
+    """A cell's ``slideshow.slide_type`` ("-" when unset); a notebook cell as a dict or an nbformat node."""
+    return str(cell.get("metadata", {}).get("slideshow", {}).get("slide_type", "-"))
 
 
-def _heading(text: str) -> str | None:
-    first = text.lstrip().split("\n", 1)[0]
+def heading(cell: Any) -> str | None:
+    """The text of the heading a markdown cell opens with, or None."""
+    first = cell_source(cell).lstrip().split("\n", 1)[0] if cell.get("cell_type") == "markdown" else ""
     return first.lstrip("#").strip() if first.startswith("#") else None
 
 
@@ -170,11 +173,11 @@ def for_slides(nb: Any, *, headings: bool = True) -> Any:
 
     cells, section = [], ""
     for cell in nb.cells:
-        kind = _slide_type(cell)
+        kind = slide_type(cell)
         if cell.cell_type == "markdown" and kind not in ("skip", "notes") and EXERCISE.match(cell.source.lstrip()):
-            heading, _, rest = cell.source.lstrip().partition("\n")
+            title, _, rest = cell.source.lstrip().partition("\n")
             first = TASK.match(" ".join(rest.split()))
-            cell.source = heading + (f"\n\n{first.group(1).rstrip(';')}." if first else "")
+            cell.source = title + (f"\n\n{first.group(1).rstrip(';')}." if first else "")
             cells.append(cell)
             if rest.strip():
                 cells.append(new_markdown_cell(rest, metadata={"slideshow": {"slide_type": "notes"}}))
@@ -185,7 +188,7 @@ def for_slides(nb: Any, *, headings: bool = True) -> Any:
                 gif = output.get("data", {}).get("image/gif")
                 if gif:
                     output["data"] = {"text/html": f'<img alt="animation" class="animation" src="data:image/gif;base64,{gif}">'}
-        title = _heading(cell.source) if cell.cell_type == "markdown" else None
+        title = heading(cell)
         if headings and kind in ("slide", "subslide") and title is None and section:
             cells.append(new_markdown_cell(f"### {section} (cont.)", metadata={"slideshow": {"slide_type": kind}}))
             cell.metadata.setdefault("slideshow", {})["slide_type"] = "-"

@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 
 from tools.book import build
-from tools.browser import BrowserUnavailable, chromium_driver, failed_requests, raw_tex, wait_for
+from tools.browser import failed_requests, raw_tex, wait_for
 from tools.slides import SlidesError
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -32,19 +32,6 @@ def site(tmp_path_factory: pytest.TempPathFactory) -> Path:
     except SlidesError as err:
         pytest.skip(f"cannot vendor MathJax here: {err}")
     return out
-
-
-@pytest.fixture(scope="module")
-def offline() -> Iterator[Any]:
-    try:
-        browser = chromium_driver((1280, 900))
-    except BrowserUnavailable as err:
-        pytest.skip(f"no headless browser here: {err}")
-    browser.execute_cdp_cmd("Network.enable", {})
-    browser.execute_cdp_cmd("Network.setBlockedURLs", {"urls": ["http://*", "https://*", "ws://*", "wss://*"]})
-    SHOTS.mkdir(parents=True, exist_ok=True)
-    yield browser
-    browser.quit()
 
 
 def pages(site: Path) -> list[Path]:

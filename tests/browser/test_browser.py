@@ -22,24 +22,13 @@ from typing import Any
 
 import pytest
 
-from tools.browser import BrowserUnavailable, LabNotebook, chromium_driver, jupyter_lab, measure_deck, wait_for
+from tools.browser import LabNotebook, jupyter_lab, measure_deck, wait_for
 from tools.slides import CANVAS, SlidesError, build
 
 ROOT = Path(__file__).resolve().parents[2]
 NOTEBOOKS = sorted((ROOT / "notebooks").glob("*.ipynb"))
 SHOTS = ROOT / "build" / "browser"
 WIDGET_VIEW = "application/vnd.jupyter.widget-view+json"
-
-
-@pytest.fixture(scope="module")
-def driver() -> Iterator[Any]:
-    try:
-        browser = chromium_driver((1400, 1000))
-    except BrowserUnavailable as err:
-        pytest.skip(f"no headless browser here: {err}")
-    SHOTS.mkdir(parents=True, exist_ok=True)
-    yield browser
-    browser.quit()
 
 
 @pytest.fixture(scope="module")
