@@ -12,7 +12,7 @@ import torch
 
 from ddpm_lib.sample import guided_eps
 from ddpm_lib.schedule import NoiseSchedule, extract
-from .core import Exercise, Verdict, compile_function, judge_output, same_code
+from .core import Exercise, Verdict, compile_function, gaussian_velocity, judge_output, same_code
 
 #: the names a planted function may use; the notebooks import the same ones
 NAMESPACE: dict[str, Any] = {"torch": torch, "extract": extract}
@@ -301,13 +301,7 @@ def _heun_reference(velocity: Callable[[torch.Tensor, float], torch.Tensor], x: 
 
 
 def _run_heun(fn: Callable[..., Any]) -> Verdict:
-    mu, sd = 0.3, 0.5  # data N(mu, sd^2): the exact velocity is linear in x
-
-    def velocity(x: torch.Tensor, s: float) -> torch.Tensor:
-        var = (1 - s) ** 2 * sd ** 2 + s ** 2
-        r = x - (1 - s) * mu
-        return s / var * r - (mu + (1 - s) * sd ** 2 / var * r)
-
+    velocity = gaussian_velocity  # data N(0.3, 0.5^2): the exact velocity is linear in x
     x = torch.randn(6, 3, generator=torch.Generator().manual_seed(15), dtype=torch.float64)
     grid = [1.0, 0.75, 0.5, 0.25, 0.0]
 
@@ -330,5 +324,63 @@ HEUN_CORRECTOR = _planted_bug(
               "euler": "That is Euler's method: it drops the corrector, and with it the second order."})
 
 
+# -- notebook 11: reflow's target ---------------------------------------------------------------
+REFLOW_SOURCE = '''\
+def reflow_batch_loss(velocity, pairs_x0, pairs_eps, batch_size, generator):
+    """Reflow's loss on a batch drawn from the pairs (the teacher's ODE took pairs_eps[k] to pairs_x0[k])."""
+    i = torch.randint(len(pairs_x0), (batch_size,), generator=generator)
+    j = torch.randint(len(pairs_eps), (batch_size,), generator=generator)
+    x0, eps = pairs_x0[i], pairs_eps[j]
+    s = torch.rand(batch_size, 1, generator=generator)
+    x_s = (1 - s) * x0 + s * eps
+    return (velocity(x_s, s) - (eps - x0)).square().mean()
+'''
+
+
+def _reflow_reference(velocity: Callable[..., torch.Tensor], pairs_x0: torch.Tensor, pairs_eps: torch.Tensor,
+                      batch_size: int, seed: int, draw_j: bool = False, pair: bool = True,
+                      sign: float = 1.0) -> torch.Tensor:
+    g = torch.Generator().manual_seed(seed)
+    i = torch.randint(len(pairs_x0), (batch_size,), generator=g)
+    j = torch.randint(len(pairs_eps), (batch_size,), generator=g) if draw_j or not pair else i
+    x0, eps = pairs_x0[i], pairs_eps[i if pair else j]
+    s = torch.rand(batch_size, 1, generator=g)
+    x_s = (1 - s) * x0 + s * eps
+    return (velocity(x_s, s) - sign * (eps - x0)).square().mean()
+
+
+def _run_reflow(fn: Callable[..., Any]) -> Verdict:
+    g = torch.Generator().manual_seed(11)
+    pairs_eps = torch.randn(64, 3, generator=g, dtype=torch.float64)
+    pairs_x0 = 0.4 + 0.6 * pairs_eps  # the exact ODE map of N(0.4, 0.36) data: pair k is one straight line
+
+    def velocity(x: torch.Tensor, s: torch.Tensor) -> torch.Tensor:  # a half-trained stand-in: the loss is not 0
+        return 0.3 * x - 0.2 * s
+
+    def ref(**kw: Any) -> torch.Tensor:
+        return _reflow_reference(velocity, pairs_x0, pairs_eps, 32, 5, **kw)
+
+    return judge_output(lambda: torch.as_tensor(fn(velocity, pairs_x0, pairs_eps, 32, torch.Generator().manual_seed(5))),
+                        ref(), {"independent": ref(pair=False), "sign": ref(sign=-1.0),
+                                 "sign_j": ref(sign=-1.0, draw_j=True)}, atol=1e-9,
+                        also_correct={"kept_j": (ref(draw_j=True), "Fixed: each image now meets its own noise. (The "
+                                                 "unused draw of j still moves the generator; delete it.)")},
+                        correct="Fixed: each image meets the noise it was drawn from, so every line is one of the "
+                                "teacher's paths straightened.")
+
+
+REFLOW_PAIRING = _planted_bug(
+    "bug: reflow's pairs", REFLOW_SOURCE,
+    _run_reflow,
+    hints=("Reflow trains on the teacher's pairs: pairs_eps[k] is the noise the teacher turned into pairs_x0[k]. Does "
+           "the batch keep them together?",
+           "The image and the noise of one line must come from the same index."),
+    mistakes={"independent": "The bug is still there: the image and the noise are drawn with different indices, so "
+                             "each line joins an image to someone else's noise. That is plain flow matching with "
+                             "independent pairs, whose lines cross, and its loss can never reach 0.",
+              **dict.fromkeys(("sign", "sign_j"), "Sign: the straight path runs from x0 (s = 0) to eps (s = 1), so its "
+                                                  "velocity is eps - x0.")})
+
+
 ALL: tuple[Exercise, ...] = (LAST_STEP_NOISE, POSTERIOR_VARIANCE, CLAMP_X0, GUIDANCE_BRANCHES, LATENT_CLAMP,
-                             HEUN_CORRECTOR)
+                             HEUN_CORRECTOR, REFLOW_PAIRING)

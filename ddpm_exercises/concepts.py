@@ -515,6 +515,46 @@ PATHS_DO_NOT_CROSS = choice(
     "The learned velocity at a point is the average of all the training lines through it, one vector, so the "
     "solutions of the ODE cannot cross; they bend instead. Straighter paths, with fewer bends, allow fewer steps.")
 
+# -- notebook 11 ----------------------------------------------------------------------------------
+ONE_STEP_AFTER_REFLOW = choice(
+    "one step after reflow",
+    "In notebook 10 one Euler step from pure noise drew the same blurred average digit whatever the noise. After "
+    "reflow one step draws a different, sharp digit for each noise. What changed?",
+    (("The reflowed network is larger.", "It is the same UNet, started from the teacher's weights."),
+     ("Each noise is now paired with one digit, so the velocity at $s = 1$ depends on the noise: $v(\\epsilon, 1) = \\epsilon - x_0(\\epsilon)$.",
+      ""),
+     ("Euler's method is exact for any ODE when it takes one step.", "One step is exact only on a straight path walked "
+                                                                     "at constant speed; reflow makes the paths so.")),
+    "b",
+    "With independent pairs, pure noise says nothing about the image, so the best velocity at $s = 1$ points at the "
+    "average image. The teacher's ODE ties each noise to one image; trained on those pairs, the velocity at $s = 1$ "
+    "points at that image, and the straight line gets there in one step.")
+
+REFLOW_LOSS_FLOOR = choice(
+    "why flow matching's loss has a floor",
+    "On the Gaussian, reflow's loss at its optimum is 0, while flow matching's stays above 0 however well the "
+    "network is trained. Why?",
+    (("Reflow trains with a smaller learning rate.", "The optimum does not depend on the optimiser: the printed "
+                                                     "numbers are the exact minima."),
+     ("With independent pairs, lines with different velocities pass through the same point; the network can give "
+      "only their average, and their spread around it is the floor.", ""),
+     ("Flow matching's noise is Gaussian and reflow's is not.", "Reflow's $\\epsilon$ is the same Gaussian noise; only how it "
+                                                                 "is paired with images changed.")),
+    "b",
+    "The loss at the optimum is the variance of the target given $x_s$. Lines that cross make that variance positive; "
+    "the teacher's ODE paths never cross, so their straightened lines do not either, and the target at each point "
+    "is unique.")
+
+PAIR_COST = number(
+    "what one pair costs",
+    "The teacher draws each reflow pair with 15 DPM-Solver++ steps at guidance 1.5. How many network evaluations "
+    "does one pair cost (count one image through the network as one)?",
+    30.0, 0.5,
+    "Fifteen steps, each evaluating the image twice, with and without its label: 30. The student then spends 1 or 2 "
+    "per image at $w = 1$, with the guidance baked into the pairs.",
+    wrong=((15.0, "Each guided step evaluates the network twice, with and without the label."),
+           (1.0, "One evaluation is what the student spends; the teacher solves its whole ODE for each pair.")))
+
 # -- the capstone ---------------------------------------------------------------------------------
 LOOP_INDICES = choice(
     "the loop's indices",
@@ -556,4 +596,5 @@ ALL: tuple[Exercise, ...] = (
     MIN_SNR_WEIGHT, WHY_EMA, MEAN_PLUGS_IN, SCORE_FROM_EPS, ANNEALING, COPY_DETECTOR, WHY_DROP_LABELS, GUIDE_EPS,
     PAPER_W, NO_RETRAINING, DETERMINISTIC, SECOND_ORDER, SLERP_WHY, CAS_VARIETY, NOISED_KNOWN, RESAMPLE,
     SCALE_FACTOR_FIXES, POSITIONS_RATIO, AUTOENCODER_FLOOR, STRAIGHT_VELOCITY, X0_FROM_VELOCITY, HEUN_CALLS,
-    PATHS_DO_NOT_CROSS, LOOP_INDICES, GUIDED_CALLS, SELF_CONTAINED)
+    PATHS_DO_NOT_CROSS, ONE_STEP_AFTER_REFLOW, REFLOW_LOSS_FLOOR, PAIR_COST, LOOP_INDICES, GUIDED_CALLS,
+    SELF_CONTAINED)

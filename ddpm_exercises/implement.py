@@ -4,7 +4,7 @@ inputs and compares it with the library's answer and with the answers common mis
 from __future__ import annotations
 
 import math
-from typing import Callable
+from typing import Any, Callable
 
 import torch
 
@@ -13,7 +13,7 @@ from ddpm_lib.linear import interaction_features
 from ddpm_lib.sample import slerp
 from ddpm_lib.schedule import NoiseSchedule, extract
 from ddpm_lib.unet import SinusoidalPositionEmbeddings
-from .core import Exercise, Verdict, judge_output
+from .core import Exercise, Verdict, gaussian_velocity, judge_output
 
 
 def _inputs(seed: int = 0) -> tuple[NoiseSchedule, torch.Tensor, torch.Tensor, torch.Tensor]:
@@ -417,6 +417,50 @@ VELOCITY_FROM_EPS = Exercise(
               "no_division": "Close: eps - x is the velocity scaled by (1 - s); x is not x0 unless s = 0."})
 
 
+# -- notebook 11 --------------------------------------------------------------------------------
+def straightness_reference(velocity: Callable[[torch.Tensor, float], torch.Tensor], eps: torch.Tensor, steps: int, *,
+                           sign: float = 1.0, first_only: bool = False, total: bool = False) -> torch.Tensor:
+    """S = mean over Euler's ``steps`` velocities v_k of mean((eps - x0) - v_k)^2, from s = 1 to 0; the keywords
+    make the known mistakes (the chord's sign, the first velocity only, a sum over steps)."""
+    x, velocities = eps, []
+    for k in range(steps, 0, -1):
+        v = velocity(x, k / steps)
+        velocities.append(v)
+        x = x - v / steps
+    chord = sign * (eps - x)
+    terms = torch.stack([(chord - v).square().mean() for v in velocities[:1 if first_only else None]])
+    return terms.sum() if total else terms.mean()
+
+
+def _straightness(fn: Callable[..., object]) -> Verdict:
+    velocity = gaussian_velocity  # data N(0.3, 0.5^2): the exact flow-matching velocity, whose paths bend
+    eps = torch.randn(256, 2, generator=torch.Generator().manual_seed(17), dtype=torch.float64)
+
+    def ref(**kw: Any) -> torch.Tensor:
+        return straightness_reference(velocity, eps, 8, **kw)
+
+    return judge_output(lambda: torch.as_tensor(fn(velocity, eps.clone(), 8), dtype=torch.float64).reshape(()), ref(), {
+        "sign": ref(sign=-1.0), "first_only": ref(first_only=True), "total": ref(total=True)}, atol=1e-6,
+        correct="Right: the mean squared gap between each Euler velocity and the chord from the noise to where the "
+                "path ended.")
+
+
+STRAIGHTNESS = Exercise(
+    "straightness", "implement",
+    "Write my_straightness(velocity, eps, steps): run Euler's method from x = eps at s = 1 to s = 0 in `steps` equal "
+    "steps, calling velocity(x, s) with s a float, and return the mean over the steps of mean(((eps - x0) - v)**2), "
+    "where x0 is where the path ended; then run this cell again.",
+    _straightness,
+    hints=("Keep every velocity you use on the way down; the chord eps - x0 is known only at the end.",
+           "Euler's step from s to s - 1/steps is x - v / steps. A straight path at constant speed has every v equal to "
+           "the chord, so the answer is 0 for it."),
+    mistakes={"sign": "Sign: the path runs from x0 (s = 0) to eps (s = 1), so the chord it should follow is eps - x0.",
+              "first_only": "That compares only the first velocity with the chord; straightness averages over the "
+                            "whole path, every step.",
+              "total": "That sums over the steps; straightness is an average over s from 0 to 1, so divide by the "
+                       "number of steps."})
+
+
 # -- notebook 09 --------------------------------------------------------------------------------
 def _scale_factor(fn: Callable[[torch.Tensor], object]) -> Verdict:
     g = torch.Generator().manual_seed(9)
@@ -450,4 +494,5 @@ LATENT_SCALE_FACTOR = Exercise(
 
 ALL: tuple[Exercise, ...] = (INTERACTION_FEATURES, ONE_SHOT_DENOISE, ALPHAS_CUMPROD, Q_SAMPLE, SINUSOIDAL_EMBEDDING,
                              ADAGN, DIFFUSION_LOSS, EMA_UPDATE, DDPM_STEP, PREDICT_X0, GUIDANCE, DDIM_STEP,
-                             INPAINT_MERGE, LABEL_DROPOUT, SLERP, HALF_MASK, LATENT_SCALE_FACTOR, VELOCITY_FROM_EPS)
+                             INPAINT_MERGE, LABEL_DROPOUT, SLERP, HALF_MASK, LATENT_SCALE_FACTOR, VELOCITY_FROM_EPS,
+                             STRAIGHTNESS)

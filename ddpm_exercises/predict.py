@@ -218,29 +218,34 @@ NEGATIVE_GUIDANCE_ACCURACY = _prediction(
 
 # -- notebook 07 --------------------------------------------------------------------------------
 def _fewest_steps(prediction: Any, steps: Sequence[int], accuracies: Sequence[float], level: float = 0.9) -> Verdict:
+    table = ", ".join(f"{s} steps: {a:.0%}" for s, a in sorted(zip(steps, accuracies)))
+    return fewest(prediction, [(s, a >= level) for s, a in zip(steps, accuracies)], f"keep {level:.0%}",
+                  f"Measured DDIM accuracy: {table}.")
+
+
+def fewest(prediction: Any, runs: Sequence[tuple[int, bool]], criterion: str, measured: str) -> Verdict:
+    """A prediction of the fewest steps that meet ``criterion`` ("keep 90%"), against a sweep's ``runs``
+    (steps, whether they met it); ``measured`` is the sentence giving the sweep's numbers."""
     p = _number(prediction, 1, 10_000, "a number of sampling steps, 1 or more")
-    runs = sorted(zip(steps, accuracies))
-    table = ", ".join(f"{s} steps: {a:.0%}" for s, a in runs)
-    passing = [s for s, a in runs if a >= level]
-    failing = [s for s, a in runs if a < level]
-    why = f"Measured DDIM accuracy: {table}."
     if isinstance(p, Verdict):
         return p
+    passing = sorted(s for s, ok in runs if ok)
+    failing = [s for s, ok in runs if not ok]
     if not passing:
-        ok = p > max(steps)
-        what = f"no step count tried here kept {level:.0%}"
+        ok = p > max(s for s, _ in runs)
+        what = f"no step count tried here {criterion.replace('keep', 'kept', 1)}"
     else:
-        fewest = min(passing)
+        fewest = passing[0]
         below = [s for s in failing if s < fewest]
         low = max(below) if below else 0
         ok = low < p <= fewest
-        what = (f"the fewest steps tried that keep {level:.0%} are {fewest}"
+        what = (f"the fewest steps tried that {criterion} are {fewest}"
                 + (f", and {low} steps fall below it" if below else ", the smallest count tried"))
         if not below and p < fewest:
             return Verdict("untested", detail=f"Your {p:.0f} steps lie below every count the sweep tried, so it can "
                                               f"neither confirm nor refute them: add {p:.0f} to the sweep's step "
-                                              f"counts and run it again.", explanation=f"{why} So {what}.")
-    why = f"{why} So {what}."
+                                              f"counts and run it again.", explanation=f"{measured} So {what}.")
+    why = f"{measured} So {what}."
     if ok:
         return Verdict("correct", detail=f"Your {p:.0f} steps agree with the sweep.", explanation=why)
     return Verdict("wrong", detail=f"Your {p:.0f} steps do not agree with the sweep.", explanation=why)
@@ -333,6 +338,24 @@ LATENT_SPEEDUP = _prediction(
     _latent_speedup)
 
 
+# -- notebook 11 --------------------------------------------------------------------------------
+def _reflow_steps(prediction: Any, steps: Sequence[int], frechet: Sequence[float], teacher: float,
+                  margin: float = 0.1) -> Verdict:
+    table = ", ".join(f"{s} steps: {f:.3f}" for s, f in sorted(zip(steps, frechet)))
+    return fewest(prediction, [(s, f <= (1 + margin) * teacher) for s, f in zip(steps, frechet)],
+                  f"come within {margin:.0%} of the teacher",
+                  f"Measured Fréchet distance of the reflowed model with Euler's method: {table}; the teacher's, with "
+                  f"30 network evaluations: {teacher:.3f}. Reflow straightened the paths, so Euler's first step already "
+                  f"points at the digit the teacher would have drawn from the same noise.")
+
+
+FEWEST_REFLOW_STEPS = _prediction(
+    "predict: how few steps after reflow?",
+    "Before the sweep, set predicted_reflow_steps to the smallest number of Euler steps you expect the reflowed "
+    "model to need to come within 10% of the teacher's Fréchet distance (the teacher takes 30 network evaluations).",
+    _reflow_steps)
+
+
 ALL: tuple[Exercise, ...] = (ONE_SHOT_ACCURACY, COSINE_ALPHA_BAR_END, HALF_ACCURACY_STEP, ATTENTION_COST_RATIO,
                              ZERO_PREDICTOR_LOSS, WRONG_T_LOSS_RATIO, NEGATIVE_GUIDANCE_ACCURACY, FEWEST_DDIM_STEPS,
-                             GUIDED_TRAINING_DATA, LATENT_SPEEDUP, ONE_EULER_STEP_SPREAD)
+                             GUIDED_TRAINING_DATA, LATENT_SPEEDUP, ONE_EULER_STEP_SPREAD, FEWEST_REFLOW_STEPS)

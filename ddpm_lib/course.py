@@ -16,6 +16,8 @@
   (``make pretrained-flow``), or in smoke mode a tiny one trained here.
 * :func:`latent_model`: notebook 09's autoencoder and the DDPM on its latents: the shipped pair
   (``make pretrained-latent``), or in smoke mode a tiny pair trained here.
+* :func:`reflow_model`: notebook 11's reflowed latent model: the shipped one (``make pretrained-reflow``),
+  or in smoke mode one reflowed here from the smoke latent pair.
 """
 from __future__ import annotations
 
@@ -31,8 +33,9 @@ from .data import ImageDataset, load_dataset
 from .flow import FlowPath
 from .latent import (LatentCodec, LatentRecipe, codec_for_checkpoint, latent_dataset, latent_recipe, load_codec,
                      save_codec, train_codec)
-from .paths import PRETRAINED_FLOW_PATH, PRETRAINED_LATENT_PATH, PRETRAINED_PATH, RUNS_DIR
+from .paths import PRETRAINED_FLOW_PATH, PRETRAINED_LATENT_PATH, PRETRAINED_PATH, REFLOW_PATH, RUNS_DIR
 from .files import remove_stale_temps
+from .reflow import REFLOW_TRAINING, train_reflow
 from .runtime import choose_device, seeded
 from .schedule import NoiseSchedule
 from .train import STATE_FILE, WEIGHTS_FILE, TrainResult, train
@@ -225,3 +228,25 @@ def latent_model(preset: Preset, device: str | torch.device = "cpu", *, runs_dir
         raise ValueError(f"{path} is a pixel-space DDPM: it names no autoencoder; retrain the latent pair with "
                          f"`make pretrained-latent`")
     return LoadedModel(model, schedule, info, path), codec_found
+
+
+def reflow_model(preset: Preset, device: str | torch.device = "cpu", *, runs_dir: Path | None = None,
+                 pretrained: Path = REFLOW_PATH) -> tuple[LoadedModel, LatentCodec]:
+    """Notebook 11's reflowed latent model and its codec: the shipped one (cpu, gpu), or a smoke one reflowed here
+    from :func:`latent_model`'s smoke pair (50 pairs, the smoke preset's steps), kept in ``runs/smoke/reflow-model/``.
+    Unpacks as ``(model, path, info, file), codec``."""
+    if preset.name != "smoke":
+        path = find_checkpoint(pretrained)
+    else:
+        teacher = latent_model(preset, device, runs_dir=runs_dir)[0].file
+        folder = (RUNS_DIR if runs_dir is None else runs_dir) / "smoke" / "reflow-model"
+        path = folder / WEIGHTS_FILE
+        if not path.is_file():
+            print(f"reflowing the smoke preset's latent model ({preset.train.steps} steps) into {folder}")
+            train_reflow(teacher, folder, num_pairs=50, device=device, progress=False, seed=preset.train.seed,
+                         config=replace(REFLOW_TRAINING, steps=preset.train.steps, batch_size=preset.train.batch_size))
+    model, flow, info = load_with_path(path, device, FlowPath, "`make pretrained-reflow`")
+    codec = codec_for_checkpoint(path, info, device)
+    if codec is None:
+        raise ValueError(f"{path} names no autoencoder; retrain it with `make pretrained-reflow`")
+    return LoadedModel(model, flow, info, path), codec

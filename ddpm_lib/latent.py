@@ -31,7 +31,7 @@ from .checkpoint import CheckpointError
 from .config import ModelConfig, Preset, TrainConfig, get_preset, scaled_warmup
 from .data import ImageDataset
 from .paths import COURSE_ROOT
-from .runtime import in_batches, seeded
+from .runtime import ResolvedPrecision, autocast, in_batches, seeded
 
 
 class LatentCodec:
@@ -39,15 +39,17 @@ class LatentCodec:
 
     latent_shape: one latent's (c, s, s). ``encode`` and ``decode`` run in batches without
     gradients on the autoencoder's device and return CPU float32 tensors; decoded images are
-    clamped to [-1, 1].
+    clamped to [-1, 1]. ``decode`` runs under ``precision``'s autocast (notebook 11 decodes in bf16).
     """
 
-    def __init__(self, autoencoder: Autoencoder, scale_factor: float, batch_size: int = 500) -> None:
+    def __init__(self, autoencoder: Autoencoder, scale_factor: float, batch_size: int = 500,
+                 precision: ResolvedPrecision = "fp32") -> None:
         if not scale_factor > 0:
             raise ValueError(f"scale_factor must be positive, got {scale_factor}")
         self.autoencoder = autoencoder.eval()
         self.scale_factor = float(scale_factor)
         self.batch_size = batch_size
+        self.precision = precision
         self.latent_shape: tuple[int, ...] = autoencoder.latent_shape
 
     @property
@@ -61,8 +63,9 @@ class LatentCodec:
     def decode(self, latents: torch.Tensor) -> torch.Tensor:
         """(N, c, s, s) scaled latents -> (N, C, S, S) images D(z / f), clamped to [-1, 1]."""
         dev = next(self.autoencoder.parameters()).device
-        return in_batches(lambda z: self.autoencoder.decode(z.to(dev).float() / self.scale_factor).clamp(-1, 1).cpu(),
-                          latents, self.batch_size)
+        with autocast(dev, self.precision):
+            return in_batches(lambda z: self.autoencoder.decode(z.to(dev).float() / self.scale_factor).clamp(-1, 1).cpu(),
+                              latents, self.batch_size)
 
 
 def reconstruction_error(codec: LatentCodec, images: torch.Tensor) -> float:

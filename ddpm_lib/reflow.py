@@ -1,14 +1,14 @@
 """Reflow: a diffusion model's own noise-to-digit map, straightened so one or two Euler steps follow it.
 
 Liu, Gong & Liu (2022) call it reflow. A trained model's probability-flow ODE (DPM-Solver++ with
-guidance, deterministic once x_T is drawn) is a map z -> x0 = ODE(z). Draw pairs (z, x0 = ODE(z)),
+guidance, deterministic once x_T is drawn) is a map eps -> x0 = ODE(eps). Draw pairs (eps, x0 = ODE(eps)),
 then train a velocity model on the straight line between the two ends of each pair,
 
-    x_s = (1 - s) x0 + s z,    L = E || v_theta(x_s, s) - (z - x0) ||^2,
+    x_s = (1 - s) x0 + s eps,    L = E || v_theta(x_s, s) - (eps - x0) ||^2,
 
 which is flow matching (:mod:`ddpm_lib.flow`) with each image's noise fixed instead of drawn
 afresh. The lines of different pairs cross far less than those of independent (noise, image) draws,
-so the learned ODE is nearly straight, and Euler's method with one step, x0 = z - v_theta(z, 1),
+so the learned ODE is nearly straight, and Euler's method with one step, x0 = eps - v_theta(eps, 1),
 lands close to where the teacher's 15 guided steps (30 network evaluations) went. The teacher's
 guidance scale is baked into the pairs: the student is sampled conditionally (w = 1), one network
 evaluation per step.
@@ -17,6 +17,9 @@ evaluation per step.
 * :func:`reflow_pairs`: the pairs, drawn from a teacher checkpoint.
 * :func:`train_reflow`: ``python -m ddpm_lib reflow``: pairs, then the course's ``train`` on the
   straight path, starting from the teacher's weights; checkpoints and exact resume as for any run.
+* :func:`straightness`: how far a model's ODE paths are from straight lines (0 when one step is exact).
+
+Taught in ``notebooks/11_reflow.ipynb``.
 """
 from __future__ import annotations
 
@@ -34,7 +37,7 @@ from .data import ImageDataset
 from .flow import FlowPath
 from .latent import autoencoder_file, codec_for_checkpoint
 from .runtime import choose_device, make_generator
-from .sample import NoisePredictor, sample_dpm_solver
+from .sample import NoisePredictor, sample_dpm_solver, sample_flow
 from .schedule import NoiseSchedule
 from .train import TrainResult, train
 from .validate import check_guidance, check_whole
@@ -63,10 +66,10 @@ class PairedDataset(ImageDataset):
 def reflow_pairs(teacher: NoisePredictor, schedule: NoiseSchedule, shape: tuple[int, ...], num_pairs: int, *,
                  guidance_scale: float, generator: torch.Generator, steps: int = TEACHER_STEPS,
                  clip_denoised: bool = True, batch_size: int = 500) -> PairedDataset:
-    """``num_pairs`` pairs (z, x0 = DPM-Solver++(z)) from ``teacher``, labels 0-9 in turn.
+    """``num_pairs`` pairs (eps, x0 = DPM-Solver++(eps)) from ``teacher``, labels 0-9 in turn.
 
-    z ~ N(0, I) of (C, H, W) = ``shape`` from ``generator``; x0 is the teacher's guided
-    deterministic sample from that z (``clip_denoised=False`` for a latent model).
+    eps ~ N(0, I) of (C, H, W) = ``shape`` from ``generator``; x0 is the teacher's guided
+    deterministic sample from that eps (``clip_denoised=False`` for a latent model).
     """
     check_whole("num_pairs", num_pairs, 10)
     guidance_scale = check_guidance(guidance_scale)
@@ -123,3 +126,21 @@ def train_reflow(teacher_path: str | Path, checkpoint_dir: Path, *, num_pairs: i
     result = train(student, path, pairs, config, device=dev, checkpoint_dir=checkpoint_dir, resume=resume,
                    progress=progress, info=record)
     return result, path, record
+
+
+@torch.no_grad()
+def straightness(model: NoisePredictor, path: FlowPath, eps: torch.Tensor, *, steps: int = 100,
+                 labels: torch.Tensor | None = None) -> float:
+    """Liu et al.'s straightness of the ODE paths from the noise eps (B, ...) at s = 1 to x0 at s = 0:
+
+        S = int_0^1 E || (eps - x0) - v(x_s, s) ||^2 ds,
+
+    the velocity's mean squared departure from the chord eps - x0, over the ``steps`` velocities of
+    Euler's method (fp32, unclamped) and every element. It is 0 exactly when every path is a straight
+    line walked at constant speed, where one Euler step is exact.
+    """
+    velocities: list[torch.Tensor] = []
+    x0 = sample_flow(model, path, eps.shape, steps=steps, method="euler", labels=labels, x_T=eps, clip_denoised=False,
+                     device=eps.device, precision="fp32", callback=lambda st: velocities.append(st.eps - st.x0_hat))
+    chord = eps - x0
+    return float(torch.stack([(chord - v).square().mean() for v in velocities]).mean())

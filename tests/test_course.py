@@ -8,7 +8,7 @@ import torch
 
 from ddpm_lib.checkpoint import save_model
 from ddpm_lib.config import get_preset
-from ddpm_lib.course import notebook04_weights, notebook_model, preset_model, smoke_weights
+from ddpm_lib.course import notebook04_weights, notebook_model, preset_model, reflow_model, smoke_weights
 from ddpm_lib.paths import PRETRAINED_PATH
 
 
@@ -72,3 +72,24 @@ def test_each_loader_refuses_a_checkpoint_of_another_kind(tmp_path: Path) -> Non
         flow_model(cpu, pretrained=ddpm)
     with pytest.raises(ValueError, match=r"ddpm.safetensors is a pixel-space DDPM: it names no autoencoder"):
         latent_model(cpu, pretrained=ddpm)
+    with pytest.raises(ValueError, match=r"ddpm.safetensors records no flow-matching path .*make pretrained-reflow"):
+        reflow_model(cpu, pretrained=ddpm)
+    with pytest.raises(ValueError, match=r"flow.safetensors names no autoencoder.*make pretrained-reflow"):
+        reflow_model(cpu, pretrained=flow)
+
+
+def test_reflow_model_is_the_shipped_one_or_a_smoke_one_reflowed_once(tmp_path: Path, capsys) -> None:
+    from ddpm_lib.flow import FlowPath
+    from ddpm_lib.paths import REFLOW_PATH
+
+    (_, path, info, file), codec = reflow_model(get_preset("cpu"))
+    assert file == REFLOW_PATH and isinstance(path, FlowPath) and info["pairs"] == 10_000
+    assert codec.latent_shape == (4, 8, 8)
+    smoke = get_preset("smoke")
+    (model, path, info, file), _ = reflow_model(smoke, runs_dir=tmp_path)
+    assert file == tmp_path / "smoke" / "reflow-model" / "model.safetensors" and not model.training
+    assert info["pairs"] == 50 and info["steps"] == smoke.train.steps and path.num_timesteps == smoke.num_timesteps
+    assert "reflowing the smoke preset's latent model" in capsys.readouterr().out
+    stamp = file.stat().st_mtime_ns
+    reflow_model(smoke, runs_dir=tmp_path)
+    assert file.stat().st_mtime_ns == stamp and "reflowing" not in capsys.readouterr().out

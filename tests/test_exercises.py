@@ -42,6 +42,17 @@ def own_slerp(a: torch.Tensor, b: torch.Tensor, w: float) -> torch.Tensor:
     return (torch.sin((1 - w) * theta) * a + torch.sin(w * theta) * b) / torch.sin(theta)
 
 
+def own_straightness(velocity, eps, steps, sign=1.0, first_only=False):
+    """Written apart from the check's reference: Euler's path, then the velocities' gap from the chord."""
+    xs, vs = [eps], []
+    for k in range(steps):
+        vs.append(velocity(xs[-1], 1 - k / steps))
+        xs.append(xs[-1] - vs[-1] / steps)
+    chord = sign * (eps - xs[-1])
+    gaps = [float(((chord - v) ** 2).mean()) for v in (vs[:1] if first_only else vs)]
+    return sum(gaps) / len(gaps)
+
+
 IMPLEMENT: dict[ex.Exercise, tuple[Any, Any, dict[str, Any]]] = {
     ex.INTERACTION_FEATURES: ((), lambda z, c: torch.cat([z, c, (c[:, :, None] * z[:, None, :]).flatten(1)], 1), {
         "order": lambda z, c: torch.cat([z, c, (z[:, :, None] * c[:, None, :]).flatten(1)], 1),
@@ -104,6 +115,10 @@ IMPLEMENT: dict[ex.Exercise, tuple[Any, Any, dict[str, Any]]] = {
     ex.VELOCITY_FROM_EPS: ((), lambda x, e, s: (e - x) / (1 - s), {
         "x0_minus_eps": lambda x, e, s: (x - e) / (1 - s), "eps_alone": lambda x, e, s: e,
         "no_division": lambda x, e, s: e - x}),
+    ex.STRAIGHTNESS: ((), own_straightness, {
+        "sign": lambda v, e, n: own_straightness(v, e, n, sign=-1.0),
+        "first_only": lambda v, e, n: own_straightness(v, e, n, first_only=True),
+        "total": lambda v, e, n: own_straightness(v, e, n) * n}),
 }
 
 
@@ -172,6 +187,7 @@ PREDICT = {
     ex.GUIDED_TRAINING_DATA: (([0.90, 0.91, 0.92], [0.90, 0.92, 0.91]), "no difference", "w=3", "answer is 'no difference'"),
     ex.ONE_EULER_STEP_SPREAD: ((0.031, 0.612), 0.0, 0.5, "differed by 0.031 per pixel"),
     ex.LATENT_SPEEDUP: ((3.8, 2.6, 16.0), 3.0, 16.0, "Training ran 3.8 times more images"),
+    ex.FEWEST_REFLOW_STEPS: (([1, 2, 4, 8], [0.40, 0.30, 0.26, 0.25], 0.27), 4, 1, "are 4, and 2 steps fall below"),
 }
 
 
@@ -255,6 +271,11 @@ BUGS: dict[ex.Exercise, tuple[Any, dict[str, Any]]] = {
     ex.HEUN_CORRECTOR: ((("velocity(x, s_next)", "velocity(x_euler, s_next)"),), {
         "at_start": (("v_next = velocity(x, s_next)", "v_next = velocity(x + 0 * v, s_next)"),),
         "euler": (("x = x + (s_next - s) * (v + v_next) / 2", "x = x_euler"),)}),
+    ex.REFLOW_PAIRING: ((("pairs_eps[j]", "pairs_eps[i]"),), {
+        "independent": (("pairs_eps[j]", "pairs_eps[(j + 0)]"),),
+        "sign": (("pairs_eps[j]", "pairs_eps[i]"), ("    j = torch.randint(len(pairs_eps), (batch_size,), generator=generator)\n", ""),
+                 ("(eps - x0)", "(x0 - eps)")),
+        "sign_j": (("pairs_eps[j]", "pairs_eps[i]"), ("(eps - x0)", "(x0 - eps)"))}),
 }
 
 

@@ -37,6 +37,18 @@ def test_codec_scales_encoder_means_and_unscales_before_decoding():
         LatentCodec(c.autoencoder, 0.0)
 
 
+def test_codec_decodes_in_its_precision_and_returns_float32():
+    c = codec(scale=2.0)
+    z = c.encode(digits(6).images)
+    fast = LatentCodec(c.autoencoder, 2.0, batch_size=4, precision="bf16")
+    with torch.no_grad(), torch.autocast("cpu", torch.bfloat16):
+        expected = c.autoencoder.decode(z / 2.0).clamp(-1, 1)
+    got = fast.decode(z)
+    assert got.dtype == torch.float32 and fast.precision == "bf16"
+    torch.testing.assert_close(got, expected)  # the same bf16 arithmetic, batches of 4 and 2
+    assert 0 < float((got - c.decode(z)).abs().max()) < 0.05  # bf16 differs from fp32, a little
+
+
 def test_latent_dataset_keeps_labels_and_holds_latents():
     data = digits()
     lat = latent_dataset(codec(), data)

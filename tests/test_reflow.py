@@ -1,5 +1,6 @@
 """Reflow: the teacher's pairs against the closed-form ODE map of Gaussian data, one Euler step on a straight
-flow, the paired noise reaching the loss, exact resume and the command's refusals."""
+flow, straightness against its integral, the paired noise reaching the loss, exact resume and the command's
+refusals."""
 
 import pytest
 import torch
@@ -10,7 +11,8 @@ from ddpm_lib.checkpoint import load_model
 from ddpm_lib.config import TrainConfig
 from ddpm_lib.flow import FlowPath
 from ddpm_lib.paths import PRETRAINED_FLOW_PATH, PRETRAINED_LATENT_PATH
-from ddpm_lib.reflow import PairedDataset, reflow_pairs, train_reflow
+from ddpm_lib.mixture import GaussianMixture, MixtureVelocity
+from ddpm_lib.reflow import PairedDataset, reflow_pairs, straightness, train_reflow
 from ddpm_lib.sample import sample_flow
 from ddpm_lib.schedule import NoiseSchedule
 from ddpm_lib.train import batch_indices, train
@@ -60,6 +62,41 @@ def test_one_euler_step_follows_a_straight_flow_exactly():
     z = torch.randn(6, 1, 4, 4, generator=torch.Generator().manual_seed(1))
     one = sample_flow(v, path, z.shape, steps=1, method="euler", x_T=z, clip_denoised=False)
     torch.testing.assert_close(one, m + c * z)
+
+
+def test_straightness_matches_its_integral_for_gaussian_data_and_is_zero_on_straight_paths():
+    # Flow matching's exact ODE for N(m, c^2) data moves eps along x_s = (1 - s) m + sigma_s eps with
+    # sigma_s = sqrt((1 - s)^2 c^2 + s^2), so S = E[eps^2] * int_0^1 ((1 - c) - sigma_s')^2 ds.
+    m, c = 0.5, 0.3
+    path = FlowPath(1000)
+    exact = MixtureVelocity(GaussianMixture(torch.tensor([[m]], dtype=torch.float64), c), path)
+    eps = torch.randn(20000, 1, generator=torch.Generator().manual_seed(0), dtype=torch.float64)
+    s = torch.linspace(0, 1, 100_001, dtype=torch.float64)
+    sigma = ((1 - s) ** 2 * c ** 2 + s ** 2).sqrt()
+    integral = float(torch.trapezoid(((1 - c) - (s - (1 - s) * c ** 2) / sigma) ** 2, s)) * float(eps.square().mean())
+    assert straightness(exact, path, eps, steps=1000) == pytest.approx(integral, rel=0.01)
+    assert straightness(exact, path, eps, steps=1000) > 0.1
+
+    def straight(x: torch.Tensor, t: torch.Tensor, labels: torch.Tensor | None = None) -> torch.Tensor:
+        level = path.level(t, x.shape)
+        z = (x - (1 - level) * m) / ((1 - level) * c + level)
+        return z - (m + c * z)
+
+    assert straightness(straight, path, eps, steps=100) < 1e-10  # the sampler's float32 levels
+
+
+def test_straightness_is_the_exercises_definition():
+    from ddpm_exercises.core import gaussian_velocity
+    from ddpm_exercises.implement import straightness_reference
+
+    path = FlowPath(1000)  # levels k / steps are exact for steps dividing T
+
+    def model(x: torch.Tensor, t: torch.Tensor, labels: torch.Tensor | None = None) -> torch.Tensor:
+        return gaussian_velocity(x, float(path.level(t[:1], (1,))))
+
+    eps = torch.randn(64, 3, generator=torch.Generator().manual_seed(2), dtype=torch.float64)
+    assert straightness(model, path, eps, steps=8) == pytest.approx(
+        float(straightness_reference(gaussian_velocity, eps, 8)), rel=1e-6)  # the sampler's float32 levels
 
 
 class Recorder(nn.Module):
