@@ -55,9 +55,11 @@ def run_sampler(model: NoisePredictor, schedule: DiffusionPath, shape: Sequence[
     return sample_ddim(model, schedule, shape, steps=steps, eta=eta, **kwargs)
 
 
-def network_calls(sampler: SamplerName, steps: int, num_timesteps: int) -> int:
-    """Network evaluations per image (per guided pair): T for ddpm, 2 steps - 1 for heun, else ``steps``."""
-    return num_timesteps if sampler == "ddpm" else 2 * steps - 1 if sampler == "heun" else steps
+def network_calls(sampler: SamplerName, steps: int, num_timesteps: int, guidance_scale: float = 1.0) -> int:
+    """Network evaluations per image: T for ddpm, 2 steps - 1 for heun, else ``steps``; twice that when
+    ``guidance_scale`` needs both the conditional and the unconditional prediction (any w but 0 and 1)."""
+    calls = num_timesteps if sampler == "ddpm" else 2 * steps - 1 if sampler == "heun" else steps
+    return calls if guidance_scale in (0.0, 1.0) else 2 * calls
 
 
 def sampler_name(sampler: SamplerName, steps: int, num_timesteps: int) -> str:

@@ -31,7 +31,7 @@ from .checkpoint import CheckpointError
 from .config import ModelConfig, Preset, TrainConfig, get_preset, scaled_warmup
 from .data import ImageDataset
 from .paths import COURSE_ROOT
-from .runtime import ResolvedPrecision, autocast, in_batches, seeded
+from .runtime import ResolvedPrecision, autocast, in_batches, resolve_precision, seeded
 
 
 class LatentCodec:
@@ -39,7 +39,7 @@ class LatentCodec:
 
     latent_shape: one latent's (c, s, s). ``encode`` and ``decode`` run in batches without
     gradients on the autoencoder's device and return CPU float32 tensors; decoded images are
-    clamped to [-1, 1]. ``decode`` runs under ``precision``'s autocast (notebook 11 decodes in bf16).
+    clamped to [-1, 1]. ``decode`` runs under ``precision``'s autocast (:meth:`fast`: bf16, for notebook 11).
     """
 
     def __init__(self, autoencoder: Autoencoder, scale_factor: float, batch_size: int = 500,
@@ -51,6 +51,12 @@ class LatentCodec:
         self.batch_size = batch_size
         self.precision = precision
         self.latent_shape: tuple[int, ...] = autoencoder.latent_shape
+
+    def fast(self, device: str | torch.device = "cpu") -> "LatentCodec":
+        """The same codec decoding in ``device``'s fast precision (bf16 on a CPU with bf16 units) in batches of 125,
+        which stay in a CPU's cache: 3x the decoding rate on a 2-core EPYC (``docs/samplers.md``)."""
+        return LatentCodec(self.autoencoder, self.scale_factor, batch_size=125,
+                           precision=resolve_precision("auto", torch.device(device)))
 
     @property
     def image_channels(self) -> int:

@@ -139,6 +139,24 @@ def test_flow_samplers_count_their_network_calls():
     assert sampler_name("heun", 8, 1000) == "HEUN-15" and sampler_name("euler", 15, 1000) == "EULER-15"
 
 
+def test_network_calls_count_both_predictions_of_a_guided_step():
+    rows: list[int] = []
+
+    class Velocity(torch.nn.Module):
+        null_label = 10
+
+        def forward(self, x, t, labels=None):
+            rows.append(len(x))
+            return torch.zeros_like(x)
+
+    labels = torch.tensor([1, 2])
+    for w in (0.0, 1.0, 2.0, -1.0):
+        rows.clear()
+        sample_flow(Velocity(), FlowPath(1000), (2, 3), steps=4, method="heun", labels=labels, guidance_scale=w,
+                    precision="fp32")
+        assert sum(rows) // 2 == network_calls("heun", 4, 1000, w) == (7 if w in (0.0, 1.0) else 14), w
+
+
 def test_euler_on_the_straight_path_is_ddim():
     """A DDPM's eps, read as a velocity on the straight path (x_s = x_t / c, s = sigma / c), Euler-stepped,
     lands exactly on DDIM's samples (eta = 0)."""

@@ -7,7 +7,7 @@ from ddpm_lib.config import TrainConfig, get_preset
 from ddpm_lib.data import ImageDataset
 from ddpm_lib.latent import (LatentCodec, autoencoder_file, codec_for_checkpoint, latent_dataset, latent_recipe,
                              load_codec, save_codec)
-from ddpm_lib.runtime import seeded
+from ddpm_lib.runtime import resolve_precision, seeded
 from ddpm_lib.generation import generate
 from ddpm_lib.schedule import NoiseSchedule
 from ddpm_lib.train import train
@@ -47,6 +47,9 @@ def test_codec_decodes_in_its_precision_and_returns_float32():
     assert got.dtype == torch.float32 and fast.precision == "bf16"
     torch.testing.assert_close(got, expected)  # the same bf16 arithmetic, batches of 4 and 2
     assert 0 < float((got - c.decode(z)).abs().max()) < 0.05  # bf16 differs from fp32, a little
+    quick = c.fast()
+    assert quick.autoencoder is c.autoencoder and quick.scale_factor == 2.0 and quick.batch_size == 125
+    assert quick.precision == resolve_precision("auto", torch.device("cpu"))
 
 
 def test_latent_dataset_keeps_labels_and_holds_latents():

@@ -25,9 +25,8 @@ from ddpm_lib.data import load_dataset
 from ddpm_lib.evaluate import balanced_labels, evaluate_samples, format_table, reference_rows
 from ddpm_lib.generation import generate, network_calls
 from ddpm_lib.judge import judge_features, load_judge
-from ddpm_lib.latent import LatentCodec, codec_for_checkpoint
+from ddpm_lib.latent import codec_for_checkpoint
 from ddpm_lib.paths import PRETRAINED_FLOW_PATH, PRETRAINED_LATENT_PATH, REFLOW_PATH
-from ddpm_lib.runtime import resolve_precision
 from ddpm_lib.validate import SamplerName
 from ddpm_lib.viz import save_figure
 
@@ -61,7 +60,7 @@ def measure(num_samples: int) -> tuple[list[dict[str, Any]], float]:
                          generator=torch.Generator().manual_seed(0), decoder=decoder)
             seconds = time.perf_counter() - t0
             report = evaluate_samples(judge, x, labels, test.images, reference_features=features)
-            evaluations = network_calls(sampler, steps, schedule.num_timesteps) * (1 if w in (0.0, 1.0) else 2)
+            evaluations = network_calls(sampler, steps, schedule.num_timesteps, w)
             rows.append({"model and sampler": name, "steps": steps, "w": w, "evaluations": evaluations,
                          "accuracy": report.accuracy, "frechet": round(report.frechet or 0.0, 3),
                          "x floor": round((report.frechet or 0.0) / floor, 2),
@@ -73,13 +72,13 @@ def measure(num_samples: int) -> tuple[list[dict[str, Any]], float]:
 def speed(num_samples: int = 2000, seconds: float = 6.0) -> dict[str, float]:
     """Images/s of the latent DDPM's DPM++-15 at w=2 against reflow's Euler-1 and -2 (:func:`ddpm_lib.bench.timed_rate`
     of ``generate`` in batches of 250, decoding included), with the decoder as shipped (fp32, batches of 500) and
-    :func:`fast_codec`, beside the decoder's own rate: where the time goes."""
+    ``codec.fast()``, beside the decoder's own rate: where the time goes."""
     teacher, schedule, info = load_model(PRETRAINED_LATENT_PATH)
     student, path, _ = load_model(REFLOW_PATH)
     codec = codec_for_checkpoint(PRETRAINED_LATENT_PATH, info)
     assert schedule is not None and path is not None and codec is not None
     labels = balanced_labels(num_samples)
-    fast = fast_codec(codec)
+    fast = codec.fast()
     runs: tuple[tuple[str, Any, Any, SamplerName, int, float], ...] = (
         ("DPM++-15, w=2", teacher, schedule, "dpm++", 15, 2.0), ("reflow Euler-1", student, path, "euler", 1, 1.0),
         ("reflow Euler-2", student, path, "euler", 2, 1.0))
@@ -94,15 +93,8 @@ def speed(num_samples: int = 2000, seconds: float = 6.0) -> dict[str, float]:
     return out
 
 
-def fast_codec(codec: LatentCodec) -> LatentCodec:
-    """The same autoencoder decoding in the CPU's fast precision (bf16 where it has bf16 units), in batches of 125,
-    which stay in cache."""
-    return LatentCodec(codec.autoencoder, codec.scale_factor, batch_size=125,
-                       precision=resolve_precision("auto", torch.device("cpu")))
-
-
 def decode_quality(num_samples: int = 1000) -> list[dict[str, Any]]:
-    """Reflow's Euler-1 digits judged when decoded as shipped and by :func:`fast_codec`: what the fast decoder costs."""
+    """Reflow's Euler-1 digits judged when decoded as shipped and by ``codec.fast()``: what the fast decoder costs."""
     judge, _ = load_judge()
     student, path, info = load_model(REFLOW_PATH)
     codec = codec_for_checkpoint(REFLOW_PATH, info)
@@ -110,7 +102,7 @@ def decode_quality(num_samples: int = 1000) -> list[dict[str, Any]]:
     test = load_dataset("mnist-5k", "test")
     labels = balanced_labels(num_samples)
     rows = []
-    for decoder in (codec, fast_codec(codec)):
+    for decoder in (codec, codec.fast()):
         x = generate(student, path, labels, sampler="euler", steps=1, decoder=decoder,
                      generator=torch.Generator().manual_seed(0))
         report = evaluate_samples(judge, x, labels, test.images)
@@ -145,8 +137,8 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m tools.few_steps", description=__doc__.splitlines()[0])
     parser.add_argument("--num-samples", type=int, default=1000)
     parser.add_argument("--plot", type=Path, default=Path("build") / "few_steps.png")
-    parser.add_argument("--speed", action="store_true", help="only time one step against DPM++-15, with and "
-                                                             "without decoding")
+    parser.add_argument("--speed", action="store_true", help="only time one and two reflow steps against DPM++-15, "
+                                                             "decoding with the shipped and the fast decoder")
     args = parser.parse_args(argv)
     if args.speed:
         for name, value in speed().items():
