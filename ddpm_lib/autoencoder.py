@@ -1,24 +1,15 @@
 """The convolutional autoencoder of latent diffusion: images (C, 32, 32) <-> latents (c, 8, 8).
 
-Taught in ``notebooks/09_latent_diffusion.ipynb``, after notebook 01's PCA codec (a linear one).
+Taught in ``notebooks/09_latent_diffusion.ipynb``. The encoder E maps x to q(z | x) = N(mu(x), diag(sigma(x)^2)),
+the decoder D maps z back. Training minimises (Rombach et al. 2022, sec. 3, without the perceptual and adversarial
+terms that 32x32 digits do not need)
 
-The encoder E maps an image x to a diagonal Gaussian q(z | x) = N(mu(x), diag(sigma(x)^2)); the
-decoder D maps a latent back to an image. Training minimises, per image (Rombach et al. 2022,
-sec. 3, without the perceptual and adversarial terms that 32x32 digits do not need)
+    L = mean_pixels (D(z) - x)^2 + beta * mean_latents KL(q(z | x) || N(0, I)),   z = mu + sigma * n,  n ~ N(0, I),
 
-    L = mean_pixels (D(z) - x)^2 + beta * mean_latents KL(q(z | x) || N(0, I)),
-    z = mu + sigma * n,   n ~ N(0, I)  (the reparameterisation),
-    KL = 1/2 (mu^2 + sigma^2 - 1 - log sigma^2)  per latent element.
-
-The light KL term (beta = 1e-3) keeps latents near the origin and the decoder tolerant of small
-errors in z, which is what a diffusion model's samples are. It does not make them unit-variance:
-like Stable Diffusion (whose factor is 0.18215), the course rescales them afterwards by one number,
-``scale_factor = 1 / std(mu(x))`` over the training images (:func:`latent_scale_factor`), so that
-the forward process's N(0, I) noise meets latents of the same spread as pixels in [-1, 1] do.
-
-Each encoder level is a residual block, then a stride-2 convolution that halves the side; the
-decoder mirrors it with nearest-neighbour upsampling. ``widths=(16, 32)`` halves twice:
-32x32 -> 8x8, so 1x32x32 = 1,024 numbers become 4x8x8 = 256.
+with beta = 1e-3: latents stay near the origin and the decoder tolerant of small errors in z. As in Stable Diffusion
+the latents are then rescaled by ``scale_factor = 1 / std(mu(x))`` (:func:`latent_scale_factor`), to the spread
+the forward process's noise expects. Each encoder level is a residual block and a stride-2 convolution;
+``widths=(16, 32)`` halves twice, so 1x32x32 = 1,024 numbers become 4x8x8 = 256.
 """
 from __future__ import annotations
 
@@ -45,11 +36,7 @@ FORMAT = "ddpm_lib.autoencoder.v1"
 
 @dataclass(frozen=True)
 class AutoencoderConfig:
-    """Constructor arguments of :class:`Autoencoder` (stored in its checkpoint).
-
-    widths: channels of each encoder level; every level halves the side, so the latent side is
-    ``image_size / 2**len(widths)``.
-    """
+    """Constructor arguments of :class:`Autoencoder`: ``widths`` per encoder level, each halving the side."""
 
     in_channels: int = 1
     latent_channels: int = 4
@@ -130,10 +117,7 @@ class Posterior(NamedTuple):
 
 
 class Autoencoder(nn.Module):
-    """E: (B, C, S, S) -> :class:`Posterior` over (B, c, S/2^L, S/2^L); D: latents -> (B, C, S, S) images.
-
-    ``decode`` does not clamp: the loss sees the raw output, and callers clamp images to [-1, 1].
-    """
+    """E: (B, C, S, S) -> :class:`Posterior` over (B, c, S/2^L, S/2^L); D: latents -> (B, C, S, S), not clamped."""
 
     def __init__(self, config: AutoencoderConfig = AutoencoderConfig()) -> None:
         super().__init__()
@@ -233,11 +217,8 @@ def autoencoder_step(autoencoder: Autoencoder, optimizer: torch.optim.Optimizer,
 def train_autoencoder(autoencoder: Autoencoder, images: torch.Tensor, recipe: AutoencoderTraining = AutoencoderTraining(),
                       *, device: str | torch.device | None = None, progress: bool = True,
                       callback: Callable[[int, float], None] | None = None) -> AutoencoderResult:
-    """Fit ``autoencoder`` to ``images`` (N, C, S, S) in [-1, 1] with :func:`autoencoder_loss`.
-
-    Batch order and the reparameterisation noise come from ``recipe.seed``: the same call gives the
-    same weights. ``callback(step, mse)`` runs after each step. Returns the model in eval mode.
-    """
+    """Fit ``autoencoder`` to ``images`` (N, C, S, S) with :func:`autoencoder_loss`, batches and noise drawn from
+    ``recipe.seed``; ``callback(step, mse)`` after each step. Returns the model in eval mode."""
     if len(images) < recipe.batch_size:
         raise ValueError(f"batch_size {recipe.batch_size} is larger than the {len(images)} training images; use at "
                          f"most {len(images)}")

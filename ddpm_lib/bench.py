@@ -56,12 +56,8 @@ def timed_rate(fn: Callable[[], Any], items_per_call: int, seconds: float, warmu
 
 
 def matmul_peak(dtype: torch.dtype, device: torch.device, n: int = 2048, seconds: float = 2.0) -> float:
-    """Measured GFLOP/s of an n x n x n matrix product in ``dtype`` (2 n^3 flops each).
-
-    Timed twice, as ``torch.mm`` (BLAS) and as a 1x1 convolution (oneDNN, the library the UNet's
-    convolutions run on); the faster is the machine's peak. On some CPUs (MKL on AMD) the BLAS
-    path alone understates what the hardware does.
-    """
+    """Measured GFLOP/s of an n x n x n matrix product in ``dtype``: the faster of ``torch.mm`` (BLAS) and a 1x1
+    convolution (oneDNN, which the UNet runs on; MKL alone understates an AMD CPU)."""
     a = torch.randn(n, n, device=device).to(dtype)
     b = torch.randn(n, n, device=device).to(dtype)
     img = a.reshape(1, n, n // 32, 32).contiguous(memory_format=torch.channels_last)  # n channels, n positions
@@ -94,12 +90,8 @@ def forward_flops(model: SimpleUNet, batch: int = 2, side: int = 32) -> float:
 
 def attention_cost(channels: int, side: int, device: torch.device, heads: int = 4,
                    seconds: float = 1.0) -> dict[str, float]:
-    """One :class:`~ddpm_lib.unet.SelfAttention` layer on a (1, channels, side, side) feature map.
-
-    Returns the FLOPs counted by FlopCounterMode (``flops``), split into the part that grows with
-    the square of the number of positions N = side^2 (``quadratic``: Q K^T and the weights times V,
-    4 N^2 C) and the rest (the projections, linear in N), and the measured forward passes per second.
-    """
+    """One :class:`~ddpm_lib.unet.SelfAttention` layer on a (1, channels, side, side) map: its counted ``flops``, the
+    ``quadratic`` part 4 N^2 C (Q K^T and weights times V, N = side^2), and measured forward passes ``per_second``."""
     layer = SelfAttention(channels, heads=heads).to(device).eval()
     x = torch.randn(1, channels, side, side, device=device)
     layer.store_weights = True  # explicit matrix products, which the counter sees one by one

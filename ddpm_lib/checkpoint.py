@@ -1,9 +1,7 @@
 """Safe checkpoints: weights in safetensors with the config as JSON metadata, atomic writes.
 
-Taught in ``notebooks/04_training.ipynb``. Nothing is ever unpickled: model weights are
-``.safetensors`` files, and the resumable training state is read with
-``torch.load(..., weights_only=True)``. Every write goes to a temporary file in the same folder,
-then ``os.replace``: a crash leaves either the old file or the new one, never half of one.
+Taught in ``notebooks/04_training.ipynb``. Nothing is ever unpickled: weights are ``.safetensors``, and the training
+state is read with ``torch.load(..., weights_only=True)``.
 """
 
 from __future__ import annotations
@@ -45,12 +43,8 @@ class CheckpointError(ValueError):
 
 def save_model(model: torch.nn.Module, path: str | Path, schedule: DiffusionPath | None = None,
                state_dict: dict[str, torch.Tensor] | None = None, **info: Any) -> Path:
-    """Write ``model``'s weights (or ``state_dict``, e.g. the EMA weights) to ``path`` (.safetensors).
-
-    ``model``: a :class:`SimpleUNet` or a :class:`TextConditionedUNet` (its tokenizer's vocabulary
-    is part of its config). Metadata (all JSON): ``format``, ``model_config``, ``schedule_config``
-    and any ``info`` given (recipe, steps, metrics), so :func:`load_model` needs nothing else.
-    """
+    """``model``'s weights (or ``state_dict``, e.g. the EMA weights) to ``path``, with ``format``, ``model_config``,
+    ``schedule_config`` and ``info`` as JSON metadata, so :func:`load_model` needs nothing else."""
     fmt = getattr(model, "FORMAT", None)
     if fmt not in MODEL_FORMATS:
         raise TypeError(f"save_model saves a SimpleUNet or a TextConditionedUNet, got {type(model).__name__}")
@@ -129,12 +123,8 @@ def path_from_config(config: dict[str, Any]) -> NoiseSchedule | FlowPath:
 
 
 def load_model(path: str | Path, device: str | torch.device = "cpu") -> tuple[DiffusionModel, NoiseSchedule | FlowPath | None, dict[str, Any]]:
-    """Rebuild the model saved at ``path``: returns (model in eval mode, schedule or None, info).
-
-    The model is a :class:`SimpleUNet`, or a :class:`TextConditionedUNet` for text checkpoints.
-    A config or schedule that does not validate raises :class:`CheckpointError` naming the file
-    and the field.
-    """
+    """(model in eval mode, schedule or None, info) saved at ``path``; a config or schedule that does not validate
+    raises :class:`CheckpointError` naming the file and the field."""
     meta = read_metadata(path)
     model: DiffusionModel
     try:

@@ -1,29 +1,14 @@
-"""The models the course's notebooks and commands start from.
+"""The models the notebooks and commands start from, found or made so that every notebook runs on its own.
 
-* :func:`preset_model`: a preset's untrained :class:`~ddpm_lib.unet.SimpleUNet` and its
-  :class:`~ddpm_lib.schedule.NoiseSchedule` (or, for the velocity objective, its
-  :class:`~ddpm_lib.flow.FlowPath`), with seeded initial weights (``train``, the Quest and
-  notebook 04 build theirs here).
-* :func:`notebook_model`: the trained DDPM that notebooks 05-08 sample from, found or made so that
-  every notebook runs on its own, whichever ran before it:
-
-  - ``cpu`` and ``gpu`` presets: the shipped pretrained model (``ddpm_lib/weights/``; 2,000 steps of
-    the ``cpu`` recipe, ``make pretrained``), else the one notebook 04 saved;
-  - ``smoke`` preset (CI): the pretrained model is too slow to sample in seconds, so the smoke
-    preset's tiny model is used: notebook 04's when it ran, else trained here (20 steps, a few
-    seconds on a CPU) and kept in ``runs/smoke/notebook-model/`` for the next notebook.
-* :func:`flow_model`: the flow-matching model of notebook 10, the same way: the shipped one
-  (``make pretrained-flow``), or in smoke mode a tiny one trained here.
-* :func:`latent_model`: notebook 09's autoencoder and the DDPM on its latents: the shipped pair
-  (``make pretrained-latent``), or in smoke mode a tiny pair trained here.
-* :func:`reflow_model`: notebook 11's reflowed latent model: the shipped one (``make pretrained-reflow``),
-  or in smoke mode one reflowed here from the smoke latent pair.
+With the ``cpu`` and ``gpu`` presets each loader returns the shipped model (``ddpm_lib/weights/``, rebuilt by
+``make pretrained``, ``pretrained-flow``, ``pretrained-latent``, ``pretrained-reflow``); with ``smoke`` (CI) it
+trains a tiny one once into ``runs/smoke/`` and reuses it. :func:`preset_model` builds a preset's untrained model.
 """
 from __future__ import annotations
 
 from dataclasses import replace
 from pathlib import Path
-from typing import Any, NamedTuple, TypeVar
+from typing import Any, NamedTuple
 
 import torch
 
@@ -40,8 +25,6 @@ from .runtime import choose_device, seeded
 from .schedule import NoiseSchedule
 from .train import STATE_FILE, WEIGHTS_FILE, TrainResult, train
 from .unet import SimpleUNet
-
-
 
 
 def preset_model(preset: Preset, seed: int = 0) -> tuple[SimpleUNet, NoiseSchedule]:
@@ -77,19 +60,6 @@ def trained_here(preset: Preset, objective: Objective, path: Path, device: str |
     return path
 
 
-P = TypeVar("P", NoiseSchedule, FlowPath)
-
-
-def load_with_path(path: Path, device: str | torch.device, kind: type[P], retrain: str) -> tuple[DiffusionModel, P, dict[str, Any]]:
-    """(model, its path, info) from the checkpoint at ``path``, whose path must be a ``kind`` (a DDPM
-    :class:`NoiseSchedule` or a :class:`FlowPath`); otherwise a ``ValueError`` naming the command to ``retrain``."""
-    model, found, info = load_model(path, device)
-    if not isinstance(found, kind):
-        what = "DDPM noise schedule" if kind is NoiseSchedule else "flow-matching path"
-        raise ValueError(f"{path} records no {what} (it has {found!r}); retrain it with {retrain}")
-    return model, found, info
-
-
 class LoadedModel(NamedTuple):
     """A trained model as a notebook gets it; unpacks as ``model, schedule, info, file``."""
 
@@ -99,6 +69,22 @@ class LoadedModel(NamedTuple):
     file: Path                     #: the weights file it came from
 
 
+def load_with_path(path: Path, device: str | torch.device, kind: type[NoiseSchedule | FlowPath],
+                   retrain: str) -> LoadedModel:
+    """The checkpoint at ``path``, whose path must be a ``kind`` (a DDPM :class:`NoiseSchedule` or a
+    :class:`FlowPath`); otherwise a ``ValueError`` naming the command to ``retrain``."""
+    model, found, info = load_model(path, device)
+    if not isinstance(found, kind):
+        what = "DDPM noise schedule" if kind is NoiseSchedule else "flow-matching path"
+        raise ValueError(f"{path} records no {what} (it has {found!r}); retrain it with {retrain}")
+    return LoadedModel(model, found, info, path)
+
+
+def smoke_folder(runs_dir: Path | None, name: str) -> Path:
+    """``runs/smoke/<name>``: where a smoke-mode loader keeps the tiny model it trained."""
+    return (RUNS_DIR if runs_dir is None else runs_dir) / "smoke" / name
+
+
 def notebook04_weights(preset_name: str, runs_dir: Path | None = None) -> Path:
     """Where notebook 04 saves the model it trains with ``preset_name``."""
     return (RUNS_DIR if runs_dir is None else runs_dir) / f"notebook04-{preset_name}" / WEIGHTS_FILE
@@ -106,12 +92,13 @@ def notebook04_weights(preset_name: str, runs_dir: Path | None = None) -> Path:
 
 def smoke_weights(runs_dir: Path | None = None) -> Path:
     """Where :func:`notebook_model` keeps the smoke model it trains when notebook 04 has not run."""
-    return (RUNS_DIR if runs_dir is None else runs_dir) / "smoke" / "notebook-model" / WEIGHTS_FILE
+    return smoke_folder(runs_dir, "notebook-model") / WEIGHTS_FILE
 
 
 def notebook_model(preset: Preset, device: str | torch.device = "cpu", *, runs_dir: Path | None = None,
                    pretrained: Path = PRETRAINED_PATH) -> LoadedModel:
-    """The trained model notebooks 05-08 use with ``preset`` (see the module's docstring)."""
+    """The trained DDPM of notebooks 05-08: the shipped one, else notebook 04's; in smoke mode notebook 04's, else a
+    20-step one trained here."""
     notebook04 = notebook04_weights(preset.name, runs_dir)
     if preset.name != "smoke":
         path = find_checkpoint(pretrained, notebook04)
@@ -120,25 +107,19 @@ def notebook_model(preset: Preset, device: str | torch.device = "cpu", *, runs_d
     else:
         path = trained_here(preset, "eps", smoke_weights(runs_dir), device,
                             "notebook 04 has not run in this folder: training the smoke preset's model")
-    model, schedule, info = load_with_path(path, device, NoiseSchedule, "`python -m ddpm_lib train`")
-    return LoadedModel(model, schedule, info, path)
+    return load_with_path(path, device, NoiseSchedule, "`python -m ddpm_lib train`")
 
 
 def flow_model(preset: Preset, device: str | torch.device = "cpu", *, runs_dir: Path | None = None,
                pretrained: Path = PRETRAINED_FLOW_PATH) -> LoadedModel:
-    """The flow-matching model notebook 10 samples from: the shipped one (cpu, gpu), or a smoke one trained here.
-
-    The smoke model (the smoke preset's recipe with the velocity objective and no min-SNR) is kept in
-    ``runs/smoke/flow-model/`` for the next run.
-    """
+    """Notebook 10's flow-matching model (in smoke mode the smoke recipe, velocity objective, no min-SNR)."""
     if preset.name != "smoke":
         path = find_checkpoint(pretrained)
     else:
         smoke = replace(preset, train=replace(preset.train, min_snr_gamma=0.0))
-        path = trained_here(smoke, "velocity", (RUNS_DIR if runs_dir is None else runs_dir) / "smoke" / "flow-model"
-                            / WEIGHTS_FILE, device, "training the smoke preset's flow-matching model")
-    model, flow, info = load_with_path(path, device, FlowPath, "`make pretrained-flow`")
-    return LoadedModel(model, flow, info, path)
+        path = trained_here(smoke, "velocity", smoke_folder(runs_dir, "flow-model") / WEIGHTS_FILE, device,
+                            "training the smoke preset's flow-matching model")
+    return load_with_path(path, device, FlowPath, "`make pretrained-flow`")
 
 
 AUTOENCODER_FILE = "autoencoder.safetensors"
@@ -205,16 +186,12 @@ def train_latent_pair(recipe: LatentRecipe, train_set: ImageDataset, folder: str
 
 def latent_model(preset: Preset, device: str | torch.device = "cpu", *, runs_dir: Path | None = None,
                  pretrained: Path = PRETRAINED_LATENT_PATH) -> tuple[LoadedModel, LatentCodec]:
-    """Notebook 09's latent DDPM and the codec of its latents: the shipped pair (cpu, gpu), or a smoke pair trained
-    here. Unpacks as ``(model, schedule, info, file), codec``.
-
-    The codec is the autoencoder the checkpoint names (:func:`~ddpm_lib.latent.codec_for_checkpoint`). The smoke pair (the smoke recipe of :func:`~ddpm_lib.latent.latent_recipe`: a 20-step
-    autoencoder, then 20 steps of the latent UNet) is kept in ``runs/smoke/latent-model/``.
-    """
+    """Notebook 09's latent DDPM and the codec its checkpoint names; in smoke mode the smoke
+    :func:`~ddpm_lib.latent.latent_recipe`, trained here. Unpacks as ``(model, schedule, info, file), codec``."""
     if preset.name != "smoke":
         path = find_checkpoint(pretrained)
     else:
-        folder = (RUNS_DIR if runs_dir is None else runs_dir) / "smoke" / "latent-model"
+        folder = smoke_folder(runs_dir, "latent-model")
         path = folder / WEIGHTS_FILE
         if not path.is_file():
             recipe = latent_recipe(preset)
@@ -222,31 +199,31 @@ def latent_model(preset: Preset, device: str | torch.device = "cpu", *, runs_dir
                   f"{folder}")
             train_latent_pair(recipe, load_dataset("mnist-5k", "train"), folder, device=device,
                               seed=preset.train.seed, progress=False)
-    model, schedule, info = load_with_path(path, device, NoiseSchedule, "`make pretrained-latent`")
-    codec_found = codec_for_checkpoint(path, info, device)
-    if codec_found is None:
-        raise ValueError(f"{path} is a pixel-space DDPM: it names no autoencoder; retrain the latent pair with "
-                         f"`make pretrained-latent`")
-    return LoadedModel(model, schedule, info, path), codec_found
+    return with_codec(load_with_path(path, device, NoiseSchedule, "`make pretrained-latent`"), device,
+                      "is a pixel-space DDPM: it names no autoencoder; retrain the latent pair with `make pretrained-latent`")
 
 
 def reflow_model(preset: Preset, device: str | torch.device = "cpu", *, runs_dir: Path | None = None,
                  pretrained: Path = REFLOW_PATH) -> tuple[LoadedModel, LatentCodec]:
-    """Notebook 11's reflowed latent model and its codec: the shipped one (cpu, gpu), or a smoke one reflowed here
-    from :func:`latent_model`'s smoke pair (50 pairs, the smoke preset's steps), kept in ``runs/smoke/reflow-model/``.
-    Unpacks as ``(model, path, info, file), codec``."""
+    """Notebook 11's reflowed latent model and its codec; in smoke mode :func:`latent_model`'s smoke pair reflowed here
+    (50 pairs, the smoke preset's steps). Unpacks as ``(model, path, info, file), codec``."""
     if preset.name != "smoke":
         path = find_checkpoint(pretrained)
     else:
         teacher = latent_model(preset, device, runs_dir=runs_dir)[0].file
-        folder = (RUNS_DIR if runs_dir is None else runs_dir) / "smoke" / "reflow-model"
+        folder = smoke_folder(runs_dir, "reflow-model")
         path = folder / WEIGHTS_FILE
         if not path.is_file():
             print(f"reflowing the smoke preset's latent model ({preset.train.steps} steps) into {folder}")
             train_reflow(teacher, folder, num_pairs=50, device=device, progress=False, seed=preset.train.seed,
                          config=replace(REFLOW_TRAINING, steps=preset.train.steps, batch_size=preset.train.batch_size))
-    model, flow, info = load_with_path(path, device, FlowPath, "`make pretrained-reflow`")
-    codec = codec_for_checkpoint(path, info, device)
+    return with_codec(load_with_path(path, device, FlowPath, "`make pretrained-reflow`"), device,
+                      "names no autoencoder; retrain it with `make pretrained-reflow`")
+
+
+def with_codec(loaded: LoadedModel, device: str | torch.device, missing: str) -> tuple[LoadedModel, LatentCodec]:
+    """``loaded`` and the codec its checkpoint names; a pixel-space checkpoint raises ``ValueError`` naming the file."""
+    codec = codec_for_checkpoint(loaded.file, loaded.info, device)
     if codec is None:
-        raise ValueError(f"{path} names no autoencoder; retrain it with `make pretrained-reflow`")
-    return LoadedModel(model, flow, info, path), codec
+        raise ValueError(f"{loaded.file} {missing}")
+    return loaded, codec

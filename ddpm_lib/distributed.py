@@ -1,16 +1,9 @@
 """Data-parallel training across processes: torchrun's environment, the process group, rank 0's duties.
 
-Used by ``python -m ddpm_lib train`` under ``torchrun --nproc_per_node=N``; the README's "Past
-one machine" section teaches it. Each of N processes holds a full copy of the model and computes
-the loss on its share of the global batch: with a global batch B, rank r takes images
-r*B/N .. (r+1)*B/N - 1 of the batch that a single process would draw, with the very same t, noise
-and dropped labels, because every process draws the whole batch's randomness from the per-step
-generator and keeps its slice. DistributedDataParallel averages the gradients, so N processes
-take the same step as one process would on the global batch, up to the order of float additions.
-
-Backends: NCCL between CUDA GPUs, Gloo on CPUs. Rank 0 alone writes checkpoints, weights and the
-recipe (atomically); the others only compute. Without torchrun (no ``WORLD_SIZE`` in the
-environment) everything here is a no-op and training is the single-process loop.
+Used by ``python -m ddpm_lib train`` under ``torchrun --nproc_per_node=N`` (the README's "Past one machine"). Rank
+r of N takes rows r*B/N .. (r+1)*B/N - 1 of the global batch a single process would draw, with the same t, noise
+and dropped labels; DistributedDataParallel averages the gradients, so N processes take one process's step.
+NCCL between GPUs, Gloo on CPUs; rank 0 alone writes. Without torchrun everything here is a no-op.
 """
 
 from __future__ import annotations
@@ -110,10 +103,7 @@ def process_device(ctx: DistributedContext, device: torch.device) -> torch.devic
 def start(ctx: DistributedContext, device: torch.device, backend: str | None = None,
           timeout_s: float = 600.0) -> DistributedContext:
     """Join the process group of a torchrun run (a no-op for a single process); returns the context with its backend.
-
-    A process that waits more than ``timeout_s`` for the others (one of them died) raises instead
-    of hanging forever; torchrun then stops the rest and names the rank that failed first.
-    """
+    A process that waits more than ``timeout_s`` for the others raises instead of hanging."""
     chosen = choose_backend(device, backend)
     if not ctx.enabled:
         return ctx

@@ -1,9 +1,7 @@
 """Scoring samples and models: the report rows, the results table, ``python -m ddpm_lib evaluate``.
 
-Taught in ``notebooks/05_sampling.ipynb``. :func:`evaluate_samples` puts every metric of
-:mod:`ddpm_lib.metrics` for one set of samples in a :class:`Report`; :func:`judge_model` draws from a
-model and scores it beside real digits (the floor) and noise (the ceiling);
-:func:`evaluate_checkpoint` is the command.
+Taught in ``notebooks/05_sampling.ipynb``. :func:`judge_model` draws from a model and scores it beside real digits
+(the floor) and noise (the ceiling).
 """
 
 from __future__ import annotations
@@ -56,13 +54,9 @@ def evaluate_samples(judge: JudgeNet, samples: torch.Tensor, labels: torch.Tenso
                      *, name: str = "samples", train_images: torch.Tensor | None = None,
                      test_labels: torch.Tensor | None = None, cas: bool = False,
                      reference_features: torch.Tensor | None = None) -> Report:
-    """Every metric for ``samples`` against real ``reference`` (held-out) images.
-
-    Conditional accuracy needs ``labels``; memorisation needs ``train_images``; CAS (slow: trains
-    a classifier) needs ``cas=True``, ``labels`` and ``test_labels`` for the reference images.
-    ``reference_features``: ``judge_features(judge, reference)`` when the caller already has them
-    (several sample sets scored against one reference pay for its features once).
-    """
+    """Every metric for ``samples`` against real ``reference`` images: conditional accuracy with ``labels``,
+    memorisation with ``train_images``, CAS with ``cas``, ``labels`` and ``test_labels``. ``reference_features``:
+    ``judge_features(judge, reference)``, when the caller has them."""
     t0 = time.perf_counter()
     check_images(samples, judge.in_channels, what=name)
     if reference_features is None:
@@ -133,15 +127,8 @@ def judge_model(model: NoisePredictor, schedule: DiffusionPath, *, num_samples: 
                 judge_path: str | Path | None = None, name: str | None = None,
                 progress: bool = True, dataset: str = "mnist-5k", root: str | Path = "data",
                 decoder: LatentDecoder | None = None) -> dict[str, Any]:
-    """Generate ``num_samples`` balanced samples and score them with the judge against ``dataset``'s test split.
-
-    ``decoder``: for a latent diffusion model, what turns its latents into images (see
-    :func:`~ddpm_lib.sample.generate`); the judge scores the decoded images.
-
-    Returns the table rows (floor, ceiling, samples) and the sample's scores. Every argument is
-    checked, and the judge and data loaded, before the first sample is drawn. For a dataset other
-    than digits, pass a judge trained on it (``python -m ddpm_lib train-judge --dataset ...``).
-    """
+    """``num_samples`` balanced samples scored by the judge against ``dataset``'s test split (a latent model's decoded
+    by ``decoder``): the table rows (floor, ceiling, samples) and the scores, everything checked before sampling."""
     check_num_samples(num_samples)
     check_request(sampler, steps, schedule, eta, guidance_scale)
     judge, judge_info = load_judge(judge_path)

@@ -1,10 +1,7 @@
 """Files written whole or not at all, and output paths checked before long work starts.
 
-Used by ``checkpoint``, ``viz``, ``evaluate`` and the command line. Every write goes to a
-temporary file in the target's folder, then ``os.replace`` moves it over the target: a crash, a
-full disk or Ctrl-C leaves either the old file or the new one, never half of one, and the
-temporary file is removed. A process killed outright (``kill -9``) cannot clean up after itself;
-:func:`remove_stale_temps` removes what such a run left behind.
+Every write goes to a temporary file beside the target, then ``os.replace``: a crash, a full disk or Ctrl-C leaves
+the old file or the new one, never half of one. :func:`remove_stale_temps` removes what a killed run left.
 """
 
 from __future__ import annotations
@@ -26,10 +23,7 @@ def _temp_prefix(path: Path) -> str:
 
 @contextlib.contextmanager
 def atomic_path(path: str | Path) -> Iterator[Path]:
-    """Yield a temporary path beside ``path``; on success move it over ``path`` with ``os.replace``.
-
-    On an exception the temporary file is removed and ``path`` is untouched.
-    """
+    """Yield a temporary path beside ``path``, moved over it on success and removed on an exception."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=_temp_prefix(path), suffix=TEMP_SUFFIX, dir=path.parent)
@@ -96,13 +90,8 @@ def can_write_in(folder: Path) -> bool:
 
 def check_output_path(path: str | Path, what: str, *, option: str | None = None,
                       not_same_as: tuple[str | Path, ...] = (), example: str = "out.png") -> Path:
-    """Check, before any long work, that a file can be written at ``path``; return it.
-
-    Refuses: an existing directory, a path equal to one of ``not_same_as`` (an input that the
-    output would overwrite), a parent that is a file, and a folder that cannot be written.
-    Messages name ``what``, the option (``--out``) and the fix (for a directory, a file in it
-    named ``example``).
-    """
+    """``path``, once checked before any long work that a file can be written there: not a directory, not one of the
+    inputs ``not_same_as``, in a folder that can be written. Messages name ``what``, the ``option`` and the fix."""
     path = Path(path)
     flag = f" ({option})" if option else ""
     if path.is_dir():

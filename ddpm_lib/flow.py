@@ -2,28 +2,14 @@
 
 Taught in ``notebooks/10_flow_matching.ipynb``.
 
-Rectified flow (Liu et al. 2022) and flow matching (Lipman et al. 2023) noise the data along a
-straight line instead of DDPM's curve:
+Rectified flow (Liu et al. 2022) and flow matching (Lipman et al. 2023) noise along a straight line,
+x_s = (1 - s) x_0 + s eps with s in [0, 1], and learn its velocity: L = E || v_theta(x_s, s) - (eps - x_0) ||^2,
+minimised by v*(x, s) = E[eps - x_0 | x_s = x]. Sampling integrates dx/ds = v from s = 1 to 0
+(:func:`ddpm_lib.sample.sample_flow`). The integer level t = 0..T-1 stands for s = (t + 1) / T, t = -1 for s = 0,
+so training draws t as for a DDPM.
 
-    x_s = (1 - s) x_0 + s eps,    s in [0, 1],  eps ~ N(0, I),
-
-so at s = 0 there is the image and at s = 1 pure noise. The path's velocity dx_s/ds = eps - x_0
-is the network's target: L = E || v_theta(x_s, s) - (eps - x_0) ||^2, whose minimiser is the
-conditional mean v*(x, s) = E[eps - x_0 | x_s = x]. Sampling integrates the ODE dx/ds = v*(x, s)
-from s = 1 down to s = 0 (:func:`ddpm_lib.sample.flow_euler_step`, :func:`ddpm_lib.sample.sample_flow`).
-
-Levels: the course's integer time t = 0..T-1 stands for s = (t + 1) / T, and t = -1 for s = 0 (the
-data). So the training loop draws t exactly as for a DDPM and the UNet's time embedding sees the
-same integers; only the path and the target change.
-
-One prediction, three names. For a Gaussian path x = alpha x_0 + sigma eps, write x0_hat and
-eps_hat for the posterior means E[x_0 | x] and E[eps | x] (so x = alpha x0_hat + sigma eps_hat).
-Then (Tweedie's formula, and the definition of v):
-
-    score  grad log p(x) = -eps_hat / sigma
-    on the straight path (alpha = 1 - s, sigma = s):
-    v = eps_hat - x0_hat,   x0_hat = x - s v,   eps_hat = x + (1 - s) v,   score = -(x + (1 - s) v) / s.
-
+One prediction, three names: with x0_hat = E[x_0 | x] and eps_hat = E[eps | x], Tweedie gives the score
+-eps_hat / sigma, and on the straight path v = eps_hat - x0_hat, x0_hat = x - s v, eps_hat = x + (1 - s) v.
 A DDPM's eps-model thus also gives a velocity, and DDIM is Euler's method on the straight path
 (:func:`straight_path_level`).
 """
@@ -37,12 +23,8 @@ from .validate import check_levels
 
 
 class FlowPath:
-    """The straight path x_s = (1 - s) x_0 + s eps of flow matching, on T levels s_t = (t + 1) / T.
-
-    Implements :class:`ddpm_lib.schedule.DiffusionPath`, so :func:`ddpm_lib.train.train` and the
-    reverse loop of :mod:`ddpm_lib.sample` run on it unchanged; the network learns the velocity
-    eps - x_0 instead of eps. Attribute ``s``: (T,) float32, the level s of each t.
-    """
+    """The straight path x_s = (1 - s) x_0 + s eps on T levels s_t = (t + 1) / T (``s``: (T,) float32), a
+    :class:`~ddpm_lib.schedule.DiffusionPath` whose network learns the velocity eps - x_0."""
 
     kind = "flow"
 
@@ -102,11 +84,8 @@ class FlowPath:
 
 
 def flow_timesteps(num_timesteps: int, steps: int) -> list[int]:
-    """``steps`` levels with s evenly spaced from 1 down to 1/steps: t_k = round(T (1 - k/steps)) - 1.
-
-    The sampler's last step goes from s = 1/steps to s = 0 (t = -1), so ``steps`` Euler steps cover
-    [0, 1] in equal pieces of 1/steps.
-    """
+    """``steps`` levels with s evenly spaced from 1 down to 1/steps, t_k = round(T (1 - k/steps)) - 1; the last step
+    goes on to s = 0 (t = -1), so ``steps`` Euler steps cover [0, 1] in equal pieces."""
     if not isinstance(steps, int) or not 1 <= steps <= num_timesteps:
         raise ValueError(f"steps must be a whole number from 1 to {num_timesteps} (the path's T), got {steps!r}")
     return [round(num_timesteps * (1 - k / steps)) - 1 for k in range(steps)]
@@ -135,13 +114,9 @@ def velocity_from_score(x: torch.Tensor, score: torch.Tensor, s: torch.Tensor | 
 
 def straight_path_level(schedule: NoiseSchedule, t: torch.Tensor,
                         shape: torch.Size | tuple[int, ...]) -> tuple[torch.Tensor, torch.Tensor]:
-    """Where a DDPM level sits on the straight path: (s, c) with x_s = x_t / c, s = sigma_t / c.
-
-    alpha_t = sqrt(alpha_bar_t), sigma_t = sqrt(1 - alpha_bar_t), c = alpha_t + sigma_t. Dividing
-    x_t = alpha_t x_0 + sigma_t eps by c gives (1 - s) x_0 + s eps. t = -1 (the data) gives s = 0,
-    c = 1. Both broadcastable to ``shape``. With x0_hat and eps_hat from the DDPM at x_t, Euler's step
-    x_s' = x_s + (s' - s)(eps_hat - x0_hat) lands on (1 - s') x0_hat + s' eps_hat, which times c' is
-    DDIM's x_t' = alpha_t' x0_hat + sigma_t' eps_hat (eq. 12 with eta = 0).
+    """Where a DDPM level sits on the straight path: (s, c) with x_s = x_t / c, s = sigma_t / c, c = alpha_t + sigma_t
+    (alpha_t = sqrt(alpha_bar_t), sigma_t = sqrt(1 - alpha_bar_t); t = -1 gives s = 0, c = 1), broadcastable to
+    ``shape``. Euler's step there, times c', is DDIM's x_t' = alpha_t' x0_hat + sigma_t' eps_hat (eq. 12, eta = 0).
     """
     a = schedule.alpha_bar(t, shape)
     alpha, sigma = a.sqrt(), (1 - a).sqrt()

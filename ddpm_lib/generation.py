@@ -1,8 +1,5 @@
-"""Drawing samples on request: a sampler by name, many samples in batches, latents decoded to images.
-
-The entry where a sampling request from the command line, the judge or a notebook is checked,
-once, before the first network evaluation; the samplers themselves are in :mod:`ddpm_lib.sample`.
-Used from ``notebooks/05_sampling.ipynb`` on, wherever a notebook draws many digits at once.
+"""Drawing samples on request: a sampler by name, many samples in batches, latents decoded to images, every request
+checked once before the first network evaluation (the samplers are in :mod:`ddpm_lib.sample`).
 """
 
 from __future__ import annotations
@@ -34,13 +31,8 @@ def default_sampler(schedule: DiffusionPath) -> SamplerName:
 
 def run_sampler(model: NoisePredictor, schedule: DiffusionPath, shape: Sequence[int], *,
                 sampler: SamplerName = "ddim", steps: int = 50, eta: float = 0.0, **kwargs: Any) -> torch.Tensor:
-    """The sampler named ``sampler`` (one of :data:`SAMPLERS`, checked against the model's path).
-
-    ddpm: :func:`sample_ddpm` over all T levels (``steps`` unused); ddim: :func:`sample_ddim` with
-    ``eta``; dpm++: :func:`sample_dpm_solver`; euler and heun: :func:`sample_flow`. ``kwargs`` go
-    to the sampler (labels, guidance_scale, clip_denoised, generator, x_T, device, precision,
-    progress, callback).
-    """
+    """The sampler named ``sampler`` (:data:`~ddpm_lib.validate.SAMPLERS`, checked against the model's path), given
+    ``kwargs`` (labels, guidance_scale, generator, x_T, callback, ...); ddpm ignores ``steps``."""
     check_sampler(sampler, steps, schedule.num_timesteps, eta)
     check_path(sampler, schedule)
     if isinstance(schedule, FlowPath):
@@ -73,15 +65,8 @@ def generate(model: NoisePredictor, schedule: DiffusionPath, labels: torch.Tenso
              batch_size: int = 250, generator: torch.Generator | None = None,
              device: str | torch.device | None = None, precision: str = "auto", progress: bool = False,
              decoder: LatentDecoder | None = None) -> torch.Tensor:
-    """Many samples in batches: one per entry of ``labels`` (or ``num_samples`` unconditional ones).
-
-    ``image_shape`` defaults to (model.in_channels, 32, 32). Every argument is checked before the
-    first network evaluation. Returns (N, *image_shape) in [-1, 1] on the CPU.
-
-    With a ``decoder`` (latent diffusion, notebook 09) the model samples latents of
-    ``decoder.latent_shape`` without clamping x0_hat, and each batch is decoded: the result is
-    the decoder's images, in [-1, 1].
-    """
+    """One sample per entry of ``labels`` (or ``num_samples`` unconditional ones) in batches: (N, *image_shape) in
+    [-1, 1] on the CPU. With a ``decoder`` the model samples unclamped latents, and each batch is decoded."""
     eta = check_request(sampler, steps, schedule, eta, guidance_scale)
     if labels is not None and num_samples is not None and num_samples != len(labels):
         raise ValueError(f"num_samples={num_samples} but {len(labels)} labels were given: one sample is drawn per "

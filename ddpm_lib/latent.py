@@ -1,21 +1,9 @@
 """Latent diffusion: the course's DDPM run on an autoencoder's latents instead of pixels.
 
-Taught in ``notebooks/09_latent_diffusion.ipynb``.
-
-Rombach et al. (2022) split generation in two: an autoencoder (:mod:`ddpm_lib.autoencoder`)
-compresses each image once, x -> z0 = f * mu(x) with f the latent scale factor, and the diffusion
-model learns the data of that smaller space with the same loss, schedule, ``train`` and samplers
-as in pixels. Sampling draws z0 with any sampler and decodes it once, x = D(z0 / f). At 32x32
-digits and 4x8x8 latents the UNet sees 16 times fewer positions, and self-attention, whose cost
-grows with the square of the positions, 256 times fewer pairs.
-
-* :class:`LatentCodec`: the autoencoder with its scale factor; ``encode`` and ``decode`` in
-  batches. It is the ``decoder`` that :func:`ddpm_lib.sample.generate` and
-  :func:`ddpm_lib.evaluate.judge_model` take.
-* :func:`latent_dataset`: a dataset's images replaced by their latents, for ``train``.
-* :data:`LATENT_RECIPES` / :func:`latent_recipe`: each preset's autoencoder and latent UNet.
-* A latent UNet's checkpoint records its autoencoder's file (``info["autoencoder"]``);
-  :func:`codec_for_checkpoint` finds it again.
+Taught in ``notebooks/09_latent_diffusion.ipynb``. Rombach et al. (2022): an autoencoder compresses each image
+once, z0 = f mu(x) with f the latent scale factor; the same loss, schedule, ``train`` and samplers then learn z0,
+and a sample is decoded once, x = D(z0 / f). A latent UNet's checkpoint names its autoencoder's file
+(``info["autoencoder"]``), which :func:`codec_for_checkpoint` finds again.
 """
 from __future__ import annotations
 
@@ -35,11 +23,10 @@ from .runtime import ResolvedPrecision, autocast, in_batches, resolve_precision,
 
 
 class LatentCodec:
-    """An :class:`Autoencoder` and its scale factor f: z0 = f mu(x) and x = D(z0 / f).
+    """An :class:`Autoencoder` and its scale factor f: z0 = f mu(x) and x = D(z0 / f), clamped to [-1, 1].
 
-    latent_shape: one latent's (c, s, s). ``encode`` and ``decode`` run in batches without
-    gradients on the autoencoder's device and return CPU float32 tensors; decoded images are
-    clamped to [-1, 1]. ``decode`` runs under ``precision``'s autocast (:meth:`fast`: bf16, for notebook 11).
+    ``encode`` and ``decode`` run in batches on the autoencoder's device and return CPU float32 tensors;
+    ``decode`` runs under ``precision``'s autocast. latent_shape: one latent's (c, s, s).
     """
 
     def __init__(self, autoencoder: Autoencoder, scale_factor: float, batch_size: int = 500,
@@ -159,11 +146,8 @@ def load_codec(path: str | Path, device: str | torch.device = "cpu") -> tuple[La
 
 
 def autoencoder_file(checkpoint: str | Path, info: dict[str, Any]) -> Path | None:
-    """Where the autoencoder of the latent UNet at ``checkpoint`` is: None for a pixel model.
-
-    ``info["autoencoder"]`` is the path given at training time; it is looked for as given, then
-    under the course folder, then beside ``checkpoint`` (the shipped pair sits in one folder).
-    """
+    """The autoencoder of the latent UNet at ``checkpoint`` (None for a pixel model): ``info["autoencoder"]`` as given,
+    else under the course folder, else beside ``checkpoint``."""
     recorded = info.get("autoencoder")
     if recorded is None:
         return None

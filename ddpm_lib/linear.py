@@ -10,11 +10,8 @@ VAE encoder / decoder  :class:`PCACodec`           image (1024 pixels) <-> laten
 U-Net noise predictor  :class:`LinearDenoiser`     least squares: [z_noisy, c, c (x) z_noisy] -> eps
 =====================  ==========================  ==========================================
 
-One shot (the source's version): train on z_noisy = z + eps, then generate by starting from
-pure noise z_T ~ N(0, I) and subtracting the predicted noise once. Multi-step
-(:class:`LinearNoisePredictor`): one least-squares denoiser per noise level of the DDPM schedule,
-driven by the same :func:`ddpm_lib.sample.sample_ddpm` / :func:`~ddpm_lib.sample.sample_ddim` as
-the UNet, so the two can be compared with the same judge.
+One shot (the source's version): fit on z + eps, then subtract the predicted noise from pure noise once.
+Multi-step (:class:`LinearNoisePredictor`): one least-squares fit per band of levels, run by the UNet's samplers.
 """
 
 from __future__ import annotations
@@ -51,12 +48,8 @@ def one_hot(labels: torch.Tensor | None, n: int, null_label: int = NUM_PROMPTS) 
 
 
 class PCACodec:
-    """PCA as a linear VAE: z = s (x - mu) V_k^T and x = z V_k / s + mu.
-
-    Fitted by SVD of the centred (N, D) pixel matrix; V_k: the top ``num_components`` right
-    singular vectors (k, D). ``scale`` s makes the latents unit-variance on average (the role of
-    Stable Diffusion's latent scaling factor), so N(0, I) noise is on the data's scale.
-    """
+    """PCA as a linear VAE: z = s (x - mu) V_k^T and x = z V_k / s + mu, V_k the top ``num_components`` right singular
+    vectors (k, D) of the centred pixels; ``scale`` s makes the latents unit-variance on average."""
 
     def __init__(self, num_components: int = 40) -> None:
         if num_components < 1:
@@ -104,11 +97,8 @@ class PCACodec:
 
 
 def interaction_features(noisy_latents: torch.Tensor, prompt_onehot: torch.Tensor) -> torch.Tensor:
-    """Denoiser inputs [z, c, c (x) z]: (n, k) and (n, 10) -> (n, k + 10 + 10 k).
-
-    The interaction block holds every product c_j z_i, so a linear model can use a different
-    linear map of z for each prompt.
-    """
+    """Denoiser inputs [z, c, c (x) z]: (n, k) and (n, 10) -> (n, k + 10 + 10 k); the products c_j z_i let a linear
+    model use a different map of z for each prompt."""
     if noisy_latents.shape[0] != prompt_onehot.shape[0]:
         raise ValueError(f"need one prompt per latent: {noisy_latents.shape[0]} latents, {prompt_onehot.shape[0]} prompts")
     z, c = noisy_latents.double(), prompt_onehot.double()
@@ -184,13 +174,8 @@ class LinearDiffusion:
 
 
 class LinearNoisePredictor:
-    """A multi-step linear eps_theta(z_t, t, label): one least-squares fit per band of noise levels.
-
-    The T time steps are cut into ``num_levels`` equal bands; band b's weights are fitted on
-    z_t = sqrt(a_t) z_0 + sqrt(1 - a_t) eps with t drawn inside the band. Labels are dropped with
-    probability ``p_uncond`` (all-zero prompt) so the model also serves unconditional and guided
-    sampling. Callable like the UNet: ``model(z_t (B, k), t (B,), labels (B,) or None) -> (B, k)``.
-    """
+    """A multi-step linear eps_theta(z_t, t, label): one least-squares fit per each of ``num_levels`` equal bands of
+    levels, labels dropped with ``p_uncond``. Callable like the UNet: ``model(z_t (B, k), t (B,), labels) -> (B, k)``."""
 
     null_label = NUM_PROMPTS
     num_classes = NUM_PROMPTS

@@ -15,7 +15,8 @@ from typing import Any
 import torch
 import torch.nn.functional as F
 
-from .judge import JudgeNet, JudgeTraining, check_images, judge_features, judge_logits, train_classifier
+from .judge import JudgeNet, JudgeTraining, check_images, judge_logits, train_classifier
+
 
 def accuracy(judge: JudgeNet, images: torch.Tensor, labels: torch.Tensor) -> float:
     """Share of ``images`` the judge assigns to ``labels``."""
@@ -33,26 +34,14 @@ def conditional_accuracy(judge: JudgeNet, images: torch.Tensor, labels: torch.Te
 
 
 def background_grain(images: torch.Tensor, stroke: float = 0.5, margin: int = 3) -> float:
-    """Mean brightness (0 black, 1 white) of the background: pixels farther than ``margin`` from any stroke.
-
-    images: (N, C, H, W) in [-1, 1], shown as u = (x + 1) / 2 clipped to [0, 1]. A stroke pixel has
-    u > ``stroke``; a pixel is background when no stroke pixel lies in the (2 margin + 1)^2 square
-    around it. MNIST's background is exactly black, so real digits score about 1e-5; the speckle a
-    half-trained model leaves between the strokes (the Quest's "grain") raises the score, which the
-    Fréchet distance only sees mixed with every other difference. Images with no background at all
-    (every pixel near a stroke, as in pure noise) score 1, the worst.
-    """
+    """Mean brightness (0 black, 1 white) of the background of (N, C, H, W) images: pixels with no stroke
+    (u = (x + 1) / 2 > ``stroke``) within ``margin``. Real digits score about 1e-5; the speckle a half-trained model
+    leaves (the Quest's "grain") raises it; images with no background at all score 1, the worst."""
     check_images(images, images.shape[1] if isinstance(images, torch.Tensor) and images.ndim == 4 else 1)
     u = ((images.detach().float().cpu() + 1) / 2).clamp(0, 1)
     near = F.max_pool2d((u > stroke).float(), 2 * margin + 1, stride=1, padding=margin) > 0
     background = u[~near]
     return float(background.mean()) if background.numel() else 1.0  # no black left anywhere (noise): the worst
-
-
-def _sqrtm_psd(m: torch.Tensor) -> torch.Tensor:
-    vals, vecs = torch.linalg.eigh(m)
-    out: torch.Tensor = (vecs * vals.clamp(min=0).sqrt()) @ vecs.T
-    return out
 
 
 def frechet_distance(feats_a: torch.Tensor, feats_b: torch.Tensor) -> float:
@@ -65,23 +54,16 @@ def frechet_distance(feats_a: torch.Tensor, feats_b: torch.Tensor) -> float:
     a, b = feats_a.double(), feats_b.double()
     mu_a, mu_b = a.mean(0), b.mean(0)
     cov_a, cov_b = torch.cov(a.T), torch.cov(b.T)
-    s = _sqrtm_psd(cov_a)
+    vals, vecs = torch.linalg.eigh(cov_a)
+    s = (vecs * vals.clamp(min=0).sqrt()) @ vecs.T  # S_a^1/2, cov_a being symmetric positive semi-definite
     covmean_trace = torch.linalg.eigvalsh(s @ cov_b @ s).clamp(min=0).sqrt().sum()
     fd = (mu_a - mu_b).square().sum() + cov_a.trace() + cov_b.trace() - 2 * covmean_trace
     return float(fd.clamp(min=0))
 
 
-def judge_frechet_distance(judge: JudgeNet, images: torch.Tensor, reference: torch.Tensor) -> float:
-    """Frechet distance between the judge features of ``images`` and of ``reference`` images."""
-    return frechet_distance(judge_features(judge, images), judge_features(judge, reference))
-
-
 def nearest_distances(queries: torch.Tensor, pool: torch.Tensor, batch_size: int = 500) -> torch.Tensor:
-    """(N,) Euclidean pixel distance from each query image to its nearest image in ``pool``.
-
-    The nearest image is found with |q|^2 + |p|^2 - 2 q.p (one matrix product), then its distance
-    is recomputed directly, since that expansion loses precision for near-identical images.
-    """
+    """(N,) pixel distance from each query to its nearest image in ``pool``: found by |p|^2 - 2 q.p, then recomputed
+    directly (the expansion loses precision for near-identical images)."""
     q = queries.flatten(1).float()
     p = pool.flatten(1).float()
     p_sq = p.square().sum(1)
@@ -95,13 +77,9 @@ def nearest_distances(queries: torch.Tensor, pool: torch.Tensor, batch_size: int
 
 def memorisation(samples: torch.Tensor, train_images: torch.Tensor, heldout_images: torch.Tensor,
                  quantile: float = 0.01) -> dict[str, float]:
-    """Do samples sit closer to training images than fresh real images do?
-
-    Returns the median nearest-training-image distance of samples and of held-out real images,
-    their ratio, and ``copied_fraction``: the share of samples nearer to a training image than
-    all but ``quantile`` of held-out images are (about ``quantile`` for a model that does not copy,
-    near 1 for one that returns its training set).
-    """
+    """Do samples sit closer to training images than fresh real images do? The median nearest-training-image distances
+    of samples and held-out images, their ratio, and ``copied_fraction``: the share of samples nearer than all but
+    ``quantile`` of held-out images (about ``quantile`` for a model that does not copy)."""
     for name, x in (("samples", samples), ("train_images", train_images), ("heldout_images", heldout_images)):
         check_images(x, samples.shape[1] if samples.ndim == 4 else 1, name)
     d_samples = nearest_distances(samples, train_images)

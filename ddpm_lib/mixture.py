@@ -24,13 +24,8 @@ Score = Callable[[torch.Tensor], torch.Tensor]
 
 
 class GaussianMixture:
-    """Isotropic Gaussian mixture in D dimensions.
-
-    Args:
-        means: (K, D) component means.
-        std: the shared standard deviation s of every component.
-        weights: (K,) mixing weights (normalised here); equal by default.
-    """
+    """Isotropic Gaussian mixture in D dimensions: (K, D) ``means``, one shared ``std`` s, (K,) ``weights`` (normalised
+    here; equal by default)."""
 
     def __init__(self, means: torch.Tensor, std: float, weights: torch.Tensor | None = None) -> None:
         if means.dim() != 2:
@@ -105,11 +100,8 @@ class GaussianMixture:
 
 
 class MixtureNoisePredictor:
-    """The ideal eps_theta for data from ``mixture``: eps*(x_t, t) = -sqrt(1 - alpha_bar_t) score_t(x_t).
-
-    Called like the UNet, ``model(x_t (B, D), t (B,))``, so every sampler of :mod:`ddpm_lib.sample`
-    runs on it unchanged.
-    """
+    """The ideal eps_theta for data from ``mixture``, eps*(x_t, t) = -sqrt(1 - alpha_bar_t) score_t(x_t), called like
+    the UNet: ``model(x_t (B, D), t (B,))``."""
 
     def __init__(self, mixture: GaussianMixture, schedule: NoiseSchedule) -> None:
         self.mixture, self.schedule = mixture, schedule
@@ -120,13 +112,8 @@ class MixtureNoisePredictor:
 
 
 class MixtureVelocity:
-    """The ideal flow-matching velocity for data from ``mixture`` on a :class:`~ddpm_lib.flow.FlowPath`.
-
-    v*(x, s) = E[eps - x_0 | x_s = x] from the mixture's exact posterior means along the straight path
-    (signal 1 - s, noise s; away from s = 1 this equals :func:`ddpm_lib.flow.velocity_from_score` of its
-    exact score). Called like the UNet, ``model(x (B, D), t (B,))``, so :func:`ddpm_lib.sample.sample_flow`
-    runs on it unchanged.
-    """
+    """The ideal flow-matching velocity v*(x, s) = E[eps - x_0 | x_s = x] for data from ``mixture``, from its exact
+    posterior means along the straight path. Called like the UNet, ``model(x (B, D), t (B,))``."""
 
     def __init__(self, mixture: GaussianMixture, path: FlowPath) -> None:
         self.mixture, self.path = mixture, path
@@ -139,11 +126,8 @@ class MixtureVelocity:
 
 def langevin(score: Score, x: torch.Tensor, step_size: float, steps: int,
              generator: torch.Generator | None = None) -> list[torch.Tensor]:
-    """Unadjusted Langevin dynamics: x <- x + (delta / 2) score(x) + sqrt(delta) z, z ~ N(0, I).
-
-    For a small step size delta and many steps the samples are distributed as p, whose score
-    grad log p is ``score``; no normalising constant is needed. Returns the path [x_0, ..., x_steps].
-    """
+    """Unadjusted Langevin dynamics, x <- x + (delta / 2) score(x) + sqrt(delta) z: for small delta and many steps,
+    samples of the p whose score is ``score``, no normalising constant needed. Returns the path [x_0, ..., x_steps]."""
     if not step_size > 0 or steps < 0:
         raise ValueError(f"langevin needs step_size > 0 and steps >= 0, got {step_size} and {steps}")
     path = [x]

@@ -1,14 +1,8 @@
 """Where the course's files live, for a checkout and for an installed package alike.
 
-Used by every notebook's setup cell and by the command line.
-
-* Shipped weights (the judge, the pretrained DDPM, flow and latent models, the autoencoder) are package data in ``ddpm_lib/weights/``,
-  so they travel inside a wheel: ``pip install`` anywhere finds them.
-* The course folder holds what runs write: ``runs/`` (checkpoints, git-ignored) and
-  ``chaos_sculptures/`` (pictures). It is the repository when the package is used from a
-  checkout (an editable install, as the README sets up); otherwise the current directory; and
-  ``DDPM_COURSE_ROOT`` names it explicitly. It is read when this module is imported.
-* Datasets downloaded through torchvision go to ``<course folder>/data``.
+Shipped weights are package data in ``ddpm_lib/weights/``, so a wheel carries them. The course folder holds what
+runs write (``runs/``, git-ignored, and ``chaos_sculptures/``) and downloaded datasets (``data/``): it is
+``$DDPM_COURSE_ROOT``, else the checkout the package sits in, else the current directory, read at import.
 """
 
 from __future__ import annotations

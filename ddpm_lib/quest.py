@@ -1,10 +1,7 @@
 """The Quest: train a class-conditional diffusion model from scratch, draw every digit, judge the result.
 
-``python -m ddpm_lib quest`` (``make quest``) runs :func:`run_quest`. By default it is latent
-diffusion (notebook 09): an autoencoder, then the DDPM on its 4x8x8 latents, both trained here;
-``--pixel`` trains the pixel-space DDPM of notebooks 04-05 instead (slower, grainier at the same
-time). Notebook 05 writes the same picture from a trained model with :func:`draw_creation`.
-Scores come from :mod:`ddpm_lib.evaluate`.
+``python -m ddpm_lib quest`` (``make quest``): latent diffusion by default (notebook 09), ``--pixel`` the pixel-space
+DDPM of notebooks 04-05. Notebook 05 draws the same picture from a trained model with :func:`draw_creation`.
 """
 
 from __future__ import annotations
@@ -42,13 +39,8 @@ def draw_creation(model: NoisePredictor, schedule: NoiseSchedule, out: str | Pat
                   steps: int = 50, guidance_scale: float = DEFAULT_GUIDANCE, per_digit: int = 10,
                   generator: torch.Generator | None = None, precision: str = "auto",
                   decoder: LatentDecoder | None = None) -> dict[str, Path]:
-    """Write ``new_creation.png`` (one row per digit 0-9) and ``denoising_progress.png`` into ``out``.
-
-    Both pictures come from ``sampler`` (:data:`~ddpm_lib.validate.SAMPLERS`) with ``steps`` network
-    evaluations per image; the progress strip shows x_t along the way for one sample of each digit.
-    With a ``decoder`` (a latent model) the samples are latents: the pictures show them decoded,
-    the strip's x_t included (:func:`~ddpm_lib.viz.decoded`).
-    """
+    """Write ``new_creation.png`` (one row per digit) and ``denoising_progress.png`` (x_t along the way for one sample
+    of each digit) into ``out``, drawn by ``sampler``; a latent model's samples are shown decoded by ``decoder``."""
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     conditional = bool(getattr(model, "num_classes", None))
@@ -80,16 +72,9 @@ def draw_creation(model: NoisePredictor, schedule: NoiseSchedule, out: str | Pat
 
 def estimate_seconds(preset: Preset, device: torch.device, *, evaluate: bool = True, seconds: float = 2.0,
                      latent: LatentRecipe | None = None, steps: int | None = None) -> dict[str, float]:
-    """What the Quest should take on ``device``, measured before it starts (no state is shared with the run).
-
-    A few training steps of a fresh copy of the model (:func:`ddpm_lib.bench.training_rate`) give
-    its training images/s. A training image costs about three forward passes (forward and
-    backward); a sampled image costs two per network evaluation (guidance doubles the batch), for
-    the 110 pictured images and, with ``evaluate``, the scored ones. With a ``latent`` recipe the
-    model is its latent UNet on latents, trained for ``steps`` (default ``latent.steps``), after
-    its autoencoder, timed the same way (:func:`ddpm_lib.bench.autoencoder_rate`); decoding is
-    left out (a few hundred images, well under a second). Returns the rates and seconds.
-    """
+    """What the Quest should take on ``device``, from a few timed training steps of a fresh model (and of a ``latent``
+    recipe's autoencoder): a training image costs about three forward passes, a sampled one two per network
+    evaluation (guidance doubles the batch), for the 110 pictured images and the scored ones. Decoding is left out."""
     autoencoder_seconds = 0.0
     model, side, train_steps = preset.model, 32, preset.train.steps
     if latent is not None:
@@ -112,13 +97,8 @@ def _minutes(seconds: float) -> str:
 def run_quest(preset_name: str | None = None, out: str | Path = "chaos_sculptures", seed: int = 0,
               device: str | None = None, steps: int | None = None, guidance: float | None = None,
               resume: bool = False, evaluate: bool = True, pixel: bool = False) -> dict[str, Any]:
-    """Train with the preset, write the pictures and the checkpoint into ``out``, print the judge's scores.
-
-    Latent diffusion by default (:func:`~ddpm_lib.course.train_latent_pair`: the preset's
-    autoencoder, then ``steps`` of its latent UNet, default the recipe's); ``pixel`` trains the
-    preset's pixel-space UNet for ``steps`` (default the preset's). Every argument, and that
-    ``out`` can be written, is checked before training starts.
-    """
+    """Train latent diffusion with the preset (``pixel``: the pixel-space UNet), write the pictures and the checkpoint
+    into ``out`` and print the judge's scores; every argument is checked before training starts."""
     t_start = time.perf_counter()
     overrides: dict[str, Any] = {"train_seed": seed}
     if steps is not None and pixel:

@@ -1,25 +1,13 @@
 """Reflow: a diffusion model's own noise-to-digit map, straightened so one or two Euler steps follow it.
 
-Liu, Gong & Liu (2022) call it reflow. A trained model's probability-flow ODE (DPM-Solver++ with
-guidance, deterministic once x_T is drawn) is a map eps -> x0 = ODE(eps). Draw pairs (eps, x0 = ODE(eps)),
-then train a velocity model on the straight line between the two ends of each pair,
+Taught in ``notebooks/11_reflow.ipynb``. Reflow (Liu, Gong & Liu 2022): a trained model's deterministic sampler
+maps eps -> x0 = ODE(eps); a velocity model trained on the straight line between the ends of each pair,
 
     x_s = (1 - s) x0 + s eps,    L = E || v_theta(x_s, s) - (eps - x0) ||^2,
 
-which is flow matching (:mod:`ddpm_lib.flow`) with each image's noise fixed instead of drawn
-afresh. The lines of different pairs cross far less than those of independent (noise, image) draws,
-so the learned ODE is nearly straight, and Euler's method with one step, x0 = eps - v_theta(eps, 1),
-lands close to where the teacher's 15 guided steps (30 network evaluations) went. The teacher's
-guidance scale is baked into the pairs: the student is sampled conditionally (w = 1), one network
-evaluation per step.
-
-* :class:`PairedDataset`: images (the teacher's x0) with the noise each came from.
-* :func:`reflow_pairs`: the pairs, drawn from a teacher checkpoint.
-* :func:`train_reflow`: ``python -m ddpm_lib reflow``: pairs, then the course's ``train`` on the
-  straight path, starting from the teacher's weights; checkpoints and exact resume as for any run.
-* :func:`straightness`: how far a model's ODE paths are from straight lines (0 when one step is exact).
-
-Taught in ``notebooks/11_reflow.ipynb``.
+is flow matching (:mod:`ddpm_lib.flow`) with each image's noise fixed. Those lines cross far less than independent
+draws', so one Euler step, x0 = eps - v_theta(eps, 1), lands near where the teacher's 15 guided steps went. The
+teacher's guidance is baked into the pairs: the student samples at w = 1.
 """
 from __future__ import annotations
 
@@ -66,11 +54,8 @@ class PairedDataset(ImageDataset):
 def reflow_pairs(teacher: NoisePredictor, schedule: NoiseSchedule, shape: tuple[int, ...], num_pairs: int, *,
                  guidance_scale: float, generator: torch.Generator, steps: int = TEACHER_STEPS,
                  clip_denoised: bool = True, batch_size: int = 500) -> PairedDataset:
-    """``num_pairs`` pairs (eps, x0 = DPM-Solver++(eps)) from ``teacher``, labels 0-9 in turn.
-
-    eps ~ N(0, I) of (C, H, W) = ``shape`` from ``generator``; x0 is the teacher's guided
-    deterministic sample from that eps (``clip_denoised=False`` for a latent model).
-    """
+    """``num_pairs`` pairs (eps ~ N(0, I) of ``shape``, x0 = the teacher's guided DPM-Solver++ sample from it), labels
+    0-9 in turn (``clip_denoised=False`` for a latent model)."""
     check_whole("num_pairs", num_pairs, 10)
     guidance_scale = check_guidance(guidance_scale)
     z = torch.randn((num_pairs, *shape), generator=generator, device=generator.device).cpu()
@@ -98,12 +83,8 @@ def train_reflow(teacher_path: str | Path, checkpoint_dir: Path, *, num_pairs: i
                  guidance_scale: float = 1.5, config: TrainConfig = REFLOW_TRAINING, seed: int = 0,
                  device: str | torch.device | None = None, resume: bool = False,
                  progress: bool = True) -> tuple[TrainResult, FlowPath, dict[str, Any]]:
-    """Reflow the class-conditional DDPM at ``teacher_path`` into a straight-path velocity model.
-
-    The pairs are drawn once and kept in ``checkpoint_dir`` beside the training state; the student
-    starts from the teacher's weights. Returns (the training result, the student's path, the info
-    its checkpoint records: the teacher, its guidance, the autoencoder of a latent teacher).
-    """
+    """``python -m ddpm_lib reflow``: the DDPM at ``teacher_path`` reflowed into a straight-path velocity model that
+    starts from its weights; the pairs are kept in ``checkpoint_dir``. Returns (result, path, the recorded info)."""
     dev = choose_device(device)
     teacher, schedule, info = load_model(teacher_path, dev)
     if not isinstance(schedule, NoiseSchedule) or getattr(teacher, "num_classes", None) is None:
@@ -131,14 +112,8 @@ def train_reflow(teacher_path: str | Path, checkpoint_dir: Path, *, num_pairs: i
 @torch.no_grad()
 def straightness(model: NoisePredictor, path: FlowPath, eps: torch.Tensor, *, steps: int = 100,
                  labels: torch.Tensor | None = None) -> float:
-    """Liu et al.'s straightness of the ODE paths from the noise eps (B, ...) at s = 1 to x0 at s = 0:
-
-        S = int_0^1 E || (eps - x0) - v(x_s, s) ||^2 ds,
-
-    the velocity's mean squared departure from the chord eps - x0, over the ``steps`` velocities of
-    Euler's method (fp32, unclamped) and every element. It is 0 exactly when every path is a straight
-    line walked at constant speed, where one Euler step is exact.
-    """
+    """Liu et al.'s straightness S = int_0^1 E || (eps - x0) - v(x_s, s) ||^2 ds of the ODE paths from eps (B, ...),
+    over the ``steps`` velocities of Euler's method (fp32, unclamped): 0 exactly when one Euler step is exact."""
     velocities: list[torch.Tensor] = []
     x0 = sample_flow(model, path, eps.shape, steps=steps, method="euler", labels=labels, x_T=eps, clip_denoised=False,
                      device=eps.device, precision="fp32", callback=lambda st: velocities.append(st.eps - st.x0_hat))

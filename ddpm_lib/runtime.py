@@ -1,21 +1,14 @@
 """Where and how code runs: device, mixed precision, progress bars, scoped seeding.
 
-Taught in ``notebooks/04_training.ipynb`` (the fast CPU path). Nothing here is a hidden global:
-every function takes what it needs as an argument, and the environment is read only when called.
-
-* ``choose_device``: an explicit device, else CUDA when available, else the CPU.
-* ``resolve_precision`` / ``autocast``: bf16 on CPUs with bf16 matrix units (AVX512-BF16 or AMX),
-  bf16 or fp16 on CUDA, fp32 elsewhere; bf16 is a 16-bit float with fp32's exponent range, so
-  it needs no loss scaling.
-* ``seeded``: run code that draws from torch's global generator (``nn.Module`` initialisation,
-  dropout) reproducibly, restoring the caller's global random state afterwards.
+Taught in ``notebooks/04_training.ipynb`` (the fast CPU path). No hidden globals: every function takes what it
+needs, and the environment is read only when called.
 """
 
 from __future__ import annotations
 
 import contextlib
 import os
-from typing import Callable, Iterator, Literal
+from typing import Callable, Iterator, Literal, cast
 
 import torch
 
@@ -28,10 +21,7 @@ MAX_SEED = 2**63 - 1  # torch.Generator.manual_seed takes a signed 64-bit intege
 
 
 def choose_device(device: str | torch.device | None = None) -> torch.device:
-    """An explicit device, or CUDA when available, else CPU. Never a global.
-
-    An unknown device name raises ``ValueError`` naming it and the usual choices.
-    """
+    """An explicit device (an unknown name raises ``ValueError``), or CUDA when available, else CPU."""
     if device is None:
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
     try:
@@ -64,20 +54,14 @@ def cpu_supports_bf16() -> bool:
 
 
 def resolve_precision(precision: str, device: torch.device) -> ResolvedPrecision:
-    """Turn ``auto`` into the fastest safe choice for ``device``; validate the rest.
-
-    auto: CPU with bf16 hardware -> bf16; CPU without -> fp32; CUDA -> bf16 if supported, else fp16.
-    """
+    """``auto`` as the fastest safe choice for ``device`` (bf16 on a CPU with bf16 units, else fp32; CUDA: bf16 where
+    supported, else fp16); the others validated. bf16 has fp32's exponent range and needs no loss scaling."""
     if precision not in PRECISIONS:
         raise ValueError(f"unknown precision {precision!r}; valid values are {', '.join(PRECISIONS)}")
     if precision == "fp16" and device.type == "cpu":
         raise ValueError("precision 'fp16' needs a CUDA device; on the CPU use 'bf16' or 'fp32'")
-    if precision == "fp32":
-        return "fp32"
-    if precision == "bf16":
-        return "bf16"
-    if precision == "fp16":
-        return "fp16"
+    if precision != "auto":
+        return cast(ResolvedPrecision, precision)
     if device.type == "cuda":
         return "bf16" if torch.cuda.is_bf16_supported() else "fp16"
     return "bf16" if device.type == "cpu" and cpu_supports_bf16() else "fp32"

@@ -1,23 +1,10 @@
-"""The reverse process: pure step functions, and each sampler as one loop that calls them.
+"""The reverse process, shaped like k-diffusion's ``sampling.py``: pure step functions numbered against their
+papers, the model's view of x_t (:func:`guided_eps`, :class:`Denoiser`), and each sampler one loop with a
+``callback(StepInfo)``. Taught in notebooks 05 (DDPM), 06 (guidance), 07 (DDIM, DPM-Solver++, inversion),
+08 (inpainting) and 10 (Euler, Heun).
 
-Taught in ``notebooks/05_sampling.ipynb`` (DDPM), ``06`` (guidance), ``07`` (DDIM, DPM-Solver++,
-inversion), ``08`` (inpainting) and ``10`` (Euler and Heun on the straight path). Shaped like
-k-diffusion's ``sampling.py`` and EDM's sampler:
-
-1. **Step functions**, pure maths, each line numbered against its paper: :func:`ddpm_step`,
-   :func:`ddim_step`, :func:`ddim_inverse_step`, :func:`dpm_solver_step`, :func:`flow_euler_step`,
-   :func:`flow_heun_step`.
-2. **The model's view of x_t**: :func:`guided_eps` (classifier-free guidance) and :class:`Denoiser`,
-   which reads it as the pair (x0_hat, eps) and holds the per-call concerns once (eval mode,
-   autocast, the labels' device, the progress bar).
-3. **Samplers**, one function each with its loop in view, and a ``callback(StepInfo)`` for
-   trajectories (:func:`ddpm_lib.viz.trajectory`). :mod:`ddpm_lib.generation` picks one by name
-   and draws many in batches.
-
-The model is any callable ``model(x, t, labels)`` returning the predicted noise, so notebook 01's
-linear denoiser runs through the same code as the UNet; on a flow-matching path
-(:class:`~ddpm_lib.flow.FlowPath`) it returns a velocity, which the path's ``split_prediction``
-reads as (x0_hat, eps_hat) too.
+The model is any callable ``model(x, t, labels)``: notebook 01's linear denoiser runs through the same code as
+the UNet, and a flow-matching model's velocity is read as (x0_hat, eps_hat) by its path's ``split_prediction``.
 """
 from __future__ import annotations
 
@@ -176,13 +163,10 @@ def at(t: int, x: torch.Tensor) -> torch.Tensor:
 # -- the model's view of x_t ------------------------------------------------------------------------
 def guided_eps(model: NoisePredictor, x: torch.Tensor, t: torch.Tensor, labels: torch.Tensor | None = None,
                guidance_scale: float = 1.0) -> torch.Tensor:
-    """Noise prediction with classifier-free guidance (Ho & Salimans 2022), float32, the shape of x.
+    """Classifier-free guidance (Ho & Salimans 2022): eps = eps(x, t, null) + w (eps(x, t, label) - eps(x, t, null)).
 
-    eps = eps(x, t, null) + w (eps(x, t, label) - eps(x, t, null)). w = 1 is plain conditional,
-    w = 0 unconditional, w > 1 pushes samples towards their label (the paper writes this w as
-    1 + its own w). Both predictions come from one forward pass over a doubled batch.
-    ``labels=None`` samples unconditionally. The rule is linear in the output, so it guides a
-    flow-matching model's velocity the same way.
+    w = 1 is conditional, w = 0 unconditional (the paper's w is this w - 1); both predictions come from one
+    pass over a doubled batch. Linear in the output, so it guides a velocity the same way. float32, x's shape.
     """
     if labels is None:
         return model(x, t).float()
@@ -198,9 +182,8 @@ def guided_eps(model: NoisePredictor, x: torch.Tensor, t: torch.Tensor, labels: 
 
 @dataclass
 class StepInfo:
-    """What a sampler hands its ``callback`` after each network evaluation: x_t at level t, the model's
-    (x0_hat, eps) there, and x_prev at the level t_prev the step moved to (-1: the clean image;
-    above t for inversion; equal to t for Heun's corrector, evaluated at Euler's prediction)."""
+    """What a sampler hands its ``callback`` after each network evaluation: x_t at level t, the model's (x0_hat, eps)
+    there, and x_prev at t_prev (-1: the clean image; t_prev = t for Heun's corrector at Euler's prediction)."""
 
     t: int
     t_prev: int
@@ -216,14 +199,10 @@ Callback = Callable[[StepInfo], None]
 class Denoiser:
     """The model as every sampler sees it: ``denoise(x_t, t)`` -> (x0_hat, eps), both (B, ...).
 
-    Use it as ``with Denoiser(model, path, ...) as denoise:``. On entry the labels are checked and
-    moved to the model's device, the precision resolved and the model put in eval mode; on exit
-    the model gets its mode back. Each call runs :func:`guided_eps` under autocast and reads the
-    output with the path's ``split_prediction``: on a DDPM schedule the output is eps and
-    x0_hat = (x_t - sqrt(1 - a_t) eps) / sqrt(a_t) (DDIM eq. 9); on a flow path it is the velocity
-    v, x0_hat = x_t - s v and eps = x_t + (1 - s) v. With ``clip_denoised``, x0_hat is clamped to
-    [-1, 1] and eps re-derived from it, so the pair still lies on the path through x_t. At t = -1
-    (inversion's start, a clean image) the model is asked at t = 0 and x0_hat is x_t itself.
+    ``with Denoiser(model, path, ...) as denoise:`` checks the labels, resolves the precision and holds the model
+    in eval mode. Each call runs :func:`guided_eps` under autocast and reads the output with the path's
+    ``split_prediction`` (DDPM: x0_hat = (x_t - sqrt(1 - a_t) eps) / sqrt(a_t), DDIM eq. 9). ``clip_denoised``
+    clamps x0_hat to [-1, 1] and re-derives eps from it. At t = -1 (a clean image) x0_hat is x_t itself.
     """
 
     def __init__(self, model: NoisePredictor, path: DiffusionPath, *, labels: torch.Tensor | None = None,
@@ -296,11 +275,9 @@ def sample_ddpm(model: NoisePredictor, schedule: NoiseSchedule, shape: Sequence[
                 progress: bool = False, callback: Callback | None = None) -> torch.Tensor:
     """DDPM ancestral sampling, Algorithm 2 of Ho et al. (2020), over all T steps.
 
-    x_{t-1} = 1/sqrt(alpha_t) (x_t - beta_t / sqrt(1 - alpha_bar_t) eps_theta(x_t, t)) + sigma_t z,
-    z ~ N(0, I) except at the last step, computed by :func:`ddpm_step` in the equivalent posterior
-    form, which also allows clamping x0_hat to [-1, 1] (``clip_denoised=False`` gives Algorithm 2
-    to the letter). ``variance``: sigma_t^2 = beta_t ("beta") or beta~_t ("posterior").
-    Returns (B, ...), in [-1, 1] when ``clip_denoised``.
+    x_{t-1} = 1/sqrt(alpha_t) (x_t - beta_t / sqrt(1 - alpha_bar_t) eps_theta(x_t, t)) + sigma_t z, in
+    :func:`ddpm_step`'s posterior form (``clip_denoised=False``: Algorithm 2 to the letter). ``variance``:
+    sigma_t^2 = beta_t ("beta") or beta~_t ("posterior"). Returns (B, ...).
     """
     if variance not in VARIANCE_KINDS:
         raise ValueError(f"unknown variance {variance!r}; valid choices are {', '.join(VARIANCE_KINDS)}")
@@ -321,12 +298,9 @@ def sample_ddim(model: NoisePredictor, schedule: NoiseSchedule, shape: Sequence[
                 clip_denoised: bool = True, generator: torch.Generator | None = None,
                 x_T: torch.Tensor | None = None, device: str | torch.device | None = None, precision: str = "auto",
                 progress: bool = False, callback: Callback | None = None) -> torch.Tensor:
-    """DDIM (Song et al. 2021, eq. 12) over ``steps`` strided time indices of the same model.
+    """DDIM (Song et al. 2021, eq. 12) over ``steps`` strided levels: :func:`ddim_step`, eta = 0 deterministic.
 
-    x_{t'} = sqrt(a_t') x0_hat + sqrt(1 - a_t' - sigma^2) eps + sigma z, with a = alpha_bar and
-    sigma from eq. 16 (:func:`ddim_step`); eta = 0: deterministic; eta = 1 with all T steps: DDPM
-    with the posterior variance. z is drawn at every step but the last whatever eta is, so the
-    generator's later draws do not depend on eta. Returns (B, ...), in [-1, 1] when ``clip_denoised``.
+    z is drawn at every step but the last whatever eta is, so later draws do not depend on eta. Returns (B, ...).
     """
     eta = check_eta(eta)
     with Denoiser(model, schedule, labels=labels, guidance_scale=guidance_scale, clip_denoised=clip_denoised,
@@ -347,14 +321,10 @@ def sample_dpm_solver(model: NoisePredictor, schedule: NoiseSchedule, shape: Seq
                       generator: torch.Generator | None = None, x_T: torch.Tensor | None = None,
                       device: str | torch.device | None = None, precision: str = "auto",
                       progress: bool = False, callback: Callback | None = None) -> torch.Tensor:
-    """DPM-Solver++(2M) (Lu et al. 2022): a second-order multistep solver of DDIM's ODE, one network call per step.
+    """DPM-Solver++(2M) (Lu et al. 2022): DDIM's ODE, second order from the last two x0_hat (:func:`dpm_solver_step`).
 
-    The same ODE as :func:`sample_ddim` with eta = 0; each step uses the last two x0_hat
-    estimates instead of one (:func:`dpm_solver_step`), so its error shrinks as 1/steps^2 rather
-    than 1/steps. The levels are evenly spaced in log-SNR (:func:`log_snr_timesteps`); on DDIM's
-    strided levels the last step is so long in log-SNR that the extrapolation loses its advantage.
-    ``timesteps`` overrides the levels. ``generator`` draws only x_T. Returns (B, ...), in [-1, 1]
-    when ``clip_denoised``.
+    Levels evenly spaced in log-SNR (:func:`log_snr_timesteps`) unless ``timesteps`` are given. ``generator``
+    draws only x_T. Returns (B, ...).
     """
     if timesteps is None:
         levels = log_snr_timesteps(schedule, steps)
@@ -385,12 +355,8 @@ def sample_flow(model: NoisePredictor, path: FlowPath, shape: Sequence[int], *, 
                 callback: Callback | None = None) -> torch.Tensor:
     """Integrate a flow-matching model's ODE dx/ds = v_theta(x, s) from noise (s = 1) to data (s = 0).
 
-    ``steps`` intervals with s evenly spaced (:func:`~ddpm_lib.flow.flow_timesteps`). Euler's
-    method is first order, one network call per interval. Heun's adds a corrector: the velocity
-    again at Euler's prediction, averaged with the first (:func:`flow_heun_step`); the last
-    interval, to s = 0, stays an Euler step (Karras et al. 2022 do the same), so Heun costs
-    2 steps - 1 calls. Guidance applies to the velocity. ``generator`` draws only x_T.
-    Returns (B, ...), in [-1, 1] when ``clip_denoised``.
+    ``steps`` equal intervals in s (:func:`~ddpm_lib.flow.flow_timesteps`), by Euler or Heun (:func:`flow_heun_step`;
+    its last interval stays an Euler step, as in Karras et al. 2022: 2 steps - 1 calls). Returns (B, ...).
     """
     if method not in FLOW_SAMPLERS:
         raise ValueError(f"unknown flow method {method!r}; valid methods are {', '.join(FLOW_SAMPLERS)}")
@@ -415,11 +381,8 @@ def ddim_invert(model: NoisePredictor, schedule: NoiseSchedule, x0: torch.Tensor
                 labels: torch.Tensor | None = None, guidance_scale: float = 1.0,
                 device: str | torch.device | None = None, precision: str = "fp32",
                 progress: bool = False) -> torch.Tensor:
-    """Run deterministic DDIM backwards: x_0 -> x_T, the noise that DDIM (eta=0) maps back to ~x0.
-
-    Walks the DDIM levels upwards, -1 -> t_1 -> ... -> T-1: at each level the model's (x0_hat,
-    eps) give the next level by :func:`ddim_inverse_step`. x0: (B, ...). Returns x_T, (B, ...).
-    """
+    """Deterministic DDIM run backwards, -1 -> t_1 -> ... -> T-1 by :func:`ddim_inverse_step`: x0 (B, ...) -> x_T, the
+    noise DDIM (eta = 0) maps back to about x0."""
     ts = ddim_timesteps(schedule.num_timesteps, steps)[::-1]
     with Denoiser(model, schedule, labels=labels, guidance_scale=guidance_scale, clip_denoised=False,
                   batch=x0.shape[0], device=device, precision=precision, progress=progress) as denoise:
@@ -437,12 +400,8 @@ def sample_inpaint(model: NoisePredictor, schedule: NoiseSchedule, known: torch.
                    precision: str = "auto", progress: bool = False) -> torch.Tensor:
     """Fill in the pixels where ``mask == 0`` so they fit the known ones (RePaint, Lugmayr et al. 2022).
 
-    At every step t -> t': the unknown region takes a stochastic DDIM step (eta = 1) from x_t, the
-    known region is noised to level t' from ``known`` (q_sample), and the two are merged:
-    x_{t'} = mask * known_{t'} + (1 - mask) * generated_{t'}. Each step is repeated ``resample``
-    times, re-noising x_{t'} back to level t in between (q(x_t | x_t') with alpha = a_t / a_t'),
-    which lets the generated part agree with the known part. known, mask: (B, C, H, W), mask 1 =
-    keep. Returns (B, C, H, W) in [-1, 1].
+    Each step t -> t': x_{t'} = mask * q_sample(known, t') + (1 - mask) * DDIM_{eta=1}(x_t), repeated ``resample``
+    times with x_{t'} re-noised to level t in between. known, mask: (B, C, H, W), mask 1 = keep. Returns (B, C, H, W).
     """
     if known.shape != mask.shape:
         raise ValueError(f"known {tuple(known.shape)} and mask {tuple(mask.shape)} must have the same shape")
@@ -468,11 +427,8 @@ def sample_inpaint(model: NoisePredictor, schedule: NoiseSchedule, known: torch.
 
 
 def slerp(a: torch.Tensor, b: torch.Tensor, w: float) -> torch.Tensor:
-    """Spherical interpolation between two noise tensors (per sample): stays on the shell where
-    Gaussian noise lives, unlike the straight line whose midpoint is too short.
-
-    theta = arccos(<a, b> / (|a| |b|)); slerp = (sin((1 - w) theta) a + sin(w theta) b) / sin(theta).
-    """
+    """Spherical interpolation of two noise tensors per sample, staying on the shell where Gaussian noise lives:
+    (sin((1 - w) theta) a + sin(w theta) b) / sin(theta), theta = arccos(<a, b> / (|a| |b|))."""
     af, bf = a.flatten(1), b.flatten(1)
     cos = (af * bf).sum(1) / (af.norm(dim=1) * bf.norm(dim=1))
     theta = cos.clamp(-1, 1).acos().reshape(-1, *([1] * (a.ndim - 1)))

@@ -22,10 +22,8 @@ def linear_beta_schedule(num_timesteps: int, beta_start: float = 1e-4, beta_end:
                          max_beta: float = 0.999) -> torch.Tensor:
     """beta_t evenly spaced from ``beta_start`` to ``beta_end`` for T = 1000 (Ho et al. 2020), float64, (T,).
 
-    For another T both ends are scaled by 1000 / T, as improved-diffusion does, so that the
-    product alpha_bar_T stays near 0 and x_T is pure noise whatever T is (unscaled, T = 100 would
-    end at alpha_bar_T = 0.36: sampling would start from N(0, I) at a level the model never saw).
-    Betas are clipped at ``max_beta`` (T < 50 would otherwise reach beta >= 1).
+    For another T both ends scale by 1000 / T (as improved-diffusion does), so x_T is pure noise whatever T is;
+    betas are clipped at ``max_beta``.
     """
     scale = 1000.0 / num_timesteps
     return torch.linspace(beta_start * scale, beta_end * scale, num_timesteps, dtype=torch.float64).clamp(max=max_beta)
@@ -53,23 +51,17 @@ def extract(a: torch.Tensor, t: torch.Tensor, shape: torch.Size | tuple[int, ...
 
 
 def extract_clean(a: torch.Tensor, t: torch.Tensor, shape: torch.Size | tuple[int, ...], clean: float) -> torch.Tensor:
-    """:func:`extract` where t may also be -1, the clean image (after the last reverse step, before the first
-    inversion step), at which the coefficient is ``clean`` (alpha_bar_{-1} = 1; s = 0 on the straight path).
-
-    Python's ``a[-1]`` would read the value at T-1 instead, so -1 never reaches the gather.
-    """
+    """:func:`extract` where t may also be -1, the clean image, whose coefficient is ``clean`` (alpha_bar_{-1} = 1;
+    s = 0 on the straight path). -1 never reaches the gather, where it would read the value at T-1."""
     return torch.where(t.reshape(-1, *([1] * (len(shape) - 1))) >= 0, extract(a, t.clamp(min=0), shape), clean)
 
 
 class DiffusionPath(Protocol):
     """A path from data to noise, x_t = alpha_t x_0 + sigma_t eps at levels t = 0..T-1, and what a network learns on it.
 
-    Two paths share the training loop (:func:`ddpm_lib.train.diffusion_loss`) and the reverse loop
-    (the samplers of :mod:`ddpm_lib.sample`): DDPM's :class:`NoiseSchedule` (alpha_t^2 + sigma_t^2 = 1,
-    the network predicts eps) and flow matching's :class:`ddpm_lib.flow.FlowPath` (alpha_t + sigma_t = 1,
-    the network predicts the velocity eps - x_0). Each says how to noise (``q_sample``), what the
-    network's target is (``training_target``) and how to read the network's output back as the
-    pair (x0_hat, eps_hat) (``split_prediction``), which is all the samplers need.
+    DDPM's :class:`NoiseSchedule` (the network predicts eps) and flow matching's :class:`ddpm_lib.flow.FlowPath`
+    (it predicts the velocity eps - x_0) share the training loop and the samplers through ``q_sample``,
+    ``training_target`` and ``split_prediction`` (the output read as (x0_hat, eps_hat)).
     """
 
     num_timesteps: int
@@ -95,25 +87,11 @@ class DiffusionPath(Protocol):
 
 
 class NoiseSchedule:
-    """Precomputed coefficients of the forward process q(x_t | x_0) and its posterior.
+    """Precomputed coefficients of the forward process q(x_t | x_0) and its posterior, float32 (T,) tensors
+    named after their formula (the dictionary in ``__init__``).
 
-    Time convention: ``t`` runs 0..T-1 in code, and ``betas[t]`` is the paper's beta_{t+1}. So
-    ``q_sample(x0, t=0)`` is the paper's x_1 (one step of noise), and ``t = T-1`` is x_T.
-    ``alphas_cumprod_prev[0] = 1`` stands for alpha_bar_0 (no noise); :meth:`alpha_bar` accepts
-    ``t = -1`` for that noiseless level (alpha_bar_{-1} = 1), which DDIM's last step and DDIM
-    inversion's first step use.
-
-    Attributes (float32, shape (T,)):
-        betas:                          beta_t
-        alphas:                         alpha_t = 1 - beta_t
-        alphas_cumprod:                 alpha_bar_t = prod_{s<=t} alpha_s
-        alphas_cumprod_prev:            alpha_bar_{t-1} (1 at t = 0)
-        sqrt_alphas_cumprod:            sqrt(alpha_bar_t)
-        sqrt_one_minus_alphas_cumprod:  sqrt(1 - alpha_bar_t)
-        posterior_variance:             beta~_t = beta_t (1 - alpha_bar_{t-1}) / (1 - alpha_bar_t)
-        posterior_mean_coef1:           beta_t sqrt(alpha_bar_{t-1}) / (1 - alpha_bar_t)
-        posterior_mean_coef2:           (1 - alpha_bar_{t-1}) sqrt(alpha_t) / (1 - alpha_bar_t)
-        snr:                            alpha_bar_t / (1 - alpha_bar_t)
+    ``t`` runs 0..T-1 in code, and ``betas[t]`` is the paper's beta_{t+1}: ``q_sample(x0, t=0)`` is the paper's
+    x_1 and ``t = T-1`` is x_T. :meth:`alpha_bar` also takes ``t = -1``, the noiseless level (alpha_bar = 1).
     """
 
     def __init__(self, num_timesteps: int = 1000, kind: ScheduleKind = "linear") -> None:
@@ -128,15 +106,15 @@ class NoiseSchedule:
         alphas_cumprod = torch.cumprod(alphas, dim=0)
         alphas_cumprod_prev = torch.cat([torch.ones(1, dtype=torch.float64), alphas_cumprod[:-1]])
         coefs64 = {
-            "betas": betas,
-            "alphas": alphas,
-            "alphas_cumprod": alphas_cumprod,
-            "alphas_cumprod_prev": alphas_cumprod_prev,
+            "betas": betas,  # beta_t
+            "alphas": alphas,  # alpha_t = 1 - beta_t
+            "alphas_cumprod": alphas_cumprod,  # alpha_bar_t = prod_{s<=t} alpha_s
+            "alphas_cumprod_prev": alphas_cumprod_prev,  # alpha_bar_{t-1}, 1 at t = 0
             "sqrt_alphas_cumprod": alphas_cumprod.sqrt(),
             "sqrt_one_minus_alphas_cumprod": (1 - alphas_cumprod).sqrt(),
-            "posterior_variance": betas * (1 - alphas_cumprod_prev) / (1 - alphas_cumprod),
-            "posterior_mean_coef1": betas * alphas_cumprod_prev.sqrt() / (1 - alphas_cumprod),
-            "posterior_mean_coef2": (1 - alphas_cumprod_prev) * alphas.sqrt() / (1 - alphas_cumprod),
+            "posterior_variance": betas * (1 - alphas_cumprod_prev) / (1 - alphas_cumprod),  # beta~_t (eq. 7)
+            "posterior_mean_coef1": betas * alphas_cumprod_prev.sqrt() / (1 - alphas_cumprod),  # of x_0 in mu~_t
+            "posterior_mean_coef2": (1 - alphas_cumprod_prev) * alphas.sqrt() / (1 - alphas_cumprod),  # of x_t
             "snr": alphas_cumprod / (1 - alphas_cumprod),
         }
         self._names = tuple(coefs64)
@@ -177,11 +155,8 @@ class NoiseSchedule:
 
     # -- the forward process ----------------------------------------------------------------
     def q_sample(self, x0: torch.Tensor, t: torch.Tensor, noise: torch.Tensor) -> torch.Tensor:
-        """Sample x_t ~ q(x_t | x_0) by reparameterisation (DDPM eq. 4).
-
-        x_t = sqrt(alpha_bar_t) x_0 + sqrt(1 - alpha_bar_t) eps;  x0, noise: (B, ...); t: (B,).
-        The forward process is where a learner hands in levels, so t and the noise are checked here.
-        """
+        """x_t = sqrt(alpha_bar_t) x_0 + sqrt(1 - alpha_bar_t) eps ~ q(x_t | x_0) (DDPM eq. 4); x0, noise: (B, ...),
+        t: (B,), checked here, where a learner hands in levels."""
         t = check_levels(t, x0.shape, self.num_timesteps)
         if noise.shape != x0.shape:
             raise ValueError(f"noise must have the shape of x0 {tuple(x0.shape)}, got {tuple(noise.shape)}")
@@ -194,10 +169,7 @@ class NoiseSchedule:
         return (1 - beta).sqrt() * x_prev + beta.sqrt() * noise
 
     def q_posterior(self, x0: torch.Tensor, xt: torch.Tensor, t: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """Mean and variance of q(x_{t-1} | x_t, x_0) (DDPM eqs. 6-7).
-
-        mean = coef1_t x_0 + coef2_t x_t, variance = beta~_t (shape (B, 1, 1, 1)).
-        """
+        """Mean coef1_t x_0 + coef2_t x_t and variance beta~_t (B, 1, 1, 1) of q(x_{t-1} | x_t, x_0) (DDPM eqs. 6-7)."""
         mean = (extract(self.posterior_mean_coef1, t, xt.shape) * x0
                 + extract(self.posterior_mean_coef2, t, xt.shape) * xt)
         return mean, extract(self.posterior_variance, t, xt.shape)
@@ -207,10 +179,7 @@ class NoiseSchedule:
         return extract_clean(self.alphas_cumprod, t, shape, 1.0)
 
     def predict_x0(self, xt: torch.Tensor, t: torch.Tensor, eps: torch.Tensor) -> torch.Tensor:
-        """Invert q_sample for x_0 given a noise estimate (DDPM eq. 4 solved for x_0, DDIM eq. 9):
-
-        x_0 = (x_t - sqrt(1 - alpha_bar_t) eps) / sqrt(alpha_bar_t).
-        """
+        """x_0 = (x_t - sqrt(1 - alpha_bar_t) eps) / sqrt(alpha_bar_t): eq. 4 solved for x_0 (DDIM eq. 9)."""
         return ((xt - extract(self.sqrt_one_minus_alphas_cumprod, t, xt.shape) * eps)
                 / extract(self.sqrt_alphas_cumprod, t, xt.shape))
 
@@ -232,10 +201,8 @@ class NoiseSchedule:
 
 # -- the levels a sampler visits: DDIM's even stride, DPM-Solver's even log-SNR -----------------------
 def log_snr(schedule: NoiseSchedule, t: torch.Tensor, shape: torch.Size | tuple[int, ...]) -> torch.Tensor:
-    """lambda_t = log(alpha_t / sigma_t) = 0.5 log(a_t / (1 - a_t)), a = alpha_bar, broadcastable to ``shape``.
-
-    The half log signal-to-noise ratio, DPM-Solver's time variable; +inf at t = -1 (the clean image).
-    """
+    """lambda_t = log(alpha_t / sigma_t) = 0.5 log(a_t / (1 - a_t)), a = alpha_bar: DPM-Solver's time variable,
+    broadcastable to ``shape``; +inf at t = -1."""
     a = schedule.alpha_bar(t, shape)
     return 0.5 * (a.log() - (1 - a).log())
 
@@ -251,13 +218,8 @@ def ddim_timesteps(num_timesteps: int, steps: int) -> list[int]:
 
 
 def log_snr_timesteps(schedule: NoiseSchedule, steps: int) -> list[int]:
-    """``steps`` levels from T-1 down to 0, evenly spaced in lambda = log(alpha/sigma) as far as whole levels allow.
-
-    Equal steps in lambda make every DPM-Solver step the same size h (r = 1 in
-    :func:`dpm_solver_step`), the spacing Lu et al. (2022) recommend for small images. Each target
-    lambda goes to its nearest level; near t = 0, where neighbouring levels are far apart in lambda,
-    levels that would repeat move up one, so there are always exactly ``steps`` distinct levels.
-    """
+    """``steps`` levels from T-1 down to 0, evenly spaced in lambda = log(alpha/sigma) as far as whole levels allow
+    (Lu et al. 2022's spacing: every DPM-Solver step the same h). Levels that would repeat near t = 0 move up one."""
     t_max = schedule.num_timesteps - 1
     check_whole("steps", steps, 1, schedule.num_timesteps, why=" (the schedule's T is the most)")
     if steps == 1:

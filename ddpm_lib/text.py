@@ -1,15 +1,9 @@
 """Text prompts through cross-attention: a tiny tokenizer, a prompt encoder, and a text-conditioned UNet.
 
-Taught in ``notebooks/06_conditioning_and_guidance.ipynb``.
-
-Prompts such as "7", "seven" or "a handwritten seven" are split into words, mapped to token ids
-(padded to a fixed length), embedded by a one-layer Transformer encoder into a sequence of
-context vectors (B, L, context_dim), and the UNet's cross-attention layers attend to them:
-queries from image features, keys and values from the prompt tokens.
-
-:class:`TextConditionedUNet` takes the token ids where the class-conditional UNet takes labels,
-so training (:func:`ddpm_lib.train.train`), sampling and classifier-free guidance work unchanged:
-the "null label" is the all-padding (empty) prompt.
+Taught in ``notebooks/06_conditioning_and_guidance.ipynb``. A prompt ("7", "a handwritten seven") becomes token
+ids, a one-layer Transformer encodes them as context (B, L, context_dim), and the UNet's cross-attention reads it.
+:class:`TextConditionedUNet` takes the ids where the class-conditional UNet takes labels, so training, sampling and
+guidance work unchanged: the null label is the empty prompt.
 """
 
 from __future__ import annotations
@@ -104,12 +98,8 @@ class PromptEncoder(nn.Module):
 
 @dataclass(frozen=True)
 class TextModelConfig:
-    """Everything needed to rebuild a :class:`TextConditionedUNet` (stored in its checkpoints).
-
-    unet: the SimpleUNet's config (its ``context_dim`` is the prompt encoder's width);
-    words: the tokenizer's vocabulary after <pad> and <unk>; max_len: tokens per prompt;
-    heads: attention heads of the prompt encoder.
-    """
+    """What rebuilds a :class:`TextConditionedUNet`: the UNet's config (``context_dim``: the encoder's width), the
+    vocabulary after <pad> and <unk>, tokens per prompt, and the encoder's attention heads."""
 
     unet: ModelConfig
     words: tuple[str, ...]
@@ -138,12 +128,8 @@ class TextModelConfig:
 
 
 class TextConditionedUNet(nn.Module):
-    """eps_theta(x_t, t, prompt_ids): a SimpleUNet whose cross-attention reads an encoded prompt.
-
-    ``forward(x, t, labels)`` takes token ids (B, L) as ``labels``; ``null_label = 0`` turns a row
-    into the empty prompt, so label dropout and classifier-free guidance work as for digit labels.
-    ``config`` / ``from_config`` rebuild it, so :mod:`ddpm_lib.checkpoint` saves and loads it.
-    """
+    """eps_theta(x_t, t, prompt_ids): a SimpleUNet whose cross-attention reads an encoded prompt; ``labels`` are token
+    ids (B, L), and ``null_label = 0`` makes a row the empty prompt."""
 
     null_label = 0
 
@@ -194,28 +180,19 @@ def build_text_model(unet_kwargs: dict[str, Any], context_dim: int = 64) -> Text
 
 
 def text_model_from(unet: SimpleUNet, context_dim: int = 64, seed: int = 0) -> TextConditionedUNet:
-    """Start text fine-tuning from a trained class-conditional UNet.
-
-    The new UNet copies every weight of ``unet`` and adds cross-attention layers whose output
-    projection starts at zero, so before any training it is exactly ``unet``'s unconditional
-    model (null label); fine-tuning then only has to teach it to read the prompt. The new layers
-    are drawn under ``seed`` (the caller's random state is left alone).
-    """
+    """A text model starting from a trained class-conditional ``unet``: its weights, plus cross-attention whose output
+    projection starts at zero, so it begins as ``unet``'s unconditional model. New layers are drawn under ``seed``."""
     with seeded(seed):
-        return _text_model_from(unet, context_dim)
-
-
-def _text_model_from(unet: SimpleUNet, context_dim: int) -> TextConditionedUNet:
-    new = SimpleUNet.from_config(replace(unet.config, context_dim=context_dim))
-    missing, unexpected = new.load_state_dict(unet.state_dict(), strict=False)
-    if unexpected or not all(".cross_attn." in k for k in missing):
-        raise ValueError(f"cannot extend this UNet with cross-attention (missing {missing}, unexpected {unexpected})")
-    for name, module in new.named_modules():
-        if name.endswith("cross_attn"):
-            nn.init.zeros_(module.proj.weight)
-            nn.init.zeros_(module.proj.bias)
-    tok = PromptTokenizer()
-    return TextConditionedUNet(new, tok, PromptEncoder(tok.vocab_size, context_dim, tok.max_len))
+        new = SimpleUNet.from_config(replace(unet.config, context_dim=context_dim))
+        missing, unexpected = new.load_state_dict(unet.state_dict(), strict=False)
+        if unexpected or not all(".cross_attn." in k for k in missing):
+            raise ValueError(f"cannot extend this UNet with cross-attention (missing {missing}, unexpected {unexpected})")
+        for name, module in new.named_modules():
+            if name.endswith("cross_attn"):
+                nn.init.zeros_(module.proj.weight)
+                nn.init.zeros_(module.proj.bias)
+        tok = PromptTokenizer()
+        return TextConditionedUNet(new, tok, PromptEncoder(tok.vocab_size, context_dim, tok.max_len))
 
 
 def prompt_dataset(data: ImageDataset, tokenizer: PromptTokenizer, copies: int = 2,

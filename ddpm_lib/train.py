@@ -1,12 +1,8 @@
-"""Training: the loss of Algorithm 1, EMA, the fast CPU path, checkpoints and exact resume.
+"""Training: the loss of Algorithm 1, EMA, the fast CPU path, checkpoints and exact resume (notebook 04).
 
-Taught in ``notebooks/04_training.ipynb``.
-
-Every random choice of step ``k`` (which images, which t, which noise, which labels are dropped)
-comes from a generator seeded with (seed, k), so a run that stops and resumes from a checkpoint
-reproduces the uninterrupted run exactly; there is no random state to save. In a data-parallel
-run (:mod:`ddpm_lib.distributed`) every process draws the same global batch and keeps its share,
-so N processes reproduce one process's run, and resume just as exactly.
+Every random choice of step ``k`` comes from a generator seeded with (seed, k), so a resumed run reproduces the
+uninterrupted one exactly, with no random state to save; in a data-parallel run every process draws the same
+global batch and keeps its share, so N processes reproduce one process's run.
 """
 
 from __future__ import annotations
@@ -44,11 +40,8 @@ class TrainingDivergedError(FloatingPointError):
 
 @dataclass
 class StepNoise:
-    """The randomness of one training step for a batch of B images, drawn in one fixed order.
-
-    t: (B,) levels ~ Uniform{0..T-1}; noise: (B, C, H, W) ~ N(0, I); drop: (B,) bool, True where
-    the label is replaced by the null label (None when no label is dropped).
-    """
+    """One training step's randomness, drawn in one fixed order: t (B,) ~ Uniform{0..T-1}, noise (B, C, H, W) ~ N(0, I),
+    drop (B,) True where the label becomes the null label (None when none is dropped)."""
 
     t: torch.Tensor
     noise: torch.Tensor
@@ -72,19 +65,12 @@ def diffusion_loss(model: Callable[..., torch.Tensor], schedule: DiffusionPath, 
                    labels: torch.Tensor | None = None, p_uncond: float = 0.0, generator: torch.Generator | None = None,
                    t: torch.Tensor | None = None, noise: torch.Tensor | None = None, drop: torch.Tensor | None = None,
                    null_label: int | None = None, min_snr_gamma: float = 0.0) -> torch.Tensor:
-    """L_simple of Algorithm 1: E_{t, x0, eps} || eps - eps_theta(sqrt(a_t) x0 + sqrt(1 - a_t) eps, t) ||^2.
+    """L_simple of Algorithm 1: E_{t, x0, eps} || eps - eps_theta(sqrt(a_t) x0 + sqrt(1 - a_t) eps, t) ||^2, a scalar.
 
-    With ``min_snr_gamma`` > 0 each image's squared error is weighted by
-    :func:`min_snr_weight` (Hang et al. 2023), which lowers the weight of the nearly clean levels.
-
-    x0: (B, C, H, W) in [-1, 1]; t ~ Uniform{0..T-1} and eps ~ N(0, I) unless given. With labels,
-    each label is replaced by the null label with probability ``p_uncond`` (or where the (B,)
-    mask ``drop`` is True), so the same model learns the unconditional eps for classifier-free
-    guidance; labels may also be (B, L) prompt token ids, dropped row by row. ``null_label``
-    defaults to ``model.null_label``. Returns a scalar.
-
-    On a flow-matching path (:class:`~ddpm_lib.flow.FlowPath`) the same lines give the flow
-    matching loss E || v_theta(x_s, s) - (eps - x0) ||^2: the path noises x0 and names the target.
+    x0: (B, C, H, W); t ~ Uniform{0..T-1} and eps ~ N(0, I) unless given. Labels ((B,) classes or (B, L) prompt
+    tokens) become ``null_label`` with probability ``p_uncond`` (or where ``drop``), for classifier-free guidance.
+    ``min_snr_gamma`` > 0 weights each image by :func:`min_snr_weight`. On a :class:`~ddpm_lib.flow.FlowPath` the same
+    lines give flow matching's E || v_theta(x_s, s) - (eps - x0) ||^2.
     """
     b, device = x0.shape[0], x0.device
     if t is None:
@@ -116,23 +102,17 @@ def check_loss_weighting(schedule: DiffusionPath, min_snr_gamma: float) -> Noise
 
 
 def min_snr_weight(schedule: NoiseSchedule, t: torch.Tensor, gamma: float) -> torch.Tensor:
-    """Min-SNR-gamma loss weight of the eps objective: w(t) = min(SNR(t), gamma) / SNR(t), shape (B,).
+    """Min-SNR-gamma weight of the eps loss (Hang et al. 2023): w(t) = min(SNR(t), gamma) / SNR(t), shape (B,).
 
-    SNR(t) = alpha_bar_t / (1 - alpha_bar_t). Since x0_hat = (x_t - sqrt(1 - a_t) eps_hat) / sqrt(a_t),
-    ||x0 - x0_hat||^2 = ||eps - eps_hat||^2 / SNR(t); weighting that x0 loss by min(SNR, gamma)
-    (Hang et al. 2023) is this weight on the eps loss: 1 at the noisy levels where SNR <= gamma,
-    gamma / SNR below them, so the nearly clean levels stop dominating the gradient.
+    SNR(t) = alpha_bar_t / (1 - alpha_bar_t) and ||x0 - x0_hat||^2 = ||eps - eps_hat||^2 / SNR(t): the x0 loss
+    weighted by min(SNR, gamma), so the nearly clean levels stop dominating the gradient.
     """
     snr = extract(schedule.snr, t, t.shape).float()
     return snr.clamp(max=gamma) / snr
 
 
 class EMA:
-    """Exponential moving average of a model's weights: theta_ema <- d theta_ema + (1 - d) theta.
-
-    The decay warms up as d_k = min(decay, (1 + k) / (10 + k)) so that early averages are not stuck
-    at the random initial weights. ``ema.model`` is a full copy used for sampling.
-    """
+    """theta_ema <- d theta_ema + (1 - d) theta, d_k = min(decay, (1 + k) / (10 + k)); ``ema.model`` samples."""
 
     def __init__(self, model: nn.Module, decay: float = 0.999) -> None:
         if not 0.0 <= decay < 1.0:
@@ -213,12 +193,9 @@ def training_step(model: nn.Module, optimizer: torch.optim.Optimizer, schedule: 
                   scaler: torch.amp.GradScaler | None = None, min_snr_gamma: float = 0.0) -> float:
     """One step of Algorithm 1 under autocast: loss, backward, clipping, optimiser step. Returns the loss.
 
-    ``noise`` holds the step's t, eps and dropped labels (:meth:`StepNoise.draw`). ``forward`` is the callable used for the loss (a ``torch.compile`` or
-    DistributedDataParallel wrapper of ``model``); the optimiser and clipping act on ``model``'s
-    parameters. ``average`` turns this process's loss into the mean over all processes, so that
-    every process sees the same value. With ``scaler`` (fp16) the loss is scaled before backward
-    and the gradients unscaled before clipping. A non-finite loss is returned without touching the
-    weights, so the caller can stop before anything bad is written.
+    ``noise``: the step's t, eps and dropped labels. ``forward``: what computes the loss (a compiled or DDP
+    wrapper of ``model``). ``average``: the loss's mean over all processes. ``scaler``: fp16 loss scaling. A
+    non-finite loss is returned without touching the weights.
     """
     null_label = getattr(model, "null_label", None) if labels is not None else None
     with autocast(x0.device, precision):
@@ -246,10 +223,6 @@ def training_step(model: nn.Module, optimizer: torch.optim.Optimizer, schedule: 
     return value
 
 
-def _step_generator(seed: int, step: int, device: torch.device) -> torch.Generator:
-    return torch.Generator(device=device).manual_seed(seed * 7_919 + step + 1)
-
-
 def check_run(model: nn.Module, schedule: DiffusionPath, dataset: ImageDataset, config: TrainConfig,
               conditional: bool, resume: bool, checkpoint_dir: str | Path | None) -> None:
     """Everything :func:`train` is given that could fail later, refused before the first step."""
@@ -268,14 +241,6 @@ def check_run(model: nn.Module, schedule: DiffusionPath, dataset: ImageDataset, 
         check_loss_weighting(schedule, config.min_snr_gamma)
 
 
-def _check_state(state: dict[str, Any], path: Path) -> None:
-    missing = [k for k in STATE_KEYS if k not in state]
-    if missing:
-        raise CheckpointError(f"{path} is not a complete training state: it lacks {missing} (it has "
-                              f"{sorted(state)[:8]}); it was not written by ddpm_lib.train. Delete it, or drop "
-                              f"--resume to start afresh")
-
-
 def _load_or_explain(module: nn.Module | torch.optim.Optimizer | EMA, state: Any, what: str, path: Path) -> None:
     try:
         module.load_state_dict(state)
@@ -290,7 +255,11 @@ def _load_or_explain(module: nn.Module | torch.optim.Optimizer | EMA, state: Any
 def read_resume_state(ckpt: Path, config: TrainConfig) -> dict[str, Any]:
     """The training state an interrupted run left in ``ckpt``, checked before anything is built."""
     state = load_training_state(ckpt / STATE_FILE)
-    _check_state(state, ckpt / STATE_FILE)
+    missing = [k for k in STATE_KEYS if k not in state]
+    if missing:
+        raise CheckpointError(f"{ckpt / STATE_FILE} is not a complete training state: it lacks {missing} (it has "
+                              f"{sorted(state)[:8]}); it was not written by ddpm_lib.train. Delete it, or drop "
+                              f"--resume to start afresh")
     if int(state["step"]) >= config.steps:
         raise ValueError(f"the checkpoint {ckpt / STATE_FILE} is at step {int(state['step'])}, nothing left to do "
                          f"for steps={config.steps}; raise --steps to train longer")
@@ -352,22 +321,16 @@ def train(model: nn.Module, schedule: DiffusionPath, dataset: ImageDataset, conf
           progress: bool = True, callback: Callable[[int, float], None] | None = None,
           conditional: bool | None = None, dist: DistributedContext | None = None,
           info: dict[str, Any] | None = None) -> TrainResult:
-    """Train ``model`` to predict noise (Algorithm 1) with AdamW, warm-up, clipping and EMA.
-
-    ``schedule`` is the path: a DDPM :class:`~ddpm_lib.schedule.NoiseSchedule` (the model learns
-    eps) or a :class:`~ddpm_lib.flow.FlowPath` (it learns the velocity; flow matching).
+    """Train ``model`` on ``schedule``'s path (eps on a NoiseSchedule, velocity on a FlowPath): Algorithm 1 with
+    AdamW, warm-up, clipping and EMA.
 
     Args:
-        model: a :class:`~ddpm_lib.unet.SimpleUNet` or :class:`~ddpm_lib.text.TextConditionedUNet`.
-        conditional: use labels (with dropout ``p_uncond``); default: whenever the model has classes.
-        checkpoint_dir: every ``checkpoint_every`` steps and at the end, write ``train_state.pt``
-            (model, EMA, optimizer, step) and ``model.safetensors`` (EMA weights) there, atomically.
-        resume: continue from ``checkpoint_dir/train_state.pt``; the result equals an uninterrupted run.
-        callback: called as ``callback(step, loss)`` after every step (for live plots).
-        info: extra metadata for the checkpoint's weights file (a latent model names its autoencoder there).
-        dist: this process's place in a data-parallel run (:mod:`ddpm_lib.distributed`, started
-            by the caller). ``config.batch_size`` is the global batch; each process trains on its
-            share, gradients are averaged, and rank 0 alone writes checkpoints. Default: one process.
+        conditional: use labels (dropped with ``p_uncond``); default: whenever the model has classes.
+        checkpoint_dir: every ``checkpoint_every`` steps and at the end, ``train_state.pt`` and the EMA weights
+            ``model.safetensors`` go there, atomically; ``resume`` continues from them exactly.
+        callback: ``callback(step, loss)`` after every step. info: extra metadata for the weights file.
+        dist: this process's place in a data-parallel run: ``config.batch_size`` is the global batch, each
+            process trains on its share, rank 0 writes. Default: one process.
 
     Raises :class:`TrainingDivergedError` on a non-finite loss, leaving the last checkpoint intact.
     """
@@ -416,8 +379,9 @@ def train(model: nn.Module, schedule: DiffusionPath, dataset: ImageDataset, conf
         x0 = images[idx].to(device, non_blocking=True).contiguous(memory_format=memory_format)
         y = labels[idx].to(device) if conditional else None
         # the whole global batch's t, eps and dropped labels, in one fixed order; this process keeps its rows
-        noise = StepNoise.draw(_step_generator(config.seed, step, device), (config.batch_size, *images.shape[1:]),
-                               schedule.num_timesteps, config.p_uncond if conditional else 0.0, device).rows(rows)
+        g = torch.Generator(device=device).manual_seed(config.seed * 7_919 + step + 1)
+        noise = StepNoise.draw(g, (config.batch_size, *images.shape[1:]), schedule.num_timesteps,
+                               config.p_uncond if conditional else 0.0, device).rows(rows)
         if paired is not None:  # reflow (ddpm_lib.reflow): each image keeps the noise it was drawn from
             noise.noise = paired[idx].to(device)
         for group in optimizer.param_groups:

@@ -37,12 +37,8 @@ from .config import ModelConfig
 
 
 class SinusoidalPositionEmbeddings(nn.Module):
-    """Transformer-style embedding of the integer time step.
-
-    PE(t, 2i) = sin(t / 10000^(2i/d)), PE(t, 2i+1) = cos(t / 10000^(2i/d)), i = 0..d/2-1, with the
-    sines stored in the first half of the vector and the cosines in the second (a fixed
-    permutation of the interleaved layout). Input t: (B,) ints or floats; output: (B, dim) float32.
-    """
+    """Transformer-style embedding of the time step: PE(t, 2i) = sin(t / 10000^(2i/d)), PE(t, 2i+1) = cos(...),
+    the sines in the first half of the vector, the cosines in the second. t: (B,) -> (B, dim) float32."""
 
     def __init__(self, dim: int, base: float = 10000.0) -> None:
         super().__init__()
@@ -95,12 +91,9 @@ def _split_heads(x: torch.Tensor, heads: int) -> torch.Tensor:
 
 
 class CrossAttention(nn.Module):
-    """Multi-head attention from image positions (queries) to a context sequence (keys, values).
-
-    x: (B, C, H, W); context: (B, L, context_dim), or None for self-attention over the H*W
-    positions. Output: x + proj(attention), shape (B, C, H, W). The last attention weights
-    (B, heads, H*W, L) are kept in ``self.last_weights`` when ``store_weights`` is True.
-    """
+    """Multi-head attention from image positions (queries) to a context (B, L, context_dim), or to the H*W positions
+    themselves when context is None: x (B, C, H, W) -> x + proj(attention). ``store_weights`` keeps the weights
+    (B, heads, H*W, L) in ``last_weights``."""
 
     def __init__(self, channels: int, context_dim: int | None = None, heads: int = 4, groups: int = 8) -> None:
         super().__init__()
@@ -161,10 +154,7 @@ class Upsample(nn.Module):
 
 
 class DownBlock(nn.Module):
-    """ResBlock(c_in -> c_out) then Downsample.
-
-    (B, c_in, H, W) -> (B, c_out, H/2, W/2), plus the skip (B, c_out, H, W) taken before downsampling.
-    """
+    """ResBlock then Downsample: (B, c_in, H, W) -> (B, c_out, H/2, W/2) and the skip (B, c_out, H, W) before it."""
 
     def __init__(self, c_in: int, c_out: int, emb_dim: int, groups: int, dropout: float) -> None:
         super().__init__()
@@ -177,10 +167,7 @@ class DownBlock(nn.Module):
 
 
 class UpBlock(nn.Module):
-    """Upsample, concat the skip, ResBlock(c_x + c_skip -> c_out), optional cross-attention.
-
-    (B, c_x, H, W) + skip (B, c_skip, 2H, 2W) -> (B, c_out, 2H, 2W).
-    """
+    """Upsample, concat the skip, ResBlock, optional cross-attention: (B, c_x, H, W) + skip -> (B, c_out, 2H, 2W)."""
 
     def __init__(self, c_x: int, c_skip: int, c_out: int, emb_dim: int, groups: int, dropout: float,
                  context_dim: int | None = None, heads: int = 4) -> None:
@@ -216,19 +203,11 @@ class Bottleneck(nn.Module):
 
 
 class SimpleUNet(nn.Module):
-    """eps_theta(x_t, t, label, context): predicts the noise in x_t.
+    """eps_theta(x_t, t, label, context): x (B, C, H, W), t (B,), labels (B,) or None, context (B, L, context_dim) or
+    None -> (B, C, H, W); H and W divisible by 2^(len(channel_mults) - 1). Arguments: :class:`~ddpm_lib.config.ModelConfig`.
 
-    Args (see :class:`ddpm_lib.config.ModelConfig`):
-        in_channels: 1 for digits, 3 for colour images.
-        base_channels, channel_mults: widths; Table 1 is 64 x (1, 2, 4, 8). The first width is the
-            input projection, the others are the outputs of the down blocks.
-        num_classes: if set, a label embedding (with one extra "null" label, index
-            ``num_classes``, for classifier-free guidance) is added to the time embedding.
-        context_dim: if set, cross-attention layers attend to a (B, L, context_dim) context.
-
-    forward(x: (B, C, H, W), t: (B,) ints in 0..T-1, labels: (B,) ints or None,
-    context: (B, L, context_dim) or None) -> (B, C, H, W). H and W must be divisible by
-    2^(len(channel_mults) - 1).
+    Widths are base_channels x channel_mults (Table 1: 64 x (1, 2, 4, 8)). With ``num_classes`` a label embedding,
+    plus the null label ``num_classes`` for classifier-free guidance, is added to the time embedding.
     """
 
     def __init__(self, in_channels: int = 1, base_channels: int = 64, channel_mults: tuple[int, ...] = (1, 2, 4, 8),

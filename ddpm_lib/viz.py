@@ -1,10 +1,8 @@
 """Pictures: image grids, noising strips, denoising animations, loss curves; atomic PNG writes.
 
-Used by every notebook and by the Quest. Images come in the model range [-1, 1] and are shown
-through :func:`ddpm_lib.data.to_unit`. What a notebook shows must read well where no script runs
-(a notebook opened untrusted, a static export, a slide): :func:`live_figure` draws a widget-driven
-figure as a plain PNG that its controls redraw in place, and :func:`trajectory_gif` turns the
-denoising animation into a GIF.
+Images come in the model range [-1, 1]. What a notebook shows must read well where no script runs (untrusted,
+exported, on a slide): :func:`live_figure` draws a widget-driven figure as a PNG its controls redraw, and
+:func:`trajectory_gif` makes the denoising animation a GIF.
 """
 
 from __future__ import annotations
@@ -33,11 +31,8 @@ CMAP = "gray"
 # -- what a sampler run looked like (recorded through the samplers' callback) ---------------------------
 @dataclass
 class Trajectory:
-    """What the sampler saw at each network evaluation (kept on the CPU, float32).
-
-    timesteps: (S,) the level t of each evaluation; xt: (S, B, ...) x_t at that level (the model's
-    input); x0: (S, B, ...) the model's estimate of x_0 from it; sample: (B, ...) the last x_prev.
-    """
+    """What the sampler saw at each of S network evaluations (CPU, float32): timesteps (S,), xt (S, B, ...) the model's
+    input, x0 (S, B, ...) its estimate of x_0, sample (B, ...) the last x_prev."""
 
     timesteps: torch.Tensor
     xt: torch.Tensor
@@ -46,11 +41,8 @@ class Trajectory:
 
 
 def trajectory(sampler: Callable[..., torch.Tensor], /, *args: Any, **kwargs: Any) -> Trajectory:
-    """Run ``sampler(*args, **kwargs)`` and record every step through its ``callback``.
-
-    E.g. ``trajectory(sample_ddim, model, schedule, shape, steps=10)`` or
-    ``trajectory(run_sampler, model, path, shape, sampler="dpm++")``.
-    """
+    """Run ``sampler(*args, **kwargs)`` recording every step through its ``callback``, e.g.
+    ``trajectory(sample_ddim, model, schedule, shape, steps=10)``."""
     ts: list[int] = []
     xts: list[torch.Tensor] = []
     x0s: list[torch.Tensor] = []
@@ -69,12 +61,8 @@ def trajectory(sampler: Callable[..., torch.Tensor], /, *args: Any, **kwargs: An
 
 
 def decoded(traj: Trajectory, decoder: LatentDecoder) -> Trajectory:
-    """A latent model's trajectory as images: x_t, x0_hat and the sample each through ``decoder``.
-
-    (S, B, c, s, s) latents become (S, B, C, H, W) images, so :func:`~ddpm_lib.viz.trajectory_strip`
-    and the animations show a latent sampler the way they show a pixel one (a decoded x_t at high
-    noise is the decoder's reading of noise, not noise itself).
-    """
+    """A latent model's trajectory as images: x_t, x0_hat and the sample, (S, B, c, s, s) -> (S, B, C, H, W), each
+    through ``decoder`` (a decoded x_t at high noise is the decoder's reading of noise, not noise itself)."""
     steps, batch = traj.xt.shape[:2]
 
     def images(z: torch.Tensor) -> torch.Tensor:
@@ -160,12 +148,8 @@ def frame_indices(num_steps: int, num_frames: int) -> list[int]:
 
 
 def trajectory_strip(traj: Trajectory, sample: int = 0, num_frames: int = 10, which: str = "xt") -> tuple[torch.Tensor, list[str]]:
-    """Frames of one sample's trajectory and their labels: (F, C, H, W), F <= num_frames.
-
-    ``which="xt"``: x_t at evenly spread steps, labelled "t=..." with the level each frame holds,
-    and the final sample as the last frame, labelled "x_0". ``which="x0"``: the model's estimate
-    of x_0 made at each of those levels.
-    """
+    """Frames (F, C, H, W), F <= num_frames, of one sample's trajectory and their "t=..." labels: x_t at evenly spread
+    steps and the final sample ("x_0"), or with ``which="x0"`` the model's estimate of x_0 at each of them."""
     if which not in ("xt", "x0"):
         raise ValueError(f"which must be 'xt' or 'x0', got {which!r}")
     if not 0 <= sample < traj.sample.shape[0]:
@@ -179,10 +163,7 @@ def trajectory_strip(traj: Trajectory, sample: int = 0, num_frames: int = 10, wh
 
 
 def animate_trajectory(traj: Trajectory, num_frames: int = 20, nrow: int = 10, interval: int = 150) -> animation.FuncAnimation:
-    """An animation of the reverse process: x_t (left) and the predicted x_0 (right) at each shown step.
-
-    In a notebook: ``HTML(animate_trajectory(traj).to_jshtml())``.
-    """
+    """The reverse process animated: x_t (left) and the predicted x_0 (right) at each shown step."""
     frames = frame_indices(len(traj.timesteps), num_frames)
     first = image_grid(traj.xt[frames[0]].clamp(-1, 1), nrow)
     panel_width = 3.8  # inches per panel; the height follows the grid's shape, plus room for the titles
@@ -225,12 +206,8 @@ def figure_png(draw: Callable[..., Any], dpi: int = 100, **values: Any) -> bytes
 
 
 def live_figure(draw: Callable[..., Any], controls: dict[str, Any], dpi: int = 100) -> Any:
-    """A figure driven by widgets that also reads well where no widget can run.
-
-    Shows ``draw(**values)`` as a plain PNG output (so a notebook opened untrusted, on GitHub or
-    in a slide shows the initial state), then the ``controls`` (ipywidgets, by argument name);
-    moving one redraws the PNG in place. Returns the IPython display handle.
-    """
+    """``draw(**values)`` shown as a plain PNG (so an untrusted notebook shows it), then the ``controls`` (ipywidgets by
+    argument name), each redrawing the PNG in place. Returns the IPython display handle."""
     import ipywidgets as widgets  # the course extra; only notebooks need it
     from IPython.display import Image, display
 

@@ -8,7 +8,7 @@ from ddpm_lib.data import load_dataset
 from ddpm_lib.paths import JUDGE_PATH
 from ddpm_lib.evaluate import evaluate_samples, format_table, reference_rows
 from ddpm_lib.judge import JudgeNet, JudgeTraining, judge_features, load_judge, save_judge
-from ddpm_lib.metrics import background_grain, balanced_subset, classification_accuracy_score, conditional_accuracy, frechet_distance, judge_frechet_distance, memorisation
+from ddpm_lib.metrics import background_grain, balanced_subset, classification_accuracy_score, conditional_accuracy, frechet_distance, memorisation
 
 
 @pytest.fixture(scope="module")
@@ -42,9 +42,9 @@ def test_shipped_judge_accuracy_matches_its_record(judge, data):
 def test_frechet_distance_of_a_set_with_itself_is_zero_and_grows_with_noise(judge, data):
     _, test = data
     x = test.images[balanced_subset(test.labels, 300, torch.Generator().manual_seed(0))]
-    assert judge_frechet_distance(judge, x, x) == pytest.approx(0.0, abs=1e-6)
+    assert frechet_distance(judge_features(judge, x), judge_features(judge, x)) == pytest.approx(0.0, abs=1e-6)
     g = torch.Generator().manual_seed(1)
-    fds = [judge_frechet_distance(judge, (x + s * torch.randn(x.shape, generator=g)).clamp(-1, 1), x)
+    fds = [frechet_distance(judge_features(judge, (x + s * torch.randn(x.shape, generator=g)).clamp(-1, 1)), judge_features(judge, x))
            for s in (0.1, 0.4, 1.0)]
     assert 0 < fds[0] < fds[1] < fds[2]
 
@@ -125,7 +125,7 @@ def test_evaluate_samples_report(judge, data):
     assert row["n"] == 200 and row["accuracy"] > 0.95 and row["copied_fraction"] < 0.05
     # the reference's features, computed once by the caller, give exactly the same distance
     features = judge_features(judge, test.images[b])
-    assert report.frechet == judge_frechet_distance(judge, test.images[a], test.images[b])
+    assert report.frechet == frechet_distance(judge_features(judge, test.images[a]), judge_features(judge, test.images[b]))
     again = evaluate_samples(judge, test.images[a], test.labels[a], test.images[b], reference_features=features)
     assert again.frechet == report.frechet and again.accuracy == report.accuracy
     floor, _ = reference_rows(judge, train.images, train.labels, test.images[b], 100, torch.Generator().manual_seed(0))
