@@ -184,21 +184,21 @@ def train_latent_pair(recipe: LatentRecipe, train_set: ImageDataset, folder: str
     return LatentPair(codec, codec_summary, schedule, result)
 
 
+def smoke_latent_weights(preset: Preset, device: str | torch.device, runs_dir: Path | None) -> Path:
+    """The smoke latent pair's UNet weights in ``runs/smoke/latent-model/``, trained there first if missing."""
+    folder = smoke_folder(runs_dir, "latent-model")
+    if not (folder / WEIGHTS_FILE).is_file():
+        print(f"training the smoke preset's autoencoder and latent UNet ({preset.train.steps} steps each) into {folder}")
+        train_latent_pair(latent_recipe(preset), load_dataset("mnist-5k", "train"), folder, device=device,
+                          seed=preset.train.seed, progress=False)
+    return folder / WEIGHTS_FILE
+
+
 def latent_model(preset: Preset, device: str | torch.device = "cpu", *, runs_dir: Path | None = None,
                  pretrained: Path = PRETRAINED_LATENT_PATH) -> tuple[LoadedModel, LatentCodec]:
     """Notebook 09's latent DDPM and the codec its checkpoint names; in smoke mode the smoke
     :func:`~ddpm_lib.latent.latent_recipe`, trained here. Unpacks as ``(model, schedule, info, file), codec``."""
-    if preset.name != "smoke":
-        path = find_checkpoint(pretrained)
-    else:
-        folder = smoke_folder(runs_dir, "latent-model")
-        path = folder / WEIGHTS_FILE
-        if not path.is_file():
-            recipe = latent_recipe(preset)
-            print(f"training the smoke preset's autoencoder and latent UNet ({preset.train.steps} steps each) into "
-                  f"{folder}")
-            train_latent_pair(recipe, load_dataset("mnist-5k", "train"), folder, device=device,
-                              seed=preset.train.seed, progress=False)
+    path = find_checkpoint(pretrained) if preset.name != "smoke" else smoke_latent_weights(preset, device, runs_dir)
     return with_codec(load_with_path(path, device, NoiseSchedule, "`make pretrained-latent`"), device,
                       "is a pixel-space DDPM: it names no autoencoder; retrain the latent pair with `make pretrained-latent`")
 
@@ -210,7 +210,7 @@ def reflow_model(preset: Preset, device: str | torch.device = "cpu", *, runs_dir
     if preset.name != "smoke":
         path = find_checkpoint(pretrained)
     else:
-        teacher = latent_model(preset, device, runs_dir=runs_dir)[0].file
+        teacher = smoke_latent_weights(preset, device, runs_dir)
         folder = smoke_folder(runs_dir, "reflow-model")
         path = folder / WEIGHTS_FILE
         if not path.is_file():

@@ -23,7 +23,7 @@ from .checkpoint import CheckpointError, load_model, save_weights
 from .config import TrainConfig
 from .data import ImageDataset
 from .flow import FlowPath
-from .latent import autoencoder_file, codec_for_checkpoint
+from .latent import autoencoder_file, load_codec
 from .runtime import choose_device, make_generator
 from .sample import NoisePredictor, sample_dpm_solver, sample_flow
 from .schedule import NoiseSchedule
@@ -90,8 +90,8 @@ def train_reflow(teacher_path: str | Path, checkpoint_dir: Path, *, num_pairs: i
     if not isinstance(schedule, NoiseSchedule) or getattr(teacher, "num_classes", None) is None:
         raise ValueError(f"{teacher_path} is not a class-conditional DDPM; reflow needs one as its teacher "
                          f"(e.g. ddpm_lib/weights/pretrained_latent.safetensors)")
-    codec = codec_for_checkpoint(teacher_path, info, dev)
     found = autoencoder_file(teacher_path, info)  # recorded as found, so the student's decoder is found from anywhere
+    codec = load_codec(found, dev)[0] if found is not None else None
     shape = tuple(codec.latent_shape) if codec is not None else (teacher.in_channels, 32, 32)
     pairs_path = Path(checkpoint_dir) / PAIRS_FILE
     if resume and pairs_path.is_file():

@@ -100,12 +100,13 @@ def decode_quality(num_samples: int = 1000) -> list[dict[str, Any]]:
     codec = codec_for_checkpoint(REFLOW_PATH, info)
     assert path is not None and codec is not None
     test = load_dataset("mnist-5k", "test")
+    test_features = judge_features(judge, test.images)  # once for both decoders
     labels = balanced_labels(num_samples)
     rows = []
     for decoder in (codec, codec.fast()):
         x = generate(student, path, labels, sampler="euler", steps=1, decoder=decoder,
                      generator=torch.Generator().manual_seed(0))
-        report = evaluate_samples(judge, x, labels, test.images)
+        report = evaluate_samples(judge, x, labels, test.images, reference_features=test_features)
         rows.append({"decoding": decoder.precision, "accuracy": report.accuracy,
                      "frechet": round(report.frechet or 0.0, 3)})
     return rows
